@@ -1,0 +1,6 @@
+"""Settings, logging and paths. Imports nothing else of ours."""
+
+from config.paths import default_data_dir
+from config.settings import Settings, get_settings, reset_settings_cache
+
+__all__ = ["Settings", "default_data_dir", "get_settings", "reset_settings_cache"]

@@ -1,0 +1,12 @@
+"""Where Spinneret keeps its files (XDG base directory spec)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def default_data_dir() -> Path:
+    """`$XDG_DATA_HOME/spinneret`, or `~/.local/share/spinneret`."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "spinneret"

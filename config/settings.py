@@ -1,0 +1,196 @@
+"""Effective settings: environment variables `SPINNERET_*` over an optional TOML file.
+
+The TOML file is `$SPINNERET_CONFIG_FILE`, else `<data_dir>/spinneret.toml` if present.
+Names carry their units (`fetch_timeout_s`, `max_response_bytes`).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from config.paths import default_data_dir
+
+
+def _toml_file() -> Path | None:
+    explicit = os.environ.get("SPINNERET_CONFIG_FILE")
+    if explicit:
+        return Path(explicit)
+    data_dir = os.environ.get("SPINNERET_DATA_DIR")
+    candidate = (Path(data_dir) if data_dir else default_data_dir()) / "spinneret.toml"
+    return candidate if candidate.is_file() else None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SPINNERET_", extra="ignore")
+
+    # --- paths and services -------------------------------------------------
+    data_dir: Path = Field(default_factory=default_data_dir)
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis for the fingerprint store and crawl frontier; unset = embedded server.",
+    )
+    redis_key_prefix: str = "spinneret"
+    broker_url: str | None = Field(
+        default=None, description="Celery broker; unset = the Redis above (db of redis_url)."
+    )
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; unset = SQLite file in the data dir."
+    )
+    log_level: str = "INFO"
+    log_json: bool = False
+
+    # --- image decoding and hashing -----------------------------------------
+    max_image_pixels: int = Field(default=100_000_000, gt=0)
+    max_image_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
+    hash_working_size_px: int = Field(
+        default=512, ge=64, description="Longest side of the working image perceptual hashes use."
+    )
+    algorithms: list[str] = Field(default_factory=lambda: ["sha256", "md5", "phash", "dhash", "pdq"])
+
+    # --- matching (per-algorithm Hamming distances; exact hashes always auto) --
+    pdq_auto_distance: int = Field(default=31, ge=0, le=256)
+    pdq_review_distance: int = Field(default=40, ge=0, le=256)
+    pdq_min_quality: int = Field(default=50, ge=0, le=100)
+    phash_auto_distance: int = Field(default=6, ge=0, le=64)
+    phash_review_distance: int = Field(default=10, ge=0, le=64)
+    dhash_auto_distance: int = Field(default=6, ge=0, le=64)
+    dhash_review_distance: int = Field(default=10, ge=0, le=64)
+    match_dihedral: bool = Field(
+        default=False, description="Also match PDQ's 8 rotations/flips of each image."
+    )
+
+    # --- crawler -------------------------------------------------------------
+    user_agent: str = "SpinneretBot/0.1 (+{contact_url})"
+    contact_url: str = "https://example.org/spinneret-contact"
+    allow_private_networks: bool = False
+    fetch_timeout_s: float = Field(default=30.0, gt=0)
+    connect_timeout_s: float = Field(default=10.0, gt=0)
+    max_response_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
+    max_redirects: int = Field(default=5, ge=0)
+    default_max_pages: int = Field(default=10_000, gt=0)
+    default_max_depth: int = Field(default=10, ge=0)
+    default_rate_per_s: float = Field(default=10.0, gt=0)
+    per_host_concurrency: int = Field(default=4, gt=0)
+    crawl_concurrency: int = Field(default=32, gt=0)
+    max_retries: int = Field(default=3, ge=0)
+    retry_after_max_s: float = Field(default=300.0, ge=0)
+    pipeline: Literal["inprocess", "celery"] = Field(
+        default="inprocess", description="Where crawled images are hashed and matched."
+    )
+    hash_processes: int = Field(default=0, ge=0, description="In-process pool size; 0 = CPU count.")
+    queue_max_depth: int = Field(default=500, gt=0, description="Crawler pauses above this.")
+
+    # --- worker --------------------------------------------------------------
+    worker_concurrency: int = Field(default=0, ge=0, description="0 = CPU count.")
+    task_time_limit_s: float = Field(default=120.0, gt=0)
+    task_soft_time_limit_s: float = Field(default=100.0, gt=0)
+    worker_max_memory_kb: int = Field(default=1_000_000, gt=0)
+    inline_bytes_max: int = Field(
+        default=256 * 1024, gt=0, description="Bigger images go via a short-lived Redis key."
+    )
+    index_sync_interval_s: float = Field(default=0.5, gt=0)
+
+    # --- notices -------------------------------------------------------------
+    notice_batch_window_s: float = Field(default=3600.0, ge=0)
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_starttls: bool = False
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_timeout_s: float = Field(default=30.0, gt=0)
+    mail_from: str = "Spinneret <spinneret@localhost>"
+    delivery_max_attempts: int = Field(default=8, gt=0)
+    delivery_backoff_base_s: float = Field(default=30.0, gt=0)
+    delivery_backoff_max_s: float = Field(default=3600.0, gt=0)
+    webhook_timeout_s: float = Field(default=15.0, gt=0)
+    secret_key: SecretStr = Field(
+        default=SecretStr(""),
+        description="Signs owner links and webhooks; unset = generated once in the data dir.",
+    )
+    owner_link_ttl_s: float = Field(default=60 * 60 * 24 * 60, gt=0)
+    public_base_url: str = "http://127.0.0.1:8080"
+    recheck_interval_s: float = Field(default=6 * 3600, gt=0)
+    removed_recheck_interval_s: float = Field(default=7 * 24 * 3600, gt=0)
+    reminder_after_s: float = Field(default=3 * 24 * 3600, gt=0)
+    max_reminders: int = Field(default=2, ge=0)
+    templates_dir: Path | None = Field(
+        default=None, description="Operator overrides for notice templates."
+    )
+
+    # --- API -----------------------------------------------------------------
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8080, gt=0, lt=65536)
+    max_upload_bytes: int = Field(default=100 * 1024 * 1024, gt=0)
+
+    @field_validator("algorithms", mode="before")
+    @classmethod
+    def _split_algorithms(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip().lower() for part in value.split(",") if part.strip()]
+        return [str(part).lower() for part in value]
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml_path = _toml_file()
+        if toml_path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
+        return tuple(sources)
+
+    # --- derived -------------------------------------------------------------
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'spinneret.db'}"
+
+    @property
+    def effective_user_agent(self) -> str:
+        return self.user_agent.format(contact_url=self.contact_url)
+
+    def masked(self) -> dict[str, Any]:
+        """Settings as plain values with secrets and URL passwords masked."""
+        out: dict[str, Any] = {}
+        for name, value in self.model_dump().items():
+            if isinstance(value, SecretStr):
+                value = "********" if value.get_secret_value() else ""
+            elif isinstance(value, str) and "://" in value and "@" in value:
+                value = _mask_url_password(value)
+            elif isinstance(value, Path):
+                value = str(value)
+            out[name] = value
+        return out
+
+
+def _mask_url_password(url: str) -> str:
+    scheme, rest = url.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    if ":" in creds:
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:********@{host}"
+    return url
+
+
+@functools.lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reset_settings_cache() -> None:
+    get_settings.cache_clear()

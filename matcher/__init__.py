@@ -1,0 +1,4 @@
+"""Image decoding, hash algorithms, hash lists, the fingerprint store and the Hamming index.
+
+Knows nothing of crawling, SQL or notices.
+"""

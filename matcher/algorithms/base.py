@@ -1,0 +1,98 @@
+"""The plug-in contract for hash algorithms, and the registry that holds them.
+
+An algorithm's `name` is a storage key (Redis keys, SQL rows, list files): it never changes.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import ClassVar
+
+from matcher.decode import DecodedImage
+from matcher.errors import DuplicateAlgorithm, InvalidHash, UnknownAlgorithm
+
+_HEX = re.compile(r"^[0-9a-f]*$")
+
+
+@dataclass(frozen=True, slots=True)
+class HashValue:
+    """One computed hash: lowercase hex, and a quality 0-100 where the algorithm has one."""
+
+    algorithm: str
+    hex: str
+    quality: int | None = None
+
+
+class HashAlgorithm(ABC):
+    """A hash algorithm. Subclasses set the class attributes and implement `compute`."""
+
+    name: ClassVar[str]
+    bits: ClassVar[int]
+    #: Exact (cryptographic) hashes match only when equal and are always `auto`.
+    exact: ClassVar[bool] = False
+    #: Reads the raw bytes instead of the decoded image.
+    from_bytes: ClassVar[bool] = False
+    has_quality: ClassVar[bool] = False
+    default_auto_distance: ClassVar[int] = 0
+    default_review_distance: ClassVar[int] = 0
+    default_min_quality: ClassVar[int] = 0
+
+    @property
+    def hex_length(self) -> int:
+        return self.bits // 4
+
+    def compute(self, image: DecodedImage) -> HashValue:  # pragma: no cover - per plug-in
+        raise NotImplementedError(f"{self.name} hashes raw bytes; call compute_bytes")
+
+    def compute_bytes(self, data: bytes) -> HashValue:  # pragma: no cover - per plug-in
+        raise NotImplementedError(f"{self.name} hashes decoded images; call compute")
+
+    def parse(self, text: str) -> str:
+        """Validate a hash string and return it normalised (lowercase hex, no spaces)."""
+        value = text.strip().lower()
+        if value.startswith("0x"):
+            value = value[2:]
+        if len(value) != self.hex_length:
+            raise InvalidHash(
+                f"{self.name} hash must be {self.hex_length} hex digits, got {len(value)}"
+            )
+        if not _HEX.match(value):
+            raise InvalidHash(f"{self.name} hash has characters other than 0-9a-f")
+        return value
+
+    def format(self, value: str) -> str:
+        return value.lower()
+
+    def to_bytes(self, value: str) -> bytes:
+        return bytes.fromhex(value)
+
+
+class AlgorithmRegistry:
+    """Algorithms by name (case-insensitive); rejects a second plug-in of the same name."""
+
+    def __init__(self) -> None:
+        self._by_name: dict[str, HashAlgorithm] = {}
+
+    def register(self, algorithm: HashAlgorithm) -> HashAlgorithm:
+        key = algorithm.name.lower()
+        if key in self._by_name:
+            raise DuplicateAlgorithm(key)
+        self._by_name[key] = algorithm
+        return algorithm
+
+    def get(self, name: str) -> HashAlgorithm:
+        try:
+            return self._by_name[name.strip().lower()]
+        except KeyError:
+            raise UnknownAlgorithm(name, self.names()) from None
+
+    def names(self) -> list[str]:
+        return list(self._by_name)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.strip().lower() in self._by_name
+
+    def __iter__(self):
+        return iter(self._by_name.values())

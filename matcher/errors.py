@@ -1,0 +1,49 @@
+"""Errors the matcher raises; each message is fit to show a user as one line."""
+
+from __future__ import annotations
+
+
+class MatcherError(Exception):
+    """Base of every matcher error."""
+
+
+class UnhashableImage(MatcherError):
+    """The bytes could not be decoded into an image we are willing to hash."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class UnknownAlgorithm(MatcherError):
+    def __init__(self, name: str, known: list[str]) -> None:
+        super().__init__(f"unknown hash algorithm {name!r} (known: {', '.join(known)})")
+        self.name = name
+
+
+class DuplicateAlgorithm(MatcherError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"hash algorithm {name!r} is already registered")
+
+
+class InvalidHash(MatcherError):
+    """A hash string is not valid for its algorithm (length, alphabet)."""
+
+
+class InvalidHashList(MatcherError):
+    """A hash-list file has a bad row; nothing from it was stored."""
+
+    def __init__(self, line: int, reason: str) -> None:
+        super().__init__(f"line {line}: {reason}")
+        self.line = line
+        self.reason = reason
+
+
+class ListNotFound(MatcherError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no hash list named {name!r}")
+        self.name = name
+
+
+class EntryNotFound(MatcherError):
+    pass

@@ -1,0 +1,71 @@
+"""Hash an image's bytes with every configured algorithm, decoding it once."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from matcher.algorithms import AlgorithmRegistry, HashValue, default_registry
+from matcher.decode import DEFAULT_MAX_PIXELS, DEFAULT_WORKING_SIZE, DecodedImage, decode_image
+
+
+@dataclass(frozen=True)
+class ImageHashes:
+    """Every hash of one image, in the order the algorithms were asked for."""
+
+    values: tuple[HashValue, ...]
+    format: str
+    width: int
+    height: int
+    size_bytes: int
+
+    def get(self, algorithm: str) -> HashValue | None:
+        for value in self.values:
+            if value.algorithm == algorithm:
+                return value
+        return None
+
+    @property
+    def sha256(self) -> str | None:
+        value = self.get("sha256")
+        return value.hex if value else None
+
+
+@dataclass(frozen=True)
+class HashOptions:
+    algorithms: tuple[str, ...] = ("sha256", "md5", "phash", "dhash", "pdq")
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    working_size: int = DEFAULT_WORKING_SIZE
+
+    @classmethod
+    def from_settings(cls, settings) -> HashOptions:
+        return cls(
+            algorithms=tuple(settings.algorithms),
+            max_pixels=settings.max_image_pixels,
+            working_size=settings.hash_working_size_px,
+        )
+
+
+def hash_image(
+    data: bytes,
+    options: HashOptions | None = None,
+    registry: AlgorithmRegistry | None = None,
+) -> ImageHashes:
+    """Decode once, hash with each algorithm. Raises `UnhashableImage` if it cannot decode."""
+    options = options or HashOptions()
+    registry = registry or default_registry()
+    algorithms = [registry.get(name) for name in options.algorithms]
+    decoded: DecodedImage = decode_image(
+        data, max_pixels=options.max_pixels, working_size=options.working_size
+    )
+    values = tuple(
+        algo.compute_bytes(data) if algo.from_bytes else algo.compute(decoded)
+        for algo in algorithms
+    )
+    return ImageHashes(values, decoded.format, decoded.width, decoded.height, len(data))
+
+
+def hash_many(
+    items: Sequence[bytes], options: HashOptions | None = None
+) -> list[ImageHashes]:  # convenience for benchmarks and tests
+    return [hash_image(item, options) for item in items]

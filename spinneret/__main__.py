@@ -1,0 +1,3 @@
+from spinneret.cli import main
+
+main()

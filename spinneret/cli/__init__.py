@@ -1,0 +1,44 @@
+"""`spinneret` command line. Each command group lives in its own module and registers itself.
+
+Commands only parse arguments and present results; the work is in the domain packages.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from spinneret.cli.common import USER_ERRORS, err_console
+
+app = typer.Typer(
+    name="spinneret",
+    help="Find known images on registered websites and get them taken down.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _register_commands() -> None:
+    # Imported here so each module can `from spinneret.cli import app` style-free:
+    # every module exposes `register(app)`.
+    from spinneret.cli import config_cmd, hash_cmd, redis_cmd
+
+    for module in (hash_cmd, config_cmd, redis_cmd):
+        module.register(app)
+
+
+_register_commands()
+
+
+def main() -> None:
+    """Entry point: domain errors become one clear line on stderr and exit status 2.
+
+    Usage errors, `typer.Exit` and Ctrl-C are handled by click's standalone mode.
+    """
+    try:
+        app()
+    except USER_ERRORS as exc:
+        err_console.print(f"error: {exc}", markup=False)
+        sys.exit(2)

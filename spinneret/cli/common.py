@@ -1,0 +1,27 @@
+"""Shared bits for CLI modules: consoles, output formats, the errors shown as one line."""
+
+from __future__ import annotations
+
+import enum
+
+from rich.console import Console
+
+from matcher.errors import MatcherError
+from spinneret.errors import SpinneretError
+
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+# Every package's error base is added here as packages land.
+USER_ERRORS: tuple[type[BaseException], ...] = (MatcherError, SpinneretError)
+
+
+def add_user_errors(*types: type[BaseException]) -> None:
+    global USER_ERRORS
+    USER_ERRORS = USER_ERRORS + tuple(types)
+
+
+class OutputFormat(str, enum.Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"

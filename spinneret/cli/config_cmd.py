@@ -1,0 +1,31 @@
+"""`spinneret config show`."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+from rich.table import Table
+
+from config import get_settings
+from spinneret.cli.common import OutputFormat, console
+
+
+def register(app: typer.Typer) -> None:
+    group = typer.Typer(help="Show the effective configuration.", no_args_is_help=True)
+
+    @group.command("show")
+    def show(
+        format: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f"),
+    ) -> None:
+        """Print the effective settings (environment over TOML file), secrets masked."""
+        values = get_settings().masked()
+        if format is OutputFormat.json:
+            console.print_json(json.dumps(values, default=str))
+            return
+        table = Table("setting", "value", title="Effective settings")
+        for name, value in values.items():
+            table.add_row(name, "" if value is None else str(value))
+        console.print(table)
+
+    app.add_typer(group, name="config")

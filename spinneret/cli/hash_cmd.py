@@ -1,0 +1,90 @@
+"""`spinneret hash FILE...`: every configured hash of each file."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from config import get_settings
+from matcher.errors import UnhashableImage
+from matcher.hashing import HashOptions, ImageHashes, hash_image
+from spinneret.cli.common import OutputFormat, console, err_console
+
+
+def read_and_hash(path: Path, options: HashOptions) -> ImageHashes:
+    """Hash one file; any reason it cannot be hashed is raised as `UnhashableImage`."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UnhashableImage(f"cannot read file: {exc.strerror or exc}") from None
+    return hash_image(data, options)
+
+
+def hash_files(paths: list[Path]) -> tuple[list[tuple[Path, ImageHashes]], int]:
+    """Hash each path, reporting failures on stderr as they happen; returns results, failures."""
+    options = HashOptions.from_settings(get_settings())
+    results: list[tuple[Path, ImageHashes]] = []
+    failures = 0
+    for path in paths:
+        try:
+            results.append((path, read_and_hash(path, options)))
+        except UnhashableImage as exc:
+            failures += 1
+            err_console.print(f"spinneret: {path}: {exc.reason}", markup=False)
+    return results, failures
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("hash")
+    def hash_command(
+        files: list[Path] = typer.Argument(..., help="Image files to hash."),
+        format: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f"),
+    ) -> None:
+        """Print sha256, md5, phash, dhash, pdq and pdq_quality of each file."""
+        results, failures = hash_files(files)
+        if format is OutputFormat.csv:
+            writer = csv.writer(sys.stdout, lineterminator="\n")
+            writer.writerow(["path", "algorithm", "hash", "quality"])
+            for path, hashes in results:
+                for value in hashes.values:
+                    quality = "" if value.quality is None else value.quality
+                    writer.writerow([str(path), value.algorithm, value.hex, quality])
+        elif format is OutputFormat.json:
+            for path, hashes in results:
+                record: dict[str, object] = {"path": str(path)}
+                for value in hashes.values:
+                    record[value.algorithm] = value.hex
+                    if value.quality is not None:
+                        record[f"{value.algorithm}_quality"] = value.quality
+                record.update(format=hashes.format, width=hashes.width, height=hashes.height)
+                sys.stdout.write(json.dumps(record) + "\n")
+        else:
+            table = Table(title="Image hashes")
+            for column in ["path", *_columns(results)]:
+                table.add_column(column, overflow="fold")
+            for path, hashes in results:
+                cells = []
+                for value in hashes.values:
+                    cells.append(value.hex)
+                    if value.quality is not None:
+                        cells.append(str(value.quality))
+                table.add_row(str(path), *cells)
+            console.print(table)
+        if failures:
+            raise typer.Exit(1)
+
+
+def _columns(results: list[tuple[Path, ImageHashes]]) -> list[str]:
+    if not results:
+        return []
+    names: list[str] = []
+    for value in results[0][1].values:
+        names.append(value.algorithm)
+        if value.quality is not None:
+            names.append(f"{value.algorithm}_quality")
+    return names

