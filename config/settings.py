@@ -100,6 +100,12 @@ class Settings(BaseSettings):
         default=256 * 1024, gt=0, description="Bigger images go via a short-lived Redis key."
     )
     index_sync_interval_s: float = Field(default=0.5, gt=0)
+    broker_visibility_timeout_s: float = Field(
+        default=600.0, gt=0, description="Unacked tasks of a dead worker are redelivered after this."
+    )
+    hash_cache_ttl_s: int = Field(
+        default=7 * 24 * 3600, gt=0, description="How long hashes are reused by SHA-256."
+    )
 
     # --- notices -------------------------------------------------------------
     notice_batch_window_s: float = Field(default=3600.0, ge=0)
