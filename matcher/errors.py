@@ -47,3 +47,7 @@ class ListNotFound(MatcherError):
 
 class EntryNotFound(MatcherError):
     pass
+
+
+class InvalidListName(MatcherError):
+    """A list name the store cannot use as a key part (or an unknown list kind)."""

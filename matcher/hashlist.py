@@ -1,0 +1,354 @@
+"""Hash-list files: CSV, JSONL and TXT; streamed reading with strict validation, and export.
+
+- CSV: a header naming `algorithm,hash` and optionally `label`, `source_id` (any order, other
+  columns ignored), then one row per hash.
+- JSONL: one object per line with the same keys.
+- TXT: one hash per line; the algorithm comes from the caller. `#` starts a comment line.
+
+UTF-8 with or without BOM, LF or CRLF, blank lines skipped, optional gzip (`.gz`). Hashes are
+normalised to lowercase hex (a `0x` prefix is accepted). Any bad row raises
+`InvalidHashList(line, reason)`; callers that store entries do so only after the whole stream
+was read (see `FingerprintStore.replace_list`), so a bad file changes nothing.
+
+Validation is batched: per row only cheap length and dict look-ups run; the hex alphabet of a
+whole batch is checked with one `bytes.translate` call, and only a failing batch is searched
+row by row for its line number.
+"""
+
+from __future__ import annotations
+
+import csv
+import enum
+import gzip
+import io
+import json
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import IO, TextIO
+
+from matcher.algorithms import AlgorithmRegistry, default_registry
+from matcher.errors import InvalidHashList, UnknownAlgorithm
+from matcher.store import FIELD_SEPARATOR, ListEntry
+
+BATCH_ROWS = 20_000
+_HEX_BYTES = b"0123456789abcdef"
+
+csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+
+
+class ListFormat(enum.StrEnum):
+    csv = "csv"
+    jsonl = "jsonl"
+    txt = "txt"
+
+
+_SUFFIXES = {
+    ".csv": ListFormat.csv,
+    ".jsonl": ListFormat.jsonl,
+    ".ndjson": ListFormat.jsonl,
+    ".json": ListFormat.jsonl,
+    ".txt": ListFormat.txt,
+    ".lst": ListFormat.txt,
+}
+
+
+def guess_format(path: Path) -> ListFormat:
+    """The format named by the file extension (ignoring a trailing `.gz`)."""
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes.pop()
+    if suffixes and suffixes[-1] in _SUFFIXES:
+        return _SUFFIXES[suffixes[-1]]
+    raise InvalidHashList(
+        0, f"cannot tell the format of {path.name!r} from its extension; pass --format"
+    )
+
+
+class _CountingReader(io.RawIOBase):
+    """Counts bytes read from a binary file so a progress bar can follow a streamed import."""
+
+    def __init__(self, raw: IO[bytes], progress: Callable[[int], None]) -> None:
+        self._raw = raw
+        self._progress = progress
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        data = self._raw.read(len(buffer))
+        n = len(data)
+        buffer[:n] = data
+        self.count += n
+        self._progress(self.count)
+        return n
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+def open_text(path: Path, progress: Callable[[int], None] | None = None) -> TextIO:
+    """Open a list file as text: UTF-8 with optional BOM, undecodable bytes kept as surrogates
+    (so the row that holds them is rejected with its line number), gzip when named `.gz`."""
+    try:
+        raw: IO[bytes] = open(path, "rb")  # noqa: SIM115 - returned to the caller
+    except OSError as exc:
+        raise InvalidHashList(0, f"cannot read {path}: {exc.strerror or exc}") from None
+    if path.suffix.lower() == ".gz":
+        raw = gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[assignment]
+    if progress is not None:
+        raw = io.BufferedReader(_CountingReader(raw, progress), buffer_size=1 << 20)
+    return io.TextIOWrapper(
+        raw, encoding="utf-8-sig", errors="surrogateescape", newline="",  # type: ignore[arg-type]
+    )
+
+
+def read_hash_list(
+    path: Path,
+    format: ListFormat | str | None = None,
+    algorithm: str | None = None,
+    registry: AlgorithmRegistry | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Iterator[ListEntry]:
+    """Stream the entries of a list file. `progress(bytes_read)` is called as the file is read.
+
+    Raises `InvalidHashList` for the first bad row (or an unreadable file).
+    """
+    path = Path(path)
+    fmt = ListFormat(format) if format else guess_format(path)
+    stream = open_text(path, progress)
+    try:
+        yield from parse_hash_list(stream, fmt, algorithm, registry)
+    except UnicodeDecodeError:  # only possible for gzip framing errors etc.
+        raise InvalidHashList(0, "file is not UTF-8 text") from None
+    except (OSError, EOFError) as exc:
+        raise InvalidHashList(0, f"cannot read {path}: {exc}") from None
+    finally:
+        stream.close()
+
+
+def parse_hash_list(
+    stream: Iterable[str],
+    format: ListFormat | str,
+    algorithm: str | None = None,
+    registry: AlgorithmRegistry | None = None,
+) -> Iterator[ListEntry]:
+    """Entries of an open text stream (lines, newline="" recommended for CSV)."""
+    registry = registry or default_registry()
+    fmt = ListFormat(format)
+    if fmt is ListFormat.txt:
+        if not algorithm:
+            raise InvalidHashList(0, "a TXT list needs --algorithm (one of "
+                                  f"{', '.join(registry.names())})")
+        rows = _txt_rows(stream, _algorithm_name(registry, algorithm))
+    elif fmt is ListFormat.csv:
+        rows = _csv_rows(stream)
+    else:
+        rows = _jsonl_rows(stream)
+    return _validated(rows, registry)
+
+
+def _algorithm_name(registry: AlgorithmRegistry, name: str) -> str:
+    try:
+        return registry.get(name).name
+    except UnknownAlgorithm as exc:
+        raise InvalidHashList(0, str(exc)) from None
+
+
+# A row: (line number, algorithm as written, hash as written, label, source id).
+_Row = tuple[int, str, str, str, str]
+
+
+def _txt_rows(stream: Iterable[str], algorithm: str) -> Iterator[_Row]:
+    for number, line in enumerate(stream, 1):
+        value = line.strip()
+        if value and value[0] != "#":
+            yield number, algorithm, value, "", ""
+
+
+def _csv_rows(stream: Iterable[str]) -> Iterator[_Row]:
+    reader = csv.reader(stream)
+    header: list[str] | None = None
+    try:
+        for row in reader:
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue
+            if header is None:
+                header = [cell.strip().lower() for cell in row]
+                columns = _csv_columns(header, reader.line_num)
+                width = len(header)
+                ai, hi, li, si = columns
+                continue
+            if len(row) != width:
+                raise InvalidHashList(
+                    reader.line_num, f"expected {width} columns ({','.join(header)}), got {len(row)}"
+                )
+            yield (
+                reader.line_num,
+                row[ai],
+                row[hi],
+                row[li] if li is not None else "",
+                row[si] if si is not None else "",
+            )
+    except csv.Error as exc:
+        raise InvalidHashList(reader.line_num, f"malformed CSV: {exc}") from None
+    if header is None:
+        raise InvalidHashList(1, "empty file: expected a header algorithm,hash[,label][,source_id]")
+
+
+def _csv_columns(header: list[str], line: int) -> tuple[int, int, int | None, int | None]:
+    for required in ("algorithm", "hash"):
+        if required not in header:
+            raise InvalidHashList(
+                line, f"header lacks column {required!r} (expected algorithm,hash[,label]"
+                "[,source_id])"
+            )
+    if len(set(header)) != len(header):
+        raise InvalidHashList(line, "header repeats a column name")
+
+    def index(name: str) -> int | None:
+        return header.index(name) if name in header else None
+
+    return header.index("algorithm"), header.index("hash"), index("label"), index("source_id")
+
+
+def _jsonl_rows(stream: Iterable[str]) -> Iterator[_Row]:
+    loads = json.loads
+    for number, line in enumerate(stream, 1):
+        if not line.strip():
+            continue
+        try:
+            record = loads(line)
+        except ValueError as exc:
+            raise InvalidHashList(number, f"invalid JSON: {exc}") from None
+        if not isinstance(record, dict):
+            raise InvalidHashList(number, "expected a JSON object")
+        try:
+            algorithm = record["algorithm"]
+            value = record["hash"]
+        except KeyError as exc:
+            raise InvalidHashList(number, f"missing key {exc.args[0]!r}") from None
+        label = record.get("label", "")
+        source_id = record.get("source_id", "")
+        for key, item in (("algorithm", algorithm), ("hash", value)):
+            if not isinstance(item, str):
+                raise InvalidHashList(number, f"{key!r} must be a string")
+        yield number, algorithm, value, _text(label, "label", number), _text(
+            source_id, "source_id", number
+        )
+
+
+def _text(value: object, key: str, line: int) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise InvalidHashList(line, f"{key!r} must be a string or an integer")
+
+
+def _validated(rows: Iterator[_Row], registry: AlgorithmRegistry) -> Iterator[ListEntry]:
+    lengths = {a.name: a.hex_length for a in registry}
+    aliases = {name.lower(): name for name in lengths}
+    batch: list[tuple[int, str, str, str, str]] = []
+    for line, algorithm, value, label, source_id in rows:
+        name = aliases.get(algorithm) or aliases.get(algorithm.strip().lower())
+        if name is None:
+            raise InvalidHashList(
+                line, f"unknown hash algorithm {algorithm.strip()!r} "
+                f"(known: {', '.join(lengths)})"
+            )
+        value = value.strip().lower()
+        expected = lengths[name]
+        if len(value) != expected:
+            if value.startswith("0x") and len(value) == expected + 2:
+                value = value[2:]
+            else:
+                raise InvalidHashList(
+                    line, f"{name} hash must be {expected} hex digits, got {len(value)}"
+                )
+        if label:
+            label = label.strip()
+            _check_text(label, "label", line)
+        if source_id:
+            source_id = source_id.strip()
+            _check_text(source_id, "source_id", line)
+        batch.append((line, name, value, label, source_id))
+        if len(batch) >= BATCH_ROWS:
+            yield from _checked_batch(batch)
+            batch = []
+    if batch:
+        yield from _checked_batch(batch)
+
+
+def _check_text(value: str, key: str, line: int) -> None:
+    if FIELD_SEPARATOR in value:
+        raise InvalidHashList(line, f"{key} contains the control character U+001F")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidHashList(line, f"{key} is not valid UTF-8") from None
+
+
+def _checked_batch(batch: list[tuple[int, str, str, str, str]]) -> Iterator[ListEntry]:
+    joined = "".join(row[2] for row in batch)
+    if not (joined.isascii() and not joined.encode("ascii").translate(None, _HEX_BYTES)):
+        for line, name, value, _label, _source in batch:
+            if not (value.isascii() and not value.encode("ascii").translate(None, _HEX_BYTES)):
+                bad = next(c for c in value if c not in "0123456789abcdef")
+                raise InvalidHashList(
+                    line, f"{name} hash has a character other than 0-9a-f: {bad!r}"
+                )
+    for _line, name, value, label, source_id in batch:
+        yield ListEntry(name, value, label, source_id)
+
+
+# --- export ------------------------------------------------------------------
+
+
+def write_hash_list(
+    entries: Iterable[ListEntry], out: TextIO, format: ListFormat | str,
+    algorithm: str | None = None,
+) -> int:
+    """Write entries in `format`; returns the number written. TXT holds hashes only, so it
+    needs a single algorithm: `algorithm` filters to it, and mixed algorithms are refused."""
+    fmt = ListFormat(format)
+    count = 0
+    if fmt is ListFormat.csv:
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["algorithm", "hash", "label", "source_id"])
+        for entry in entries:
+            if algorithm and entry.algorithm != algorithm:
+                continue
+            writer.writerow([entry.algorithm, entry.hash, entry.label, entry.source_id])
+            count += 1
+    elif fmt is ListFormat.jsonl:
+        dumps = json.dumps
+        for entry in entries:
+            if algorithm and entry.algorithm != algorithm:
+                continue
+            record = {"algorithm": entry.algorithm, "hash": entry.hash}
+            if entry.label:
+                record["label"] = entry.label
+            if entry.source_id:
+                record["source_id"] = entry.source_id
+            out.write(dumps(record, ensure_ascii=False) + "\n")
+            count += 1
+    else:
+        seen: str | None = algorithm
+        for entry in entries:
+            if seen is None:
+                seen = entry.algorithm
+            if entry.algorithm != seen:
+                if algorithm:
+                    continue
+                raise InvalidHashList(
+                    0, "the list holds several algorithms; TXT export needs --algorithm"
+                )
+            out.write(entry.hash + "\n")
+            count += 1
+    return count

@@ -1,0 +1,533 @@
+"""The fingerprint store: hash lists in Redis, the source of truth the matchers sync from.
+
+Contract (key layout in docs/redis-keys.md):
+
+- A list's keys share one hash tag, `{prefix}:list:{<name>}:...`, so they live in one Redis
+  Cluster slot; no command spans two lists. Store-wide keys (global version, changelog, list
+  registry) share the tag `{<prefix>}`.
+- `replace_list` writes the new entries aside under a fresh token (pipelined HSET in large
+  batches, with a TTL lease), swaps the list's meta to that token in one Lua script, then
+  UNLINKs the old entries. A failure before the swap deletes what was written aside; a killed
+  process leaves only aside keys that expire and that the next import of that list deletes.
+- Every change bumps the global version and appends to a capped stream in one script that
+  also PUBLISHes the new version on `channel`. Stream ids are `<version>-0`, so
+  `changes_since(v)` is one XRANGE.
+- Entries are Redis hashes per (list, algorithm): field = lowercase hex hash, value =
+  label, or label + U+001F + source_id. A hash listed twice keeps the last label.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import redis
+
+from matcher.algorithms import AlgorithmRegistry, default_registry
+from matcher.errors import InvalidHash, InvalidListName, ListNotFound, MatcherError
+
+KINDS = ("block", "allow")
+FIELD_SEPARATOR = "\x1f"
+# No braces (they would break the hash tag), no colons or spaces (keys stay parseable).
+_LIST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_HEX_BYTES = b"0123456789abcdef"
+
+
+@dataclass(frozen=True)
+class ListEntry:
+    algorithm: str
+    hash: str
+    label: str = ""
+    source_id: str = ""
+
+
+@dataclass(frozen=True)
+class ListInfo:
+    name: str
+    kind: str
+    source: str
+    category: str
+    description: str
+    version: int
+    counts: dict[str, int]
+    created_at: float
+    updated_at: float
+    updated_by: str
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    list: str
+    version: int
+    added: int
+    removed: int
+    unchanged: int
+
+
+@dataclass(frozen=True)
+class StoreChange:
+    version: int
+    list: str
+    op: str  # "replace" | "delete" | "retract" | "resync"
+    algorithm: str | None = None
+    hash: str | None = None
+
+
+class StoreConflict(MatcherError):
+    """The list changed underneath an operation (or its aside data expired); retry it."""
+
+
+# KEYS: version, changelog. ARGV: maxlen, channel, list, op, algorithm, hash.
+_COMMIT_LUA = """
+local v = redis.call('INCR', KEYS[1])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], v .. '-0',
+           'list', ARGV[3], 'op', ARGV[4], 'algorithm', ARGV[5], 'hash', ARGV[6])
+redis.call('PUBLISH', ARGV[2], v)
+return v
+"""
+
+# KEYS: meta, aside, new entry keys... ARGV: token, now, meta field/value pairs...
+_SWAP_LUA = """
+for i = 3, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 0 then
+    return redis.error_reply('aside entries expired before the swap')
+  end
+end
+local old_token = redis.call('HGET', KEYS[1], 'token')
+local old_algorithms = redis.call('HGET', KEYS[1], 'algorithms')
+for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
+  if string.sub(field, 1, 6) == 'count:' then redis.call('HDEL', KEYS[1], field) end
+end
+redis.call('HSETNX', KEYS[1], 'created_at', ARGV[2])
+redis.call('HSET', KEYS[1], 'token', ARGV[1], 'updated_at', ARGV[2], unpack(ARGV, 3))
+local version = redis.call('HINCRBY', KEYS[1], 'version', 1)
+for i = 3, #KEYS do redis.call('PERSIST', KEYS[i]) end
+redis.call('HDEL', KEYS[2], ARGV[1])
+return {old_token or '', old_algorithms or '', version}
+"""
+
+# KEYS: meta, entry keys... ARGV: token, hash, now, by, algorithm per entry key...
+_RETRACT_LUA = """
+if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1] then
+  return redis.error_reply('CONFLICT list changed')
+end
+local removed = {}
+for i = 2, #KEYS do
+  if redis.call('HDEL', KEYS[i], ARGV[2]) == 1 then
+    redis.call('HINCRBY', KEYS[1], 'count:' .. ARGV[i + 3], -1)
+    table.insert(removed, ARGV[i + 3])
+  end
+end
+if #removed > 0 then
+  redis.call('HINCRBY', KEYS[1], 'version', 1)
+  redis.call('HSET', KEYS[1], 'updated_at', ARGV[3], 'updated_by', ARGV[4])
+end
+return removed
+"""
+
+# KEYS: meta, entry keys... ARGV: token
+_DELETE_LUA = """
+if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1] then
+  return redis.error_reply('CONFLICT list changed')
+end
+redis.call('UNLINK', unpack(KEYS))
+return 1
+"""
+
+
+def _s(value: bytes | str | None) -> str:
+    if value is None:
+        return ""
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def validate_list_name(name: str) -> str:
+    if not isinstance(name, str) or not _LIST_NAME.match(name):
+        raise InvalidListName(
+            f"invalid list name {name!r}: use 1-128 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class _ListKeys:
+    base: str
+
+    @property
+    def meta(self) -> str:
+        return f"{self.base}:meta"
+
+    @property
+    def aside(self) -> str:
+        return f"{self.base}:aside"
+
+    def entries(self, token: str, algorithm: str) -> str:
+        return f"{self.base}:e:{token}:{algorithm}"
+
+
+class FingerprintStore:
+    """Hash lists in Redis (single server, Valkey or Cluster). Thread-safe as redis-py is."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        prefix: str = "spinneret",
+        registry: AlgorithmRegistry | None = None,
+        *,
+        batch_size: int = 10_000,
+        changelog_maxlen: int = 10_000,
+        aside_lease_s: int = 600,
+    ) -> None:
+        self._r = client
+        self.prefix = prefix
+        self._registry = registry or default_registry()
+        self._batch_size = batch_size
+        self._maxlen = changelog_maxlen
+        self._lease_s = aside_lease_s
+        tag = "{" + prefix + "}"
+        self.version_key = f"{prefix}:store:{tag}:version"
+        self.changelog_key = f"{prefix}:store:{tag}:changes"
+        self.registry_key = f"{prefix}:store:{tag}:lists"
+        self._commit = client.register_script(_COMMIT_LUA)
+        self._swap = client.register_script(_SWAP_LUA)
+        self._retract = client.register_script(_RETRACT_LUA)
+        self._delete = client.register_script(_DELETE_LUA)
+
+    @property
+    def channel(self) -> str:
+        """Pub/sub channel; every change publishes the new global version (a decimal string)."""
+        return f"{self.prefix}:store:changes"
+
+    def list_keys(self, name: str) -> _ListKeys:
+        return _ListKeys(f"{self.prefix}:list:{{{validate_list_name(name)}}}")
+
+    # --- reading -------------------------------------------------------------
+
+    def version(self) -> int:
+        return int(self._r.get(self.version_key) or 0)
+
+    def get_list(self, name: str) -> ListInfo:
+        meta = self._meta(self.list_keys(name))
+        if meta is None:
+            raise ListNotFound(name)
+        return _info(name, meta)
+
+    def lists(self) -> list[ListInfo]:
+        names = sorted(_s(n) for n in self._r.smembers(self.registry_key))
+        pipe = self._r.pipeline(transaction=False)
+        for name in names:
+            pipe.hgetall(self.list_keys(name).meta)
+        infos = []
+        for name, raw in zip(names, pipe.execute(), strict=True):
+            meta = {_s(k): _s(v) for k, v in raw.items()}
+            if "version" in meta and "token" in meta:
+                infos.append(_info(name, meta))
+        return infos
+
+    def entries(self, name: str, algorithm: str | None = None) -> Iterator[ListEntry]:
+        """Stream a list's entries in HSCAN batches (an entry changed meanwhile may be missed or
+        seen twice, as with any HSCAN)."""
+        keys = self.list_keys(name)
+        meta = self._meta(keys)
+        if meta is None:
+            raise ListNotFound(name)
+        algorithms = _split(meta.get("algorithms", ""))
+        if algorithm is not None:
+            wanted = self._registry.get(algorithm).name
+            algorithms = [a for a in algorithms if a == wanted]
+        for alg in algorithms:
+            key = keys.entries(meta["token"], alg)
+            for field, value in self._r.hscan_iter(key, count=self._batch_size):
+                text = _s(value)
+                label, _, source_id = text.partition(FIELD_SEPARATOR)
+                yield ListEntry(alg, _s(field), label, source_id)
+
+    def changes_since(self, version: int) -> list[StoreChange]:
+        """Changes after `version`, oldest first; one `resync` change if the changelog no longer
+        reaches back that far (or the store was reset below `version`)."""
+        current = self.version()
+        if version == current:
+            return []
+        resync = [StoreChange(current, "*", "resync")]
+        if version > current:
+            return resync
+        items = self._r.xrange(self.changelog_key, min=f"{version + 1}-0", max="+")
+        if not items or _id_version(items[0][0]) != version + 1:
+            return resync
+        changes = []
+        for stream_id, fields in items:
+            f = {_s(k): _s(v) for k, v in fields.items()}
+            changes.append(StoreChange(
+                _id_version(stream_id), f["list"], f["op"], f.get("algorithm") or None,
+                f.get("hash") or None,
+            ))
+        return changes
+
+    # --- writing -------------------------------------------------------------
+
+    def replace_list(
+        self,
+        name: str,
+        entries: Iterable[ListEntry],
+        *,
+        kind: str = "block",
+        source: str = "",
+        category: str = "",
+        description: str = "",
+        by: str = "",
+    ) -> ImportResult:
+        """Replace (or create) list `name` with `entries`, atomically: if anything raises while
+        `entries` is consumed or written, the list and the store are left as they were."""
+        keys = self.list_keys(name)
+        if kind not in KINDS:
+            raise InvalidListName(f"invalid list kind {kind!r} (use block or allow)")
+        self._clean_orphans(keys)
+        token = uuid.uuid4().hex[:16]
+        self._r.hset(keys.aside, token, time.time() + self._lease_s)
+        written: set[str] = set()
+        try:
+            self._write_aside(keys, token, entries, written)
+            algorithms = sorted(written)
+            pipe = self._r.pipeline(transaction=False)
+            for alg in algorithms:
+                pipe.hlen(keys.entries(token, alg))
+            counts = dict(zip(algorithms, pipe.execute(), strict=True))
+            old = self._meta(keys)
+            unchanged = self._count_unchanged(keys, old, token, counts)
+            now = time.time()
+            fields: list[str | int | float] = [
+                "name", name, "kind", kind, "source", source, "category", category,
+                "description", description, "updated_by", by, "algorithms", ",".join(algorithms),
+            ]
+            for alg, count in counts.items():
+                fields += [f"count:{alg}", count]
+            try:
+                old_token, old_algs, version = self._swap(
+                    keys=[keys.meta, keys.aside, *(keys.entries(token, a) for a in algorithms)],
+                    args=[token, now, *fields],
+                )
+            except redis.ResponseError as exc:
+                raise StoreConflict(f"import of list {name!r} failed: {exc}") from None
+        except BaseException:
+            self._discard(keys, token, written)
+            raise
+        old_token = _s(old_token)
+        if old_token:
+            old_keys = [keys.entries(old_token, a) for a in _split(_s(old_algs))]
+            if old_keys:
+                self._r.unlink(*old_keys)
+        self._r.sadd(self.registry_key, name)
+        self._log(name, "replace")
+        old_total = sum(_counts(old).values()) if old else 0
+        new_total = sum(counts.values())
+        return ImportResult(
+            name, int(version), new_total - unchanged, old_total - unchanged, unchanged
+        )
+
+    def delete_list(self, name: str) -> None:
+        keys = self.list_keys(name)
+        for _attempt in range(5):
+            meta = self._meta(keys)
+            if meta is None:
+                raise ListNotFound(name)
+            token = meta["token"]
+            entry_keys = [keys.entries(token, a) for a in _split(meta.get("algorithms", ""))]
+            try:
+                self._delete(keys=[keys.meta, *entry_keys], args=[token])
+                break
+            except redis.ResponseError as exc:
+                if "CONFLICT" not in str(exc):
+                    raise
+        else:
+            raise StoreConflict(f"list {name!r} kept changing; delete not done")
+        self._r.srem(self.registry_key, name)
+        self._log(name, "delete")
+
+    def retract(self, name: str, hash: str, algorithm: str | None = None) -> int:
+        """Remove `hash` from list `name` (from every algorithm of matching length unless
+        `algorithm` is given). Returns the number of entries removed (0 if absent)."""
+        keys = self.list_keys(name)
+        if algorithm is not None:
+            alg = self._registry.get(algorithm)
+            value = alg.parse(hash)
+            candidates = [alg.name]
+        else:
+            value = hash.strip().lower()
+            if value.startswith("0x"):
+                value = value[2:]
+            if not value or value.encode("ascii", "replace").translate(None, _HEX_BYTES):
+                raise InvalidHash(f"hash {hash!r} has characters other than 0-9a-f")
+            candidates = [a.name for a in self._registry if a.hex_length == len(value)]
+            if not candidates:
+                raise InvalidHash(f"no hash algorithm has {len(value)}-digit hashes")
+        for _attempt in range(5):
+            meta = self._meta(keys)
+            if meta is None:
+                raise ListNotFound(name)
+            present = [a for a in _split(meta.get("algorithms", "")) if a in candidates]
+            if not present:
+                return 0
+            token = meta["token"]
+            try:
+                removed = self._retract(
+                    keys=[keys.meta, *(keys.entries(token, a) for a in present)],
+                    args=[token, value, time.time(), "", *present],
+                )
+                break
+            except redis.ResponseError as exc:
+                if "CONFLICT" not in str(exc):
+                    raise
+        else:
+            raise StoreConflict(f"list {name!r} kept changing; retract not done")
+        for alg in removed:
+            self._log(name, "retract", _s(alg), value)
+        return len(removed)
+
+    # --- internals -------------------------------------------------------------
+
+    def _meta(self, keys: _ListKeys) -> dict[str, str] | None:
+        raw = self._r.hgetall(keys.meta)
+        meta = {_s(k): _s(v) for k, v in raw.items()}
+        return meta if "version" in meta and "token" in meta else None
+
+    def _log(self, name: str, op: str, algorithm: str = "", hash: str = "") -> int:
+        return int(self._commit(
+            keys=[self.version_key, self.changelog_key],
+            args=[self._maxlen, self.channel, name, op, algorithm, hash],
+        ))
+
+    def _write_aside(
+        self, keys: _ListKeys, token: str, entries: Iterable[ListEntry], written: set[str]
+    ) -> None:
+        lengths = {a.name: a.hex_length for a in self._registry}
+        names: dict[str, str] = {}
+        pending: dict[str, list[str]] = {}
+        rows = 0
+        sep = FIELD_SEPARATOR
+        for entry in entries:
+            alg = names.get(entry.algorithm)
+            if alg is None:
+                alg = names[entry.algorithm] = self._registry.get(entry.algorithm).name
+            value = entry.hash
+            if len(value) != lengths[alg]:
+                raise InvalidHash(f"{alg} hash must be {lengths[alg]} hex digits: {value!r}")
+            flat = pending.get(alg)
+            if flat is None:
+                flat = pending[alg] = []
+            flat.append(value)
+            flat.append(entry.label + sep + entry.source_id if entry.source_id else entry.label)
+            rows += 1
+            if rows >= self._batch_size:
+                self._flush(keys, token, pending, written)
+                pending = {}
+                rows = 0
+        if rows:
+            self._flush(keys, token, pending, written)
+
+    def _flush(
+        self, keys: _ListKeys, token: str, pending: dict[str, list[str]], written: set[str]
+    ) -> None:
+        pipe = self._r.pipeline(transaction=False)
+        for alg, flat in pending.items():
+            fields = flat[0::2]
+            joined = "".join(fields)
+            if not joined.isascii() or joined.encode().translate(None, _HEX_BYTES):
+                bad = next(h for h in fields if not h.isascii()
+                           or h.encode().translate(None, _HEX_BYTES))
+                raise InvalidHash(f"{alg} hash has characters other than 0-9a-f: {bad!r}")
+            key = keys.entries(token, alg)
+            written.add(alg)
+            pipe.execute_command("HSET", key, *flat)
+            pipe.expire(key, self._lease_s)
+        pipe.hset(keys.aside, token, time.time() + self._lease_s)
+        pipe.execute()
+
+    def _count_unchanged(
+        self, keys: _ListKeys, old: dict[str, str] | None, token: str, counts: dict[str, int]
+    ) -> int:
+        """Hashes present in both the current and the new version: scan the smaller side,
+        look the fields up in the other."""
+        if not old:
+            return 0
+        old_counts = _counts(old)
+        unchanged = 0
+        for alg, count in counts.items():
+            old_count = old_counts.get(alg, 0)
+            if not old_count or not count:
+                continue
+            new_key = keys.entries(token, alg)
+            old_key = keys.entries(old["token"], alg)
+            small, large = (new_key, old_key) if count <= old_count else (old_key, new_key)
+            cursor = 0
+            while True:
+                cursor, page = self._r.hscan(small, cursor, count=self._batch_size)
+                if page:
+                    found = self._r.hmget(large, list(page))
+                    unchanged += sum(1 for v in found if v is not None)
+                if not cursor:
+                    break
+        return unchanged
+
+    def _discard(self, keys: _ListKeys, token: str, written: Iterable[str]) -> None:
+        try:
+            if _s(self._r.hget(keys.meta, "token")) == token:
+                return  # the swap went through although its reply was lost: keep the list
+        except redis.RedisError:
+            return  # unknown: the aside keys expire unless a swap made them permanent
+        pipe = self._r.pipeline(transaction=False)
+        entry_keys = [keys.entries(token, a) for a in written]
+        if entry_keys:
+            pipe.unlink(*entry_keys)
+        pipe.hdel(keys.aside, token)
+        try:
+            pipe.execute()
+        except redis.RedisError:  # the keys carry a TTL; the next import also cleans them up
+            pass
+
+    def _clean_orphans(self, keys: _ListKeys) -> None:
+        """Delete aside data of earlier imports of this list whose lease ran out (killed)."""
+        now = time.time()
+        stale = [_s(t) for t, deadline in self._r.hgetall(keys.aside).items()
+                 if float(deadline) < now]
+        if not stale:
+            return
+        entry_keys = [keys.entries(t, a.name) for t in stale for a in self._registry]
+        pipe = self._r.pipeline(transaction=False)
+        pipe.unlink(*entry_keys)
+        pipe.hdel(keys.aside, *stale)
+        pipe.execute()
+
+
+def _split(text: str) -> list[str]:
+    return [part for part in text.split(",") if part]
+
+
+def _counts(meta: dict[str, str]) -> dict[str, int]:
+    return {k[6:]: int(v) for k, v in meta.items() if k.startswith("count:")}
+
+
+def _id_version(stream_id: bytes | str) -> int:
+    return int(_s(stream_id).split("-", 1)[0])
+
+
+def _info(name: str, meta: dict[str, str]) -> ListInfo:
+    return ListInfo(
+        name=meta.get("name") or name,
+        kind=meta.get("kind", "block"),
+        source=meta.get("source", ""),
+        category=meta.get("category", ""),
+        description=meta.get("description", ""),
+        version=int(meta["version"]),
+        counts=dict(sorted(_counts(meta).items())),
+        created_at=float(meta.get("created_at", 0)),
+        updated_at=float(meta.get("updated_at", 0)),
+        updated_by=meta.get("updated_by", ""),
+    )
