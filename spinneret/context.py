@@ -9,6 +9,7 @@ import functools
 import redis
 
 from config import Settings, get_settings
+from matcher.store import FingerprintStore
 from spinneret.embedded_redis import EmbeddedRedis
 
 
@@ -28,6 +29,10 @@ class AppContext:
     @functools.cached_property
     def redis(self) -> redis.Redis:
         return redis.Redis.from_url(self.redis_url)
+
+    @functools.cached_property
+    def store(self) -> FingerprintStore:
+        return FingerprintStore(self.redis, self.settings.redis_key_prefix)
 
     def close(self) -> None:
         if "redis" in self.__dict__:
