@@ -1,0 +1,254 @@
+"""The delivery outbox: rows in `deliveries` committed before anything is sent.
+
+Claiming is a conditional UPDATE `pending -> sending` that also bumps `attempts`; while a row
+is `sending`, `next_attempt_at` holds the claim's lease expiry, so a sender that died
+mid-send loses its claim when the lease runs out and the next sender resends with the same
+Message-ID / idempotency key. Completion is conditional on `status = 'sending'` and the
+claim's attempt number (a fencing token): at most one completed send is recorded per row,
+and a sender whose lease was taken over cannot mark it again.
+
+The unavoidable at-least-once window: if a sender is killed after the SMTP server accepted
+the message but before the `sent` commit, the message goes out a second time, with the same
+Message-ID (and webhooks with the same `Idempotency-Key`) so receivers can drop it.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from notices.clock import Clock, SystemClock
+from notices.errors import DeliveryError, NoticeError, NoticeNotFound
+from notices.links import OwnerLinks, load_secret_key
+from notices.policy import audit, queue_deliveries
+from notices.queries import notice_view
+from notices.render import Renderer, webhook_payload
+from notices.smtp import SmtpSender, build_message
+from notices.webhook import WebhookSender, webhook_secret
+from records.models import Delivery, Notice, Site
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Claim:
+    delivery_id: int
+    notice_id: int
+    channel: str
+    recipient: str
+    kind: str
+    message_id: str
+    attempt: int
+
+
+@dataclass
+class OutboxResult:
+    sent: list[int] = field(default_factory=list)
+    retrying: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+    lost_claim: list[int] = field(default_factory=list)
+
+
+def backoff_s(attempt: int, *, base_s: float, max_s: float, rng: random.Random) -> float:
+    """Exponential backoff with jitter: a random point in the upper half of base * 2^(n-1)."""
+    delay = min(max_s, base_s * (2 ** max(0, attempt - 1)))
+    return delay * (0.5 + rng.random() / 2)
+
+
+class Outbox:
+    def __init__(
+        self, db, *, renderer: Renderer, links: OwnerLinks, smtp: SmtpSender,
+        webhook: WebhookSender, secret_key: bytes, max_attempts: int, backoff_base_s: float,
+        backoff_max_s: float, lease_s: float, clock: Clock | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.db = db
+        self.renderer = renderer
+        self.links = links
+        self.smtp = smtp
+        self.webhook = webhook
+        self.secret_key = secret_key
+        self.max_attempts = max_attempts
+        self.backoff_base_s = backoff_base_s
+        self.backoff_max_s = backoff_max_s
+        self.lease_s = lease_s
+        self.clock = clock or SystemClock()
+        self.rng = rng or random.Random()
+
+    @classmethod
+    def from_settings(cls, db, settings, *, clock: Clock | None = None,
+                      rng: random.Random | None = None) -> Outbox:
+        clock = clock or SystemClock()
+        return cls(
+            db,
+            renderer=Renderer.from_settings(settings),
+            links=OwnerLinks.from_settings(settings, clock=clock),
+            smtp=SmtpSender.from_settings(settings),
+            webhook=WebhookSender.from_settings(settings, clock=clock),
+            secret_key=load_secret_key(settings),
+            max_attempts=settings.delivery_max_attempts,
+            backoff_base_s=settings.delivery_backoff_base_s,
+            backoff_max_s=settings.delivery_backoff_max_s,
+            # Longer than one attempt can take, so a live sender keeps its claim.
+            lease_s=2 * max(settings.smtp_timeout_s, settings.webhook_timeout_s) + 30,
+            clock=clock,
+            rng=rng,
+        )
+
+    # --- claiming ------------------------------------------------------------------------
+
+    def claim(self, limit: int = 50) -> list[Claim]:
+        """Claim up to `limit` due deliveries (pending and due, or sending with a dead lease)."""
+        now = self.clock.now()
+        claims: list[Claim] = []
+        with self.db.session() as session:
+            rows = session.execute(
+                select(Delivery).where(
+                    or_(
+                        and_(Delivery.status == "pending", Delivery.next_attempt_at <= now),
+                        and_(Delivery.status == "sending", Delivery.next_attempt_at <= now),
+                    )
+                ).order_by(Delivery.next_attempt_at, Delivery.id).limit(limit)
+            ).scalars().all()
+            for row in rows:
+                if row.status == "sending" and row.attempts >= self.max_attempts:
+                    self._finish_failed(session, row.id, row.attempts,
+                                        "sender stopped during the last attempt", "sending")
+                    continue
+                claimed = session.execute(
+                    update(Delivery)
+                    .where(Delivery.id == row.id, Delivery.status == row.status,
+                           Delivery.attempts == row.attempts)
+                    .values(status="sending", attempts=row.attempts + 1,
+                            next_attempt_at=now + timedelta(seconds=self.lease_s))
+                    .execution_options(synchronize_session=False)
+                ).rowcount
+                if claimed == 1:
+                    claims.append(Claim(
+                        delivery_id=row.id, notice_id=row.notice_id, channel=row.channel,
+                        recipient=row.recipient, kind=row.kind, message_id=row.message_id,
+                        attempt=row.attempts + 1,
+                    ))
+        return claims
+
+    # --- sending -------------------------------------------------------------------------
+
+    async def run_once(self, limit: int = 50) -> OutboxResult:
+        """Claim and send every due delivery once; failures are rescheduled or marked failed."""
+        result = OutboxResult()
+        for claim in self.claim(limit):
+            outcome = await self.deliver(claim)
+            getattr(result, outcome).append(claim.delivery_id)
+        return result
+
+    async def deliver(self, claim: Claim) -> str:
+        try:
+            await self._send(claim)
+        except DeliveryError as exc:
+            return self._record_failure(claim, str(exc), permanent=exc.permanent)
+        except NoticeError as exc:  # e.g. a broken operator template: retrying may help later
+            return self._record_failure(claim, str(exc), permanent=False)
+        return self._record_sent(claim)
+
+    async def _send(self, claim: Claim) -> None:
+        with self.db.session() as session:
+            view = notice_view(session, claim.notice_id)
+            notice = session.get(Notice, claim.notice_id)
+            site = session.get(Site, notice.site_id)
+            created_at = session.get(Delivery, claim.delivery_id).created_at
+            nonce = notice.owner_token_nonce or ""
+            site_secret = site.webhook_secret if site else None
+        # Issued at the delivery's creation so every resend carries the same link.
+        owner_url = self.links.url(claim.notice_id, nonce=nonce, issued_at=created_at)
+        if claim.channel == "email":
+            content = self.renderer.mail(view, claim.kind, owner_url)
+            message = build_message(
+                content, mail_from=self.smtp.mail_from, to=[claim.recipient],
+                idempotency_key=claim.message_id, date_epoch=created_at.timestamp(),
+            )
+            await self.smtp.send(message)
+        elif claim.channel == "webhook":
+            secret = (site_secret.encode() if site_secret
+                      else webhook_secret(self.secret_key, view.site_id))
+            await self.webhook.send(
+                claim.recipient, webhook_payload(view, claim.kind, owner_url),
+                secret=secret, idempotency_key=claim.message_id,
+            )
+        else:
+            raise DeliveryError(f"unknown channel {claim.channel!r}", permanent=True)
+
+    def _record_sent(self, claim: Claim) -> str:
+        now = self.clock.now()
+        with self.db.session() as session:
+            done = session.execute(
+                update(Delivery)
+                .where(Delivery.id == claim.delivery_id, Delivery.status == "sending",
+                       Delivery.attempts == claim.attempt)
+                .values(status="sent", sent_at=now, next_attempt_at=None, last_error=None)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+        if done != 1:
+            log.warning("delivery %s: claim lost before completion (sent again elsewhere?)",
+                        claim.delivery_id)
+            return "lost_claim"
+        return "sent"
+
+    def _record_failure(self, claim: Claim, error: str, *, permanent: bool) -> str:
+        now = self.clock.now()
+        with self.db.session() as session:
+            if permanent or claim.attempt >= self.max_attempts:
+                done = self._finish_failed(session, claim.delivery_id, claim.attempt, error,
+                                           "sending")
+                return "failed" if done else "lost_claim"
+            delay = backoff_s(claim.attempt, base_s=self.backoff_base_s,
+                              max_s=self.backoff_max_s, rng=self.rng)
+            done = session.execute(
+                update(Delivery)
+                .where(Delivery.id == claim.delivery_id, Delivery.status == "sending",
+                       Delivery.attempts == claim.attempt)
+                .values(status="pending", last_error=error[:2000],
+                        next_attempt_at=now + timedelta(seconds=delay))
+                .execution_options(synchronize_session=False)
+            ).rowcount
+        return "retrying" if done == 1 else "lost_claim"
+
+    def _finish_failed(self, session: Session, delivery_id: int, attempt: int, error: str,
+                       from_status: str) -> bool:
+        done = session.execute(
+            update(Delivery)
+            .where(Delivery.id == delivery_id, Delivery.status == from_status,
+                   Delivery.attempts == attempt)
+            .values(status="failed", last_error=error[:2000], next_attempt_at=None)
+            .execution_options(synchronize_session=False)
+        ).rowcount == 1
+        if done:
+            delivery = session.get(Delivery, delivery_id)
+            notice = session.get(Notice, delivery.notice_id)
+            initial = session.scalars(select(Delivery.status).where(
+                Delivery.notice_id == notice.id, Delivery.kind == "initial")).all()
+            if initial and all(status == "failed" for status in initial):
+                notice.status = "failed"
+                notice.updated_at = self.clock.now()
+        return done
+
+
+def resend(session: Session, notice_id: int, *, clock: Clock) -> int:
+    """Queue the notice again to the site's current channels (new Message-IDs)."""
+    notice = session.get(Notice, notice_id)
+    if notice is None:
+        raise NoticeNotFound(notice_id)
+    now = clock.now()
+    created = queue_deliveries(session, notice, session.get(Site, notice.site_id),
+                               kind="initial", now=now)
+    if created and notice.status in ("failed", "open"):
+        # An open notice is sealed now, so its window's end does not queue it a second time.
+        notice.window_end = min(notice.window_end, now)
+        notice.status = "sent"
+        notice.updated_at = now
+    audit(session, now, "cli", "notice.resend", f"notice:{notice.id}", deliveries=created)
+    return created

@@ -1,0 +1,71 @@
+"""Read notices as `NoticeView`s for the CLI, the API, templates and the outbox."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from notices.errors import NoticeNotFound
+from notices.policy import first_notified_at
+from notices.types import DeliveryView, NoticeItemView, NoticeView, match_kind
+from records.models import Delivery, Notice, NoticeItem, Site
+
+
+def notice_view(session: Session, notice_id: int) -> NoticeView:
+    notice = session.get(Notice, notice_id)
+    if notice is None:
+        raise NoticeNotFound(notice_id)
+    return _view(session, notice)
+
+
+def list_notices(
+    session: Session, *, site: str | None = None, statuses: Iterable[str] = (),
+    limit: int = 1000,
+) -> list[NoticeView]:
+    query = select(Notice).join(Site, Site.id == Notice.site_id).order_by(Notice.id)
+    if site:
+        query = query.where(Site.name == site)
+    statuses = list(statuses)
+    if statuses:
+        query = query.where(Notice.status.in_(statuses))
+    return [_view(session, notice) for notice in session.scalars(query.limit(limit))]
+
+
+def _view(session: Session, notice: Notice) -> NoticeView:
+    site = session.get(Site, notice.site_id)
+    items = session.scalars(
+        select(NoticeItem).where(NoticeItem.notice_id == notice.id).order_by(NoticeItem.id)
+    )
+    deliveries = session.scalars(
+        select(Delivery).where(Delivery.notice_id == notice.id).order_by(Delivery.id)
+    )
+    return NoticeView(
+        id=notice.id, reference=notice.reference, site_id=notice.site_id,
+        site_name=site.name if site else "", site_url=site.base_url if site else "",
+        status=notice.status, created_at=notice.created_at,
+        window_ends_at=notice.window_end, sent_at=first_notified_at(session, notice.id),
+        closed_at=None if notice.status not in ("removed", "closed") else notice.updated_at,
+        reminders_sent=notice.reminder_count, escalated_at=notice.escalated_at,
+        items=[
+            NoticeItemView(
+                id=i.id, reference=i.reference_id, image_url=i.image_url,
+                page_url=i.page_url or "", first_detected_at=i.first_detected,
+                list_name=i.list_name, list_source=i.source, category=i.category,
+                label=i.label, algorithm=i.algorithm, distance=i.distance,
+                match_kind=match_kind(i.algorithm), status=i.status, removed_at=i.removed_at,
+                time_to_removal_s=i.time_to_removal_s,
+            )
+            for i in items
+        ],
+        deliveries=[
+            DeliveryView(
+                id=d.id, channel=d.channel, recipient=d.recipient, purpose=d.kind,
+                status=d.status, attempts=d.attempts, idempotency_key=d.message_id,
+                next_attempt_at=d.next_attempt_at, sent_at=d.sent_at,
+                last_error=d.last_error, created_at=d.created_at,
+            )
+            for d in deliveries
+        ],
+    )

@@ -1,0 +1,96 @@
+"""The notices operations the CLI, API and worker call: one object built from settings."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from notices.clock import Clock, SystemClock
+from notices.outbox import Outbox, OutboxResult, resend
+from notices.policy import (
+    CollectResult,
+    FollowUpResult,
+    ReviewEntry,
+    collect,
+    confirm_review,
+    follow_up,
+    reject_review,
+    review_queue,
+    seal_due,
+)
+from notices.queries import list_notices, notice_view
+from notices.types import NoticeView
+from records.db import Database
+
+
+@dataclass
+class PolicyResult:
+    collected: CollectResult
+    sealed: list[int]
+
+
+class NoticeService:
+    def __init__(self, db: Database, settings, *, clock: Clock | None = None,
+                 rng: random.Random | None = None) -> None:
+        self.db = db
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.rng = rng
+
+    @classmethod
+    def from_settings(cls, settings, *, clock: Clock | None = None) -> NoticeService:
+        db = Database.from_settings(settings)
+        db.upgrade()
+        return cls(db, settings, clock=clock)
+
+    # --- grouping and outbox ------------------------------------------------------------
+
+    def apply_policy(self) -> PolicyResult:
+        """Group new matches into notices and seal notices whose window has ended."""
+        with self.db.session() as session:
+            collected = collect(session, clock=self.clock,
+                                window_s=self.settings.notice_batch_window_s)
+            sealed = seal_due(session, clock=self.clock)
+        return PolicyResult(collected, sealed)
+
+    def outbox(self) -> Outbox:
+        return Outbox.from_settings(self.db, self.settings, clock=self.clock, rng=self.rng)
+
+    async def send_once(self, limit: int = 100) -> OutboxResult:
+        """One outbox pass: apply the grouping policy, then send every due delivery."""
+        self.apply_policy()
+        return await self.outbox().run_once(limit)
+
+    def follow_up(self) -> FollowUpResult:
+        with self.db.session() as session:
+            return follow_up(session, clock=self.clock,
+                             reminder_after_s=self.settings.reminder_after_s,
+                             max_reminders=self.settings.max_reminders)
+
+    # --- reading -------------------------------------------------------------------------
+
+    def list(self, *, site: str | None = None, statuses: tuple[str, ...] = ()) -> list[NoticeView]:
+        with self.db.session() as session:
+            return list_notices(session, site=site, statuses=statuses)
+
+    def show(self, notice_id: int) -> NoticeView:
+        with self.db.session() as session:
+            return notice_view(session, notice_id)
+
+    def resend(self, notice_id: int) -> int:
+        with self.db.session() as session:
+            return resend(session, notice_id, clock=self.clock)
+
+    # --- review --------------------------------------------------------------------------
+
+    def review_queue(self) -> list[ReviewEntry]:
+        with self.db.session() as session:
+            return review_queue(session)
+
+    def confirm(self, match_id: int, *, by: str, note: str = "") -> None:
+        with self.db.session() as session:
+            confirm_review(session, match_id, by=by, note=note, clock=self.clock)
+
+    def reject(self, match_id: int, *, by: str, note: str = "") -> None:
+        with self.db.session() as session:
+            reject_review(session, match_id, by=by, note=note, clock=self.clock)

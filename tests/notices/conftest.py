@@ -1,0 +1,76 @@
+"""Fixtures for the notices tests: a migrated SQLite database in the test's data dir, a
+manual clock, and helpers that register sites and record matches through `records`."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+
+import pytest
+
+from notices.clock import ManualClock
+from records.crawls import CrawlRepository
+from records.db import Database
+from records.images import ImageRecorder
+from records.sites import SiteRepository
+from records.types import MatchRecordInput, NewSite, SiteRecord
+
+_counter = itertools.count(1)
+
+
+@pytest.fixture
+def db(settings) -> Iterator[Database]:
+    database = Database.from_settings(settings)
+    database.upgrade()
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    # Near the wall clock: records stamps matches with the real time when they are found.
+    return ManualClock(datetime.now(UTC).replace(microsecond=0))
+
+
+@pytest.fixture
+def make_site(db: Database) -> Callable[..., SiteRecord]:
+    def make(name: str = "example", *, owner_email: str = "owner@example.org",
+             abuse_email: str | None = None, webhook_url: str | None = None,
+             base_url: str = "http://127.0.0.1:9/") -> SiteRecord:
+        return SiteRepository(db).add(NewSite(
+            base_url=base_url, name=name, owner_email=owner_email, abuse_email=abuse_email,
+            webhook_url=webhook_url,
+        ))
+    return make
+
+
+@pytest.fixture
+def record_match(db: Database) -> Callable[..., None]:
+    """Record one image with one match, as the pipeline would."""
+    crawls: dict[int, int] = {}
+
+    def record(site: SiteRecord, image_url: str, *, page_url: str | None = None,
+               algorithm: str = "pdq", distance: int = 8, decision: str = "auto",
+               list_name: str = "demo-list", category: str = "illegal",
+               source: str = "test-authority", label: str = "synthetic-1",
+               query_hash: str | None = None, entry_hash: str | None = None,
+               sha256: str | None = None) -> None:
+        if site.id not in crawls:
+            crawls[site.id] = CrawlRepository(db).create(site.id).id
+        n = next(_counter)
+        sha256 = sha256 or hashlib.sha256(f"{image_url}-{n}".encode()).hexdigest()
+        width = 64 if algorithm == "pdq" else 16
+        query_hash = query_hash or hashlib.sha256(f"q{n}".encode()).hexdigest()[:width]
+        entry_hash = entry_hash or hashlib.sha256(f"e{n}".encode()).hexdigest()[:width]
+        match = MatchRecordInput(
+            list_name=list_name, algorithm=algorithm, entry_hash=entry_hash,
+            query_hash=query_hash, distance=distance, decision=decision,
+            category=category, source=source, label=label,
+        )
+        ImageRecorder(db).record_image(
+            crawls[site.id], site.id, page_url or f"{site.base_url}page.html", image_url,
+            sha256, matches=[match],
+        )
+    return record

@@ -1,0 +1,153 @@
+"""Grouping matches into notices, the review queue, reminders and escalation (real SQLite)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from notices.errors import ReviewAlreadyDecided, ReviewNotFound
+from notices.service import NoticeService
+from records.models import Delivery, Match, Suppression
+
+
+@pytest.fixture
+def service(db, settings, clock) -> NoticeService:
+    settings.notice_batch_window_s = 600
+    settings.reminder_after_s = 3 * 86400
+    settings.max_reminders = 2
+    return NoticeService(db, settings, clock=clock)
+
+
+def _deliveries(db) -> list[Delivery]:
+    with db.session() as session:
+        return list(session.scalars(select(Delivery).order_by(Delivery.id)))
+
+
+def test_one_notice_per_site_per_window(service, make_site, record_match, clock, db):
+    a = make_site("site-a", webhook_url="http://127.0.0.1:9/hook")
+    b = make_site("site-b")
+    record_match(a, "http://a.test/1.png", algorithm="sha256", distance=0)
+    record_match(a, "http://a.test/2.png")
+    record_match(b, "http://b.test/1.png")
+    first = service.apply_policy()
+    assert first.collected.items_added == 3
+    assert first.sealed == []  # window still collecting: nothing queued yet
+    assert _deliveries(db) == []
+
+    clock.advance(300)
+    record_match(a, "http://a.test/3.png", category="policy-violating")
+    service.apply_policy()
+    clock.advance(301)
+    sealed = service.apply_policy().sealed
+    assert len(sealed) == 2
+
+    notices = {n.site_name: n for n in service.list()}
+    assert sorted(i.image_url for i in notices["site-a"].items) == [
+        "http://a.test/1.png", "http://a.test/2.png", "http://a.test/3.png"]
+    assert notices["site-a"].status == "sent"
+    kinds = {i.image_url: i.match_kind for i in notices["site-a"].items}
+    assert kinds["http://a.test/1.png"] == "exact"
+    assert kinds["http://a.test/2.png"] == "perceptual"
+    refs = [i.reference for i in notices["site-a"].items]
+    assert len(set(refs)) == 3 and all(r.startswith(notices["site-a"].reference) for r in refs)
+    # site-a: e-mail + webhook, site-b: e-mail; one message per channel, not per image.
+    assert sorted((d.channel, d.recipient) for d in _deliveries(db)) == [
+        ("email", "owner@example.org"), ("email", "owner@example.org"),
+        ("webhook", "http://127.0.0.1:9/hook")]
+
+
+def test_url_in_open_notice_is_not_notified_again(service, make_site, record_match, clock):
+    site = make_site()
+    record_match(site, "http://x.test/1.png")
+    service.apply_policy()
+    clock.advance(601)
+    service.apply_policy()
+    record_match(site, "http://x.test/1.png")  # found again by the next crawl
+    record_match(site, "http://x.test/2.png")
+    result = service.apply_policy()
+    assert result.collected.duplicates == 1
+    assert result.collected.items_added == 1
+    notices = service.list()
+    assert [len(n.items) for n in notices] == [1, 1]
+    assert notices[1].items[0].image_url == "http://x.test/2.png"
+
+
+def test_window_zero_seals_immediately(service, settings, make_site, record_match, db):
+    settings.notice_batch_window_s = 0
+    site = make_site()
+    record_match(site, "http://x.test/1.png")
+    result = service.apply_policy()
+    assert len(result.sealed) == 1
+    assert [d.status for d in _deliveries(db)] == ["pending"]
+
+
+def test_review_confirm_and_reject(service, make_site, record_match, clock, db):
+    site = make_site()
+    record_match(site, "http://x.test/borderline.png", decision="review", distance=35)
+    record_match(site, "http://x.test/false-positive.png", decision="review", distance=38)
+    service.apply_policy()
+    assert service.list() == []  # review matches wait for an analyst
+    queue = service.review_queue()
+    assert [e.image_url for e in queue] == [
+        "http://x.test/borderline.png", "http://x.test/false-positive.png"]
+
+    service.confirm(queue[0].match_id, by="analyst")
+    service.reject(queue[1].match_id, by="analyst", note="a cat, not a match")
+    assert service.review_queue() == []
+    with pytest.raises(ReviewAlreadyDecided):
+        service.confirm(queue[1].match_id, by="analyst")
+    with pytest.raises(ReviewNotFound):
+        service.confirm(99999, by="analyst")
+
+    service.apply_policy()
+    [notice] = service.list()
+    assert [i.image_url for i in notice.items] == ["http://x.test/borderline.png"]
+    with db.session() as session:
+        sup = session.scalars(select(Suppression)).one()
+        assert sup.image_url == "http://x.test/false-positive.png"
+        rejected = session.get(Match, queue[1].match_id)
+        assert rejected.status == "reviewed_rejected"
+
+    # The same URL + entry found again is suppressed, not queued or noticed.
+    with db.session() as session:
+        entry_hash = session.get(Match, queue[1].match_id).entry_hash
+    record_match(site, "http://x.test/false-positive.png", decision="review",
+                 entry_hash=entry_hash)
+    record_match(site, "http://x.test/false-positive.png", decision="auto",
+                 entry_hash=entry_hash)
+    assert service.review_queue() == []
+    service.apply_policy()
+    assert len(service.list()[0].items) == 1
+
+
+def test_reminders_then_escalation_follow_the_clock(service, settings, make_site,
+                                                     record_match, clock, db):
+    settings.notice_batch_window_s = 0
+    site = make_site(abuse_email="abuse@host.example")
+    record_match(site, "http://x.test/1.png")
+    service.apply_policy()
+    day = 86400
+    clock.advance(3 * day - 1)
+    assert service.follow_up().reminders == []
+    clock.advance(1)
+    assert len(service.follow_up().reminders) == 1
+    assert service.follow_up().reminders == []  # not twice for the same silence
+    clock.advance(3 * day)
+    assert len(service.follow_up().reminders) == 1
+    clock.advance(3 * day - 1)
+    follow = service.follow_up()
+    assert follow.reminders == [] and follow.escalations == []
+    clock.advance(1)
+    follow = service.follow_up()
+    assert follow.reminders == [] and len(follow.escalations) == 1
+    clock.advance(30 * day)
+    follow = service.follow_up()
+    assert follow.reminders == [] and follow.escalations == []
+    kinds = [(d.kind, d.recipient) for d in _deliveries(db)]
+    assert kinds == [("initial", "owner@example.org"), ("reminder", "owner@example.org"),
+                     ("reminder", "owner@example.org"), ("escalation", "abuse@host.example")]
+    [notice] = service.list()
+    assert notice.reminders_sent == 2
+    assert notice.escalated_at == clock.now() - timedelta(seconds=30 * day)
