@@ -51,3 +51,12 @@ class EntryNotFound(MatcherError):
 
 class InvalidListName(MatcherError):
     """A list name the store cannot use as a key part (or an unknown list kind)."""
+
+
+class HashListFileError(InvalidHashList):
+    """A hash-list file as a whole is unusable (unreadable, unknown format, missing option)."""
+
+    def __init__(self, reason: str) -> None:
+        MatcherError.__init__(self, reason)
+        self.line = 0
+        self.reason = reason

@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import IO, TextIO
 
 from matcher.algorithms import AlgorithmRegistry, default_registry
-from matcher.errors import InvalidHashList, UnknownAlgorithm
-from matcher.store import FIELD_SEPARATOR, ListEntry
+from matcher.errors import HashListFileError, InvalidHashList, UnknownAlgorithm
+from matcher.store import FIELD_SEPARATOR, FingerprintStore, ImportResult, ListEntry
 
 BATCH_ROWS = 20_000
 _HEX_BYTES = b"0123456789abcdef"
@@ -60,8 +60,8 @@ def guess_format(path: Path) -> ListFormat:
         suffixes.pop()
     if suffixes and suffixes[-1] in _SUFFIXES:
         return _SUFFIXES[suffixes[-1]]
-    raise InvalidHashList(
-        0, f"cannot tell the format of {path.name!r} from its extension; pass --format"
+    raise HashListFileError(
+        f"cannot tell the format of {path.name!r} from its extension; pass --format"
     )
 
 
@@ -95,7 +95,7 @@ def open_text(path: Path, progress: Callable[[int], None] | None = None) -> Text
     try:
         raw: IO[bytes] = open(path, "rb")  # noqa: SIM115 - returned to the caller
     except OSError as exc:
-        raise InvalidHashList(0, f"cannot read {path}: {exc.strerror or exc}") from None
+        raise HashListFileError(f"cannot read {path}: {exc.strerror or exc}") from None
     if path.suffix.lower() == ".gz":
         raw = gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[assignment]
     if progress is not None:
@@ -122,9 +122,9 @@ def read_hash_list(
     try:
         yield from parse_hash_list(stream, fmt, algorithm, registry)
     except UnicodeDecodeError:  # only possible for gzip framing errors etc.
-        raise InvalidHashList(0, "file is not UTF-8 text") from None
+        raise HashListFileError("file is not UTF-8 text") from None
     except (OSError, EOFError) as exc:
-        raise InvalidHashList(0, f"cannot read {path}: {exc}") from None
+        raise HashListFileError(f"cannot read {path}: {exc}") from None
     finally:
         stream.close()
 
@@ -140,7 +140,7 @@ def parse_hash_list(
     fmt = ListFormat(format)
     if fmt is ListFormat.txt:
         if not algorithm:
-            raise InvalidHashList(0, "a TXT list needs --algorithm (one of "
+            raise HashListFileError("a TXT list needs --algorithm (one of "
                                   f"{', '.join(registry.names())})")
         rows = _txt_rows(stream, _algorithm_name(registry, algorithm))
     elif fmt is ListFormat.csv:
@@ -154,7 +154,7 @@ def _algorithm_name(registry: AlgorithmRegistry, name: str) -> str:
     try:
         return registry.get(name).name
     except UnknownAlgorithm as exc:
-        raise InvalidHashList(0, str(exc)) from None
+        raise HashListFileError(str(exc)) from None
 
 
 # A row: (line number, algorithm as written, hash as written, label, source id).
@@ -183,7 +183,8 @@ def _csv_rows(stream: Iterable[str]) -> Iterator[_Row]:
                 continue
             if len(row) != width:
                 raise InvalidHashList(
-                    reader.line_num, f"expected {width} columns ({','.join(header)}), got {len(row)}"
+                    reader.line_num,
+                    f"expected {width} columns ({','.join(header)}), got {len(row)}",
                 )
             yield (
                 reader.line_num,
@@ -346,9 +347,52 @@ def write_hash_list(
             if entry.algorithm != seen:
                 if algorithm:
                     continue
-                raise InvalidHashList(
-                    0, "the list holds several algorithms; TXT export needs --algorithm"
+                raise HashListFileError(
+                    "the list holds several algorithms; TXT export needs --algorithm"
                 )
             out.write(entry.hash + "\n")
             count += 1
     return count
+
+
+# --- operations shared by the CLI and the API ----------------------------------
+
+
+def import_file(
+    store: FingerprintStore,
+    path: Path,
+    name: str,
+    *,
+    format: ListFormat | str | None = None,
+    algorithm: str | None = None,
+    kind: str = "block",
+    source: str = "",
+    category: str = "",
+    description: str = "",
+    by: str = "",
+    progress: Callable[[int], None] | None = None,
+) -> ImportResult:
+    """Validate and import a list file as list `name` (replacing it); all or nothing."""
+    store.list_keys(name)  # reject a bad name before reading the file
+    entries = read_hash_list(path, format, algorithm, progress=progress)
+    return store.replace_list(
+        name, entries, kind=kind, source=source, category=category,
+        description=description, by=by,
+    )
+
+
+def export_list(
+    store: FingerprintStore, name: str, out: TextIO, format: ListFormat | str,
+    algorithm: str | None = None,
+) -> int:
+    """Write list `name` to `out` in `format`; returns the number of entries written."""
+    fmt = ListFormat(format)
+    info = store.get_list(name)
+    if algorithm is not None:
+        algorithm = _algorithm_name(default_registry(), algorithm)
+    elif fmt is ListFormat.txt and len([a for a, n in info.counts.items() if n]) > 1:
+        raise HashListFileError(
+            f"list {name!r} holds several algorithms ({', '.join(info.counts)}); "
+            "TXT export needs --algorithm"
+        )
+    return write_hash_list(store.entries(name, algorithm), out, fmt, algorithm)
