@@ -41,3 +41,7 @@ class MatchNotFound(RecordsError):
 
 class DatabaseUnavailable(RecordsError):
     """The database could not be reached or migrated."""
+
+
+class InvalidImageRecord(RecordsError):
+    """An image to record has a bad field (hash, URL, match decision) or an unknown crawl."""

@@ -1,0 +1,192 @@
+"""Registered sites: validation, the repository, and `add_site` (shared by CLI and API)."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import secrets
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from records.audit import write_event
+from records.db import Database
+from records.errors import InvalidSite, SiteExists, SiteNotFound
+from records.models import Site
+from records.types import NewSite, SiteRecord
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+_EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+$")
+UPDATABLE = frozenset(
+    {
+        "base_url", "owner_email", "abuse_email", "webhook_url", "max_pages", "max_depth",
+        "rate_per_s", "ignore_robots", "include_patterns", "exclude_patterns", "hosts",
+    }
+)
+
+
+def http_host(url: str, what: str = "URL") -> str:
+    """The host of an http(s) URL; `InvalidSite` if it is not one."""
+    if not isinstance(url, str) or not url.strip() or any(c.isspace() for c in url.strip()):
+        raise InvalidSite(f"{what} {url!r} is not a valid http(s) URL")
+    try:
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        raise InvalidSite(f"{what} {url!r} is not a valid URL: {exc}") from None
+    if parts.scheme.lower() not in ("http", "https"):
+        raise InvalidSite(f"{what} {url!r} must start with http:// or https://")
+    if not parts.hostname:
+        raise InvalidSite(f"{what} {url!r} has no host")
+    return parts.hostname.lower()
+
+
+def validate(site: NewSite) -> NewSite:
+    """Check every field; returns the site with the URL trimmed and hosts filled in."""
+    if not _NAME.match(site.name or ""):
+        raise InvalidSite(
+            f"site name {site.name!r} must be 1-100 letters, digits, '.', '_' or '-'"
+        )
+    host = http_host(site.base_url, "site URL")
+    for label, email in (("owner e-mail", site.owner_email), ("abuse e-mail", site.abuse_email)):
+        if email is not None and not _EMAIL.match(email):
+            raise InvalidSite(f"{label} {email!r} is not an e-mail address")
+    if site.webhook_url is not None:
+        http_host(site.webhook_url, "webhook URL")
+    if site.max_pages is not None and site.max_pages <= 0:
+        raise InvalidSite(f"max pages must be positive, got {site.max_pages}")
+    if site.max_depth is not None and site.max_depth < 0:
+        raise InvalidSite(f"max depth must be 0 or more, got {site.max_depth}")
+    if site.rate_per_s is not None and not site.rate_per_s > 0:
+        raise InvalidSite(f"rate must be positive requests per second, got {site.rate_per_s}")
+    for pattern in (*site.include_patterns, *site.exclude_patterns):
+        if not pattern.strip():
+            raise InvalidSite("include/exclude patterns must not be empty")
+    hosts = tuple(h.strip().lower() for h in site.hosts if h.strip()) or (host,)
+    return dataclasses.replace(site, base_url=site.base_url.strip(), hosts=hosts)
+
+
+def to_record(row: Site) -> SiteRecord:
+    return SiteRecord(
+        id=row.id, name=row.name, base_url=row.base_url, hosts=tuple(row.hosts or ()),
+        include_patterns=tuple(row.include_patterns or ()),
+        exclude_patterns=tuple(row.exclude_patterns or ()), owner_email=row.owner_email,
+        abuse_email=row.abuse_email, webhook_url=row.webhook_url,
+        webhook_secret=row.webhook_secret, max_pages=row.max_pages, max_depth=row.max_depth,
+        rate_per_s=row.rate_per_s, ignore_robots=row.ignore_robots, created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _row_by_name(session: Session, name: str) -> Site:
+    row = session.scalars(select(Site).where(Site.name == name)).one_or_none()
+    if row is None:
+        raise SiteNotFound(name)
+    return row
+
+
+def insert_site(session: Session, site: NewSite) -> Site:
+    """Insert a validated site inside the caller's transaction; `SiteExists` on a taken name."""
+    site = validate(site)
+    if session.scalars(select(Site.id).where(Site.name == site.name)).first() is not None:
+        raise SiteExists(site.name)
+    row = Site(
+        name=site.name, base_url=site.base_url, hosts=list(site.hosts),
+        include_patterns=list(site.include_patterns),
+        exclude_patterns=list(site.exclude_patterns), owner_email=site.owner_email,
+        abuse_email=site.abuse_email, webhook_url=site.webhook_url,
+        webhook_secret=secrets.token_urlsafe(32) if site.webhook_url else None,
+        max_pages=site.max_pages, max_depth=site.max_depth, rate_per_s=site.rate_per_s,
+        ignore_robots=site.ignore_robots,
+    )
+    session.add(row)
+    try:
+        session.flush()
+    except IntegrityError:
+        # Lost a race with another process adding the same name.
+        raise SiteExists(site.name) from None
+    return row
+
+
+class SiteRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def add(self, site: NewSite) -> SiteRecord:
+        with self._db.session() as session:
+            return to_record(insert_site(session, site))
+
+    def get(self, name: str) -> SiteRecord:
+        with self._db.session() as session:
+            return to_record(_row_by_name(session, name))
+
+    def get_by_id(self, site_id: int) -> SiteRecord:
+        with self._db.session() as session:
+            row = session.get(Site, site_id)
+            if row is None:
+                raise SiteNotFound(site_id)
+            return to_record(row)
+
+    def list(self) -> list[SiteRecord]:
+        with self._db.session() as session:
+            return [to_record(r) for r in session.scalars(select(Site).order_by(Site.name))]
+
+    def update(self, name: str, /, **changes: Any) -> SiteRecord:
+        """Change some fields (see `UPDATABLE`); the whole site is validated again."""
+        unknown = set(changes) - UPDATABLE
+        if unknown:
+            raise InvalidSite(f"cannot change site field(s): {', '.join(sorted(unknown))}")
+        with self._db.session() as session:
+            row = _row_by_name(session, name)
+            current = NewSite(
+                base_url=row.base_url, name=row.name, owner_email=row.owner_email,
+                abuse_email=row.abuse_email, webhook_url=row.webhook_url,
+                max_pages=row.max_pages, max_depth=row.max_depth, rate_per_s=row.rate_per_s,
+                ignore_robots=row.ignore_robots,
+                include_patterns=tuple(row.include_patterns or ()),
+                exclude_patterns=tuple(row.exclude_patterns or ()),
+                hosts=() if "base_url" in changes and "hosts" not in changes
+                else tuple(row.hosts or ()),
+            )
+            for key in ("include_patterns", "exclude_patterns", "hosts"):
+                if key in changes:
+                    changes[key] = tuple(changes[key])
+            updated = validate(dataclasses.replace(current, **changes))
+            for key in UPDATABLE:
+                value = getattr(updated, key)
+                setattr(row, key, list(value) if isinstance(value, tuple) else value)
+            if updated.webhook_url and not row.webhook_secret:
+                row.webhook_secret = secrets.token_urlsafe(32)
+            session.flush()
+            return to_record(row)
+
+    def remove(self, name: str) -> None:
+        """Delete the site and, by cascade, its crawls, images, matches and notices."""
+        with self._db.session() as session:
+            site_id = _row_by_name(session, name).id
+            session.execute(delete(Site).where(Site.id == site_id))
+
+
+def add_site(db: Database, site: NewSite, actor: str) -> SiteRecord:
+    """Register a site and audit it (ignoring robots.txt is audited on its own) atomically."""
+    with db.session() as session:
+        row = insert_site(session, site)
+        target = f"site:{row.name}"
+        write_event(session, actor, "site.add", target, {"id": row.id, "url": row.base_url})
+        if row.ignore_robots:
+            write_event(
+                session, actor, "site.ignore_robots", target,
+                {"id": row.id, "url": row.base_url, "ignore_robots": True},
+            )
+        return to_record(row)
+
+
+def remove_site(db: Database, name: str, actor: str) -> None:
+    """Delete a site and audit it, atomically."""
+    with db.session() as session:
+        row = _row_by_name(session, name)
+        write_event(session, actor, "site.remove", f"site:{name}", {"id": row.id})
+        session.execute(delete(Site).where(Site.id == row.id))

@@ -1,0 +1,180 @@
+"""Plain frozen dataclasses that cross the records boundary (never ORM rows)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class NewSite:
+    """What a caller gives to register a site. None limits mean "the settings' default"."""
+
+    base_url: str
+    name: str
+    owner_email: str
+    abuse_email: str | None = None
+    webhook_url: str | None = None
+    max_pages: int | None = None
+    max_depth: int | None = None
+    rate_per_s: float | None = None
+    ignore_robots: bool = False
+    include_patterns: tuple[str, ...] = ()
+    exclude_patterns: tuple[str, ...] = ()
+    hosts: tuple[str, ...] = ()  # empty = the base URL's host
+
+
+@dataclass(frozen=True)
+class SiteRecord:
+    id: int
+    name: str
+    base_url: str
+    hosts: tuple[str, ...]
+    include_patterns: tuple[str, ...]
+    exclude_patterns: tuple[str, ...]
+    owner_email: str
+    abuse_email: str | None
+    webhook_url: str | None
+    webhook_secret: str | None
+    max_pages: int | None
+    max_depth: int | None
+    rate_per_s: float | None
+    ignore_robots: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class CrawlRecord:
+    id: int
+    site_id: int
+    site_name: str
+    status: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    pages_fetched: int
+    images_found: int
+    images_hashed: int
+    images_skipped: int
+    skipped_reasons: dict[str, int]
+    errors: dict[str, int]
+    duration_s: float | None
+
+
+@dataclass(frozen=True)
+class CrawlFinish:
+    """Counters a crawl ends with. None hashed/skipped counts are taken from recorded images."""
+
+    status: str = "finished"
+    pages_fetched: int = 0
+    images_found: int = 0
+    images_hashed: int | None = None
+    images_skipped: int | None = None
+    skipped_reasons: dict[str, int] = field(default_factory=dict)
+    errors: dict[str, int] = field(default_factory=dict)
+    duration_s: float | None = None
+
+
+class _MatchLike(Protocol):
+    list: str
+    list_kind: str
+    category: str
+    source: str
+    algorithm: str
+    entry_hash: str
+    query_hash: str
+    distance: int
+    label: str
+    source_id: str
+    decision: str
+
+
+@dataclass(frozen=True)
+class MatchRecordInput:
+    """One list hit of an image, as the matcher reports it (`matcher.matching.Match`)."""
+
+    list_name: str
+    algorithm: str
+    entry_hash: str
+    query_hash: str
+    distance: int
+    decision: str
+    list_kind: str = "block"
+    category: str = ""
+    source: str = ""
+    label: str = ""
+    source_id: str = ""
+
+    @classmethod
+    def from_match(cls, match: _MatchLike) -> MatchRecordInput:
+        """Copy a `matcher.matching.Match` (duck-typed: records does not import matcher)."""
+        return cls(
+            list_name=match.list, list_kind=match.list_kind, category=match.category,
+            source=match.source, algorithm=match.algorithm, entry_hash=match.entry_hash,
+            query_hash=match.query_hash, distance=match.distance, label=match.label,
+            source_id=match.source_id, decision=match.decision,
+        )
+
+
+@dataclass(frozen=True)
+class MatchRecord:
+    id: int
+    crawl_id: int | None
+    site_id: int
+    image_url: str
+    page_url: str | None
+    sha256: str
+    list_name: str
+    list_kind: str
+    category: str
+    source: str
+    algorithm: str
+    entry_hash: str
+    query_hash: str
+    distance: int
+    label: str
+    source_id: str
+    decision: str
+    status: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class SeenImageRecord:
+    id: int
+    url: str
+    sha256: str
+    site_id: int
+    first_seen: datetime
+    last_seen: datetime
+    last_crawl_id: int | None
+    page_url: str | None
+    width: int | None
+    height: int | None
+    format: str | None
+
+
+@dataclass(frozen=True)
+class ImageEventRecord:
+    id: int
+    crawl_id: int
+    site_id: int
+    url: str
+    sha256: str
+    page_url: str | None
+    status: str
+    skip_reason: str | None
+    recorded_at: datetime
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    target: str
+    details: dict[str, Any]
