@@ -10,6 +10,7 @@ import redis
 
 from config import Settings, get_settings
 from matcher.store import FingerprintStore
+from records.db import Database
 from spinneret.embedded_redis import EmbeddedRedis
 
 
@@ -34,6 +35,15 @@ class AppContext:
     def store(self) -> FingerprintStore:
         return FingerprintStore(self.redis, self.settings.redis_key_prefix)
 
+    @functools.cached_property
+    def db(self) -> Database:
+        """The records database, migrated to the latest schema on first use."""
+        database = Database.from_settings(self.settings)
+        database.upgrade()
+        return database
+
     def close(self) -> None:
         if "redis" in self.__dict__:
             self.redis.close()
+        if "db" in self.__dict__:
+            self.db.dispose()

@@ -7,13 +7,14 @@ import enum
 from rich.console import Console
 
 from matcher.errors import MatcherError
+from records.errors import RecordsError
 from spinneret.errors import SpinneretError
 
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 # Every package's error base is added here as packages land.
-USER_ERRORS: tuple[type[BaseException], ...] = (MatcherError, SpinneretError)
+USER_ERRORS: tuple[type[BaseException], ...] = (MatcherError, RecordsError, SpinneretError)
 
 
 def add_user_errors(*types: type[BaseException]) -> None:
