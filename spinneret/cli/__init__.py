@@ -23,9 +23,9 @@ app = typer.Typer(
 def _register_commands() -> None:
     # Imported here so each module can `from spinneret.cli import app` style-free:
     # every module exposes `register(app)`.
-    from spinneret.cli import config_cmd, hash_cmd, lists_cmd, redis_cmd
+    from spinneret.cli import config_cmd, crawls_cmd, hash_cmd, lists_cmd, redis_cmd, sites_cmd
 
-    for module in (hash_cmd, config_cmd, redis_cmd, lists_cmd):
+    for module in (hash_cmd, config_cmd, redis_cmd, lists_cmd, sites_cmd, crawls_cmd):
         module.register(app)
 
 

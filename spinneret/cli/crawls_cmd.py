@@ -1,0 +1,88 @@
+"""`spinneret crawls ls|show`: past and running crawls."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import typer
+from rich.table import Table
+
+from records.crawls import CrawlRepository
+from records.sites import SiteRepository
+from records.types import CrawlRecord
+from spinneret.cli._records_view import TableOrJson, as_json, when
+from spinneret.cli.common import console
+from spinneret.context import AppContext
+
+
+def _duration(crawl: CrawlRecord) -> str:
+    return "" if crawl.duration_s is None else f"{crawl.duration_s:.1f}s"
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{key} {value}" for key, value in sorted(counts.items()))
+
+
+def register(app: typer.Typer) -> None:
+    group = typer.Typer(help="Crawls: status and counters.", no_args_is_help=True)
+
+    @group.command("ls")
+    def ls(
+        site: str | None = typer.Option(None, "--site", help="Only this site's crawls."),
+        status: str | None = typer.Option(None, "--status"),
+        limit: int = typer.Option(50, "--limit", min=1),
+        format: TableOrJson = typer.Option(TableOrJson.table, "--format", "-f"),
+    ) -> None:
+        """List crawls, newest first."""
+        context = AppContext()
+        try:
+            site_id = SiteRepository(context.db).get(site).id if site else None
+            crawls = CrawlRepository(context.db).list(site_id=site_id, status=status, limit=limit)
+        finally:
+            context.close()
+        if format is TableOrJson.json:
+            sys.stdout.write(json.dumps([as_json(c) for c in crawls], indent=2) + "\n")
+            return
+        table = Table(title="Crawls")
+        for column in ("id", "site", "status", "started", "finished", "pages", "images",
+                       "hashed", "skipped", "duration"):
+            table.add_column(column, overflow="fold")
+        for c in crawls:
+            table.add_row(
+                str(c.id), c.site_name, c.status, when(c.started_at), when(c.finished_at),
+                str(c.pages_fetched), str(c.images_found), str(c.images_hashed),
+                str(c.images_skipped), _duration(c),
+            )
+        console.print(table)
+
+    @group.command("show")
+    def show(
+        crawl_id: int = typer.Argument(..., metavar="ID"),
+        format: TableOrJson = typer.Option(TableOrJson.table, "--format", "-f"),
+    ) -> None:
+        """Show one crawl with its skip reasons and errors."""
+        context = AppContext()
+        try:
+            crawl = CrawlRepository(context.db).get(crawl_id)
+        finally:
+            context.close()
+        if format is TableOrJson.json:
+            sys.stdout.write(json.dumps(as_json(crawl), indent=2) + "\n")
+            return
+        table = Table("field", "value", title=f"Crawl {crawl.id}", show_header=False)
+        for name, value in [
+            ("site", crawl.site_name), ("status", crawl.status),
+            ("queued", when(crawl.created_at)), ("started", when(crawl.started_at)),
+            ("finished", when(crawl.finished_at)), ("duration", _duration(crawl)),
+            ("pages fetched", str(crawl.pages_fetched)),
+            ("images found", str(crawl.images_found)),
+            ("images hashed", str(crawl.images_hashed)),
+            ("images skipped", str(crawl.images_skipped)),
+            ("skip reasons", _counts(crawl.skipped_reasons)),
+            ("errors", _counts(crawl.errors)),
+        ]:
+            table.add_row(name, value)
+        console.print(table)
+
+    app.add_typer(group, name="crawls")

@@ -1,0 +1,146 @@
+"""`spinneret sites add|ls|show|rm`: the websites Spinneret crawls and whom it notifies."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import typer
+from rich.table import Table
+
+from config import Settings
+from records.sites import SiteRepository, add_site, remove_site
+from records.types import NewSite, SiteRecord
+from spinneret.cli._records_view import TableOrJson, as_json, when, who
+from spinneret.cli.common import console, err_console
+from spinneret.context import AppContext
+
+
+def _limit(value: object, default: object) -> str:
+    return f"default ({default})" if value is None else str(value)
+
+
+def _show_table(site: SiteRecord, settings: Settings) -> None:
+    table = Table(title=f"Site {site.name}", show_header=False)
+    table.add_column("field")
+    table.add_column("value", overflow="fold")
+    rows = [
+        ("id", str(site.id)), ("name", site.name), ("url", site.base_url),
+        ("hosts", ", ".join(site.hosts)), ("owner e-mail", site.owner_email),
+        ("abuse e-mail", site.abuse_email or ""), ("webhook", site.webhook_url or ""),
+        ("webhook secret", site.webhook_secret or ""),
+        ("max pages", _limit(site.max_pages, settings.default_max_pages)),
+        ("max depth", _limit(site.max_depth, settings.default_max_depth)),
+        ("rate (req/s)", _limit(site.rate_per_s, settings.default_rate_per_s)),
+        ("robots.txt", "IGNORED" if site.ignore_robots else "obeyed"),
+        ("include", "\n".join(site.include_patterns)),
+        ("exclude", "\n".join(site.exclude_patterns)),
+        ("created", when(site.created_at)), ("updated", when(site.updated_at)),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    group = typer.Typer(help="Register and list the websites to crawl.", no_args_is_help=True)
+
+    @group.command("add")
+    def add(
+        url: str = typer.Argument(..., help="Start URL (http or https)."),
+        name: str = typer.Option(..., "--name", help="Unique short name of the site."),
+        owner_email: str = typer.Option(..., "--owner-email", help="Where notices go."),
+        abuse_email: str | None = typer.Option(
+            None, "--abuse-email", help="Escalation contact (hosting provider / abuse desk)."
+        ),
+        webhook: str | None = typer.Option(None, "--webhook", help="Signed webhook URL."),
+        max_pages: int | None = typer.Option(None, "--max-pages", min=1),
+        max_depth: int | None = typer.Option(None, "--max-depth", min=0),
+        rate: float | None = typer.Option(None, "--rate", help="Requests per second."),
+        ignore_robots: bool = typer.Option(
+            False, "--ignore-robots", help="Do not obey robots.txt (recorded in the audit log)."
+        ),
+        include: list[str] | None = typer.Option(
+            None, "--include", help="Only crawl URLs matching this pattern (repeatable)."
+        ),
+        exclude: list[str] | None = typer.Option(
+            None, "--exclude", help="Never crawl URLs matching this pattern (repeatable)."
+        ),
+    ) -> None:
+        """Register a site to crawl."""
+        context = AppContext()
+        try:
+            site = add_site(context.db, NewSite(
+                base_url=url, name=name, owner_email=owner_email, abuse_email=abuse_email,
+                webhook_url=webhook, max_pages=max_pages, max_depth=max_depth,
+                rate_per_s=rate, ignore_robots=ignore_robots,
+                include_patterns=tuple(include or ()), exclude_patterns=tuple(exclude or ()),
+            ), actor=who())
+        finally:
+            context.close()
+        console.print(f"added site {site.name} (id {site.id}): {site.base_url}", markup=False)
+        if site.webhook_secret:
+            console.print(f"webhook secret (give it to the site owner): {site.webhook_secret}",
+                          markup=False)
+        if site.ignore_robots:
+            err_console.print(
+                f"warning: robots.txt will be ignored for {site.name} (recorded in the audit log)",
+                markup=False,
+            )
+
+    @group.command("ls")
+    def ls(format: TableOrJson = typer.Option(TableOrJson.table, "--format", "-f")) -> None:
+        """List registered sites."""
+        context = AppContext()
+        try:
+            sites = SiteRepository(context.db).list()
+        finally:
+            context.close()
+        if format is TableOrJson.json:
+            records = [as_json(s, hide=("webhook_secret",)) for s in sites]
+            sys.stdout.write(json.dumps(records, indent=2) + "\n")
+            return
+        table = Table(title="Sites")
+        for column in ("name", "url", "owner", "max pages", "depth", "rate", "robots", "created"):
+            table.add_column(column, overflow="fold")
+        for s in sites:
+            table.add_row(
+                s.name, s.base_url, s.owner_email, _opt(s.max_pages), _opt(s.max_depth),
+                _opt(s.rate_per_s), "ignored" if s.ignore_robots else "obeyed", when(s.created_at),
+            )
+        console.print(table)
+        if not sites:
+            err_console.print("no sites registered yet: spinneret sites add URL --name NAME "
+                              "--owner-email ADDRESS", markup=False)
+
+    @group.command("show")
+    def show(
+        name: str = typer.Argument(..., help="Site name."),
+        format: TableOrJson = typer.Option(TableOrJson.table, "--format", "-f"),
+    ) -> None:
+        """Show one site, with its webhook secret."""
+        context = AppContext()
+        try:
+            site = SiteRepository(context.db).get(name)
+        finally:
+            context.close()
+        if format is TableOrJson.json:
+            sys.stdout.write(json.dumps(as_json(site), indent=2) + "\n")
+            return
+        _show_table(site, context.settings)
+
+    @group.command("rm")
+    def rm(name: str = typer.Argument(..., help="Site name.")) -> None:
+        """Remove a site with its crawls, matches and notices."""
+        context = AppContext()
+        try:
+            remove_site(context.db, name, actor=who())
+        finally:
+            context.close()
+        console.print(f"removed site {name}", markup=False)
+
+    app.add_typer(group, name="sites")
+
+
+def _opt(value: object) -> str:
+    return "default" if value is None else str(value)
