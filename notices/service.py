@@ -19,6 +19,8 @@ from notices.policy import (
     seal_due,
 )
 from notices.queries import list_notices, notice_view
+from notices.recheck import Rechecker, RecheckResult
+from notices.stats import SiteStats, site_stats
 from notices.types import NoticeView
 from records.db import Database
 
@@ -61,6 +63,13 @@ class NoticeService:
         self.apply_policy()
         return await self.outbox().run_once(limit)
 
+    async def recheck_once(self, limit: int = 500, fetcher=None) -> tuple[RecheckResult,
+                                                                           FollowUpResult]:
+        """One recheck pass over due items, then reminders/escalations for what is still up."""
+        checked = await Rechecker(self.db, self.settings, clock=self.clock,
+                                  fetcher=fetcher).run_once(limit)
+        return checked, self.follow_up()
+
     def follow_up(self) -> FollowUpResult:
         with self.db.session() as session:
             return follow_up(session, clock=self.clock,
@@ -80,6 +89,10 @@ class NoticeService:
     def resend(self, notice_id: int) -> int:
         with self.db.session() as session:
             return resend(session, notice_id, clock=self.clock)
+
+    def stats(self) -> list[SiteStats]:
+        with self.db.session() as session:
+            return site_stats(session)
 
     # --- review --------------------------------------------------------------------------
 

@@ -23,9 +23,21 @@ app = typer.Typer(
 def _register_commands() -> None:
     # Imported here so each module can `from spinneret.cli import app` style-free:
     # every module exposes `register(app)`.
-    from spinneret.cli import config_cmd, crawls_cmd, hash_cmd, lists_cmd, redis_cmd, sites_cmd
+    from spinneret.cli import (
+        config_cmd,
+        crawls_cmd,
+        hash_cmd,
+        lists_cmd,
+        notices_cmd,
+        redis_cmd,
+        review_cmd,
+        serve_cmd,
+        sites_cmd,
+        stats_cmd,
+    )
 
-    for module in (hash_cmd, config_cmd, redis_cmd, lists_cmd, sites_cmd, crawls_cmd):
+    for module in (hash_cmd, config_cmd, redis_cmd, lists_cmd, sites_cmd, crawls_cmd,
+                   notices_cmd, review_cmd, stats_cmd, serve_cmd):
         module.register(app)
 
 

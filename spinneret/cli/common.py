@@ -7,6 +7,7 @@ import enum
 from rich.console import Console
 
 from matcher.errors import MatcherError
+from notices.errors import NoticeError
 from records.errors import RecordsError
 from spinneret.errors import SpinneretError
 
@@ -14,7 +15,8 @@ console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 # Every package's error base is added here as packages land.
-USER_ERRORS: tuple[type[BaseException], ...] = (MatcherError, RecordsError, SpinneretError)
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    MatcherError, NoticeError, RecordsError, SpinneretError)
 
 
 def add_user_errors(*types: type[BaseException]) -> None:

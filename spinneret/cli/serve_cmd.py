@@ -1,0 +1,25 @@
+"""`spinneret serve [--host] [--port]`: the web application (owner pages for now)."""
+
+from __future__ import annotations
+
+import typer
+from aiohttp import web
+
+from config import get_settings
+from spinneret.context import AppContext
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("serve")
+    def serve_command(
+        host: str | None = typer.Option(None, "--host", help="Default: settings api_host."),
+        port: int | None = typer.Option(None, "--port", min=1, max=65535,
+                                        help="Default: settings api_port."),
+    ) -> None:
+        """Serve the owner pages reached through signed notice links."""
+        from api.app import create_app
+
+        settings = get_settings()
+        context = AppContext(settings)
+        web.run_app(create_app(context), host=host or settings.api_host,
+                    port=port or settings.api_port, print=None)
