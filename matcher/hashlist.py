@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import IO, TextIO
 
 from matcher.algorithms import AlgorithmRegistry, default_registry
-from matcher.errors import HashListFileError, InvalidHashList, UnknownAlgorithm
+from matcher.errors import HashListFileError, InvalidHashList, ListNotFound, UnknownAlgorithm
 from matcher.store import FIELD_SEPARATOR, FingerprintStore, ImportResult, ListEntry
 
 BATCH_ROWS = 20_000
@@ -365,19 +365,33 @@ def import_file(
     *,
     format: ListFormat | str | None = None,
     algorithm: str | None = None,
-    kind: str = "block",
-    source: str = "",
-    category: str = "",
-    description: str = "",
+    kind: str | None = None,
+    source: str | None = None,
+    category: str | None = None,
+    description: str | None = None,
     by: str = "",
     progress: Callable[[int], None] | None = None,
 ) -> ImportResult:
-    """Validate and import a list file as list `name` (replacing it); all or nothing."""
-    store.list_keys(name)  # reject a bad name before reading the file
+    """Validate and import a list file as list `name` (replacing it); all or nothing.
+
+    Metadata left as None keeps the list's current value (a re-import of an allow list stays
+    an allow list), or the default for a new list (kind `block`, the rest empty).
+    """
+    try:
+        current = store.get_list(name)  # also rejects a bad name before the file is read
+    except ListNotFound:
+        current = None
+
+    def keep(value: str | None, field: str, default: str = "") -> str:
+        if value is not None:
+            return value
+        return getattr(current, field) if current else default
+
     entries = read_hash_list(path, format, algorithm, progress=progress)
     return store.replace_list(
-        name, entries, kind=kind, source=source, category=category,
-        description=description, by=by,
+        name, entries, kind=keep(kind, "kind", "block"), source=keep(source, "source"),
+        category=keep(category, "category"), description=keep(description, "description"),
+        by=by,
     )
 
 

@@ -83,18 +83,22 @@ def register(app: typer.Typer) -> None:
     def import_command(
         file: Path = typer.Argument(..., help="CSV, JSONL or TXT hash list (optionally .gz)."),
         list_name: str = typer.Option(..., "--list", help="Name of the list to create/replace."),
-        source: str = typer.Option("", "--source", help="Who supplied the list."),
-        kind: ListKind = typer.Option(ListKind.block, "--kind"),
+        source: str | None = typer.Option(None, "--source", help="Who supplied the list."),
+        kind: ListKind | None = typer.Option(
+            None, "--kind", help="block (default for a new list) or allow."
+        ),
         format: ListFormat | None = typer.Option(
             None, "--format", help="Default: from the file extension."
         ),
         algorithm: str | None = typer.Option(
             None, "--algorithm", help="Algorithm of a TXT list: md5, sha256, phash, dhash, pdq."
         ),
-        category: str = typer.Option("", "--category", help="E.g. illegal, policy."),
-        description: str = typer.Option("", "--description"),
+        category: str | None = typer.Option(None, "--category", help="E.g. illegal, policy."),
+        description: str | None = typer.Option(None, "--description"),
     ) -> None:
-        """Validate FILE and replace list --list with it, atomically (a bad row changes nothing)."""
+        """Validate FILE and replace list --list with it, atomically (a bad row changes nothing).
+
+        Options not given keep the list's current metadata on a re-import."""
         if not file.is_file():
             raise HashListFileError(f"{file}: no such file")
         context = AppContext()
@@ -102,7 +106,7 @@ def register(app: typer.Typer) -> None:
             with _progress(file) as progress:
                 result = import_file(
                     context.store, file, list_name, format=format, algorithm=algorithm,
-                    kind=kind.value, source=source, category=category,
+                    kind=kind.value if kind else None, source=source, category=category,
                     description=description, by=_who(), progress=progress,
                 )
             info = context.store.get_list(list_name)
