@@ -13,10 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import OperationalError
@@ -25,6 +21,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from records.errors import DatabaseUnavailable
 
 if TYPE_CHECKING:
+    from alembic.config import Config
+
     from config import Settings
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -78,6 +76,8 @@ def _sqlite_engine(url: URL, **kwargs: Any) -> Engine:
 
 def alembic_config() -> Config:
     """Alembic configuration built in code; the migrations ship inside this package."""
+    from alembic.config import Config  # imported on use: it is slow to import
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     return cfg
@@ -115,17 +115,25 @@ class Database:
     def upgrade(self, revision: str = "head") -> None:
         """Apply migrations up to `revision`. Idempotent; safe from processes starting together
         (PostgreSQL: an advisory lock; SQLite: the IMMEDIATE transaction's write lock)."""
+        from alembic import command
+
         self._migrate(lambda cfg: command.upgrade(cfg, revision))
 
     def downgrade(self, revision: str = "base") -> None:
+        from alembic import command
+
         self._migrate(lambda cfg: command.downgrade(cfg, revision))
 
     def current_revision(self) -> str | None:
+        from alembic.runtime.migration import MigrationContext
+
         with self.engine.connect() as connection:
             return MigrationContext.configure(connection).get_current_revision()
 
     @staticmethod
     def head_revision() -> str | None:
+        from alembic.script import ScriptDirectory
+
         return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
     def _migrate(self, run: Any) -> None:

@@ -45,14 +45,14 @@ def register(app: typer.Typer) -> None:
             sys.stdout.write(json.dumps([as_json(c) for c in crawls], indent=2) + "\n")
             return
         table = Table(title="Crawls")
-        for column in ("id", "site", "status", "started", "finished", "pages", "images",
-                       "hashed", "skipped", "duration"):
+        for column in ("id", "site", "status"):
+            table.add_column(column, no_wrap=True)
+        for column in ("started", "pages", "images", "hashed", "skipped", "duration"):
             table.add_column(column, overflow="fold")
         for c in crawls:
             table.add_row(
-                str(c.id), c.site_name, c.status, when(c.started_at), when(c.finished_at),
-                str(c.pages_fetched), str(c.images_found), str(c.images_hashed),
-                str(c.images_skipped), _duration(c),
+                str(c.id), c.site_name, c.status, when(c.started_at), str(c.pages_fetched),
+                str(c.images_found), str(c.images_hashed), str(c.images_skipped), _duration(c),
             )
         console.print(table)
 
