@@ -1,0 +1,370 @@
+"""The crawl loop: workers pop from the Redis frontier, fetch, extract, and hand images on.
+
+Pages and stylesheets are followed only in scope; images may come from any host. Images
+are preferred over pages (so the image queue stays short) unless the sink asks to back
+out, in which case only pages are fetched until it recovers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+import zlib
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from aiohttp.abc import AbstractResolver
+from yarl import URL
+
+from crawler.errors import CrawlerError, FetchError, SkipUrl
+from crawler.extract import DataImage, Extracted, extract_css, extract_html, extract_sitemap
+from crawler.fetch import Fetcher, Response
+from crawler.frontier import IMAGES, PAGES, QueueItem, RedisFrontier
+from crawler.robots import RobotsCache, RobotsFile
+from crawler.scope import Scope
+from crawler.sniff import sniff, sniff_image
+from crawler.types import CrawlSettings, CrawlStats, CrawlTarget, FoundImage, ImageSink
+
+if TYPE_CHECKING:
+    from config import Settings
+
+log = logging.getLogger(__name__)
+ProgressCallback = Callable[[CrawlStats], None]
+_IDLE_POLL_S = 0.02
+_FLUSH_INTERVAL_S = 0.5
+_PROGRESS_INTERVAL_S = 0.1
+MAX_SITEMAP_BYTES = 50 * 1024 * 1024  # the sitemaps.org limit, uncompressed
+
+
+class Crawler:
+    def __init__(self, site: CrawlTarget, settings: Settings | CrawlSettings,
+                 frontier: RedisFrontier, sink: ImageSink, *,
+                 on_progress: ProgressCallback | None = None,
+                 resolver: AbstractResolver | None = None) -> None:
+        self.site = site
+        self.settings = (settings if isinstance(settings, CrawlSettings)
+                         else CrawlSettings.from_settings(settings))
+        self.frontier = frontier
+        self.sink = sink
+        self.on_progress = on_progress
+        self.resolver = resolver
+        self.scope = Scope(site.scope)
+        self.max_pages = site.max_pages or self.settings.default_max_pages
+        self.max_depth = (site.max_depth if site.max_depth is not None
+                          else self.settings.default_max_depth)
+        self.stats = CrawlStats()
+        self._delta: dict[str, float] = {}
+        self._active = 0
+        self._done = False
+        self._pages_started = 0
+        self._last_progress = 0.0
+        self._rate_checked: set[str] = set()
+        self._requests_counted = 0
+        self._bytes_counted = 0
+        self.fetcher: Fetcher | None = None
+        self.robots: RobotsCache | None = None
+
+    @property
+    def _fetcher(self) -> Fetcher:
+        if self.fetcher is None:
+            raise RuntimeError("fetcher used outside run()")
+        return self.fetcher
+
+    # --- public -------------------------------------------------------------------
+    async def run(self) -> CrawlStats:
+        started = time.monotonic()
+        self.stats = await self.frontier.load_stats()
+        run_start_duration = self.stats.duration_s
+        self._pages_started = self.stats.pages_fetched
+        self.fetcher = Fetcher(self.settings, rate_per_s=self.site.rate_per_s,
+                               resolver=self.resolver)
+        await self.fetcher.open()
+        self.robots = RobotsCache(self._fetch_robots, self.settings.user_agent,
+                                  obey=not self.site.ignore_robots)
+        workers: list[asyncio.Task] = []
+        flusher: asyncio.Task | None = None
+        try:
+            if await self.frontier.started():
+                requeued = await self.frontier.requeue_inflight()
+                log.info("crawl %s resumes; %d in-flight items requeued",
+                         self.site.crawl_id, requeued)
+            else:
+                await self._seed()
+                await self.frontier.set_meta(started_at=time.time())
+            workers = [asyncio.create_task(self._worker())
+                       for _ in range(self.settings.crawl_concurrency)]
+            flusher = asyncio.create_task(self._flush_loop(started, run_start_duration))
+            await asyncio.gather(*workers)
+            self.stats.finished = True
+            await self.frontier.set_meta(finished_at=time.time())
+        finally:
+            for task in [*workers, flusher]:
+                if task is not None:
+                    task.cancel()
+            await asyncio.gather(*[t for t in [*workers, flusher] if t is not None],
+                                 return_exceptions=True)
+            self.stats.duration_s = run_start_duration + time.monotonic() - started
+            self._delta["duration_s"] = time.monotonic() - started
+            await asyncio.shield(self._flush())
+            await self.fetcher.close()
+        self._progress(force=True)
+        return self.stats.snapshot()
+
+    # --- seeding --------------------------------------------------------------------
+    async def _seed(self) -> None:
+        items: list[QueueItem] = []
+        for url in self.site.start_urls:
+            try:
+                self.scope.check_page(URL(url))
+            except SkipUrl as exc:
+                self._count(f"urls_skipped:{exc.reason}")
+                continue
+            items.append(QueueItem(url, "page", 0, "", "start"))
+        origins = {str(URL(u).origin()) for u in self.site.start_urls}
+        for origin in sorted(origins):
+            rules = await self._robots_rules(URL(origin))
+            for sitemap in (rules.sitemaps if rules else ()):
+                items.append(QueueItem(sitemap, "sitemap", 0, origin + "/robots.txt",
+                                       "robots"))
+        await self._enqueue(items)
+
+    # --- the worker loop ---------------------------------------------------------
+    async def _worker(self) -> None:
+        while not self._done:
+            queues = [] if self.sink.needs_backout() else [IMAGES]
+            queues.append(PAGES)
+            self._active += 1
+            try:
+                popped = await self.frontier.pop(queues)
+                if popped is not None:
+                    item, raw = popped
+                    await self._process(item)
+                    await self.frontier.done(raw)
+                    self._progress()
+                    continue
+            finally:
+                self._active -= 1
+            if self._active == 0:
+                pages, images = await self.frontier.queue_lengths()
+                if self._active == 0 and pages == 0 and images == 0:
+                    self._done = True
+                    return
+            await asyncio.sleep(_IDLE_POLL_S)
+
+    async def _process(self, item: QueueItem) -> None:
+        is_image = item.kind == "image"
+        try:
+            if item.kind == "page":
+                if self._pages_started >= self.max_pages:
+                    raise SkipUrl("max_pages", item.url)
+                self._pages_started += 1
+                await self._do_page(item)
+            elif is_image:
+                await self._do_image(item)
+            elif item.kind == "css":
+                await self._do_css(item)
+            elif item.kind == "sitemap":
+                await self._do_sitemap(item)
+        except SkipUrl as exc:
+            self._count(f"{'images' if is_image else 'urls'}_skipped:{exc.reason}")
+        except FetchError as exc:
+            self._count(f"errors:{exc.kind}")
+            if is_image:
+                self._count(f"images_skipped:{exc.kind}")
+            log.debug("%s", exc)
+
+    # --- per kind ----------------------------------------------------------------------
+    async def _fetch_ok(self, item: QueueItem, *, page_scope: bool,
+                        max_bytes: int | None = None) -> Response:
+        hops = 0
+
+        async def check_hop(url: URL) -> None:
+            nonlocal hops
+            hops += 1
+            if hops > 1:  # a redirect hop: same rules as a fresh link
+                if page_scope:
+                    self.scope.check_page(url)
+                else:
+                    self.scope.check_fetchable(url)
+                if not await self.frontier.mark_seen(str(url)):
+                    raise SkipUrl("duplicate", str(url))
+            await self._check_robots(url)
+
+        response = await self._fetcher.fetch(item.url, check_hop=check_hop, max_bytes=max_bytes)
+        if response.status >= 300:
+            raise FetchError(f"http_{response.status}", response.url)
+        return response
+
+    async def _do_page(self, item: QueueItem) -> None:
+        response = await self._fetch_ok(item, page_scope=True)
+        self._count("pages_fetched")
+        kind = sniff(response.body, response.content_type)
+        if kind.startswith("image/"):  # a link without an image extension, to an image
+            self._count("images_found")
+            await self._submit(response.url, item.page_url or response.url, response.body,
+                               kind, item.via or "page")
+        elif kind == "text/html":
+            extracted = extract_html(response.body, response.url,
+                                     max_data_bytes=self.settings.max_response_bytes)
+            await self._handle_extracted(extracted, response.url, item.depth)
+        elif kind == "text/css":
+            extracted = extract_css(response.body, response.url)
+            await self._handle_extracted(extracted, response.url, item.depth)
+        else:
+            self._count("urls_skipped:not_html")
+
+    async def _do_image(self, item: QueueItem) -> None:
+        response = await self._fetch_ok(item, page_scope=False)
+        mime = sniff_image(response.body)
+        if mime is None:
+            raise SkipUrl("not_image", response.url)
+        await self._submit(response.url, item.page_url, response.body, mime, item.via)
+
+    async def _do_css(self, item: QueueItem) -> None:
+        response = await self._fetch_ok(item, page_scope=False)
+        extracted = extract_css(response.body, response.url)
+        await self._handle_extracted(extracted, response.url, item.depth)
+
+    async def _do_sitemap(self, item: QueueItem) -> None:
+        response = await self._fetch_ok(item, page_scope=False)
+        body = response.body
+        if body[:2] == b"\x1f\x8b":
+            decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            body = decompressor.decompress(body, MAX_SITEMAP_BYTES)
+        extracted = extract_sitemap(body, response.url)
+        # Pages listed in a sitemap are one step from the start page.
+        await self._handle_extracted(extracted, response.url, 0)
+
+    # --- links and images ------------------------------------------------------
+    async def _handle_extracted(self, extracted: Extracted, page_url: str, depth: int) -> None:
+        items: list[QueueItem] = []
+        for link in extracted.links:
+            try:
+                url = URL(link.url)
+                if link.kind == "page":
+                    if depth + 1 > self.max_depth:
+                        raise SkipUrl("max_depth", link.url)
+                    self.scope.check_page(url)
+                    items.append(QueueItem(link.url, "page", depth + 1, page_url, link.via))
+                else:
+                    self.scope.check_fetchable(url)
+                    items.append(QueueItem(link.url, link.kind, depth, page_url, link.via))
+            except SkipUrl as exc:
+                self._count(f"urls_skipped:{exc.reason}")
+            except (ValueError, TypeError):
+                self._count("urls_skipped:bad_url")
+        await self._enqueue(items)
+        if extracted.bad_data_uris:
+            self._count("images_skipped:bad_data_uri", extracted.bad_data_uris)
+        for data_image in extracted.data_images:
+            await self._handle_data_image(data_image, page_url)
+
+    async def _enqueue(self, items: list[QueueItem]) -> None:
+        if not items:
+            return
+        statuses = await self.frontier.add(items, self.site.max_query_variants)
+        for item, status in zip(items, statuses, strict=True):
+            if status == "added" and item.kind == "image":
+                self._count("images_found")
+            elif status == "query_trap":
+                self._count("urls_skipped:query_trap")
+
+    async def _handle_data_image(self, image: DataImage, page_url: str) -> None:
+        digest = hashlib.sha256(image.data).hexdigest()
+        mime = sniff_image(image.data)
+        pseudo_url = f"data:{mime or image.declared_type};sha256={digest}"
+        if not await self.frontier.mark_seen(pseudo_url):
+            return
+        self._count("images_found")
+        if mime is None:
+            self._count("images_skipped:not_image")
+            return
+        await self._submit(pseudo_url, page_url, image.data, mime, image.via)
+
+    async def _submit(self, url: str, page_url: str, data: bytes, mime: str, via: str) -> None:
+        while self.sink.needs_backout():
+            await asyncio.sleep(_IDLE_POLL_S)
+        image = FoundImage(url=url, page_url=page_url, data=data, content_type=mime,
+                           site_id=self.site.site_id, crawl_id=self.site.crawl_id, via=via)
+        try:
+            await self.sink.submit(image)
+        except CrawlerError:
+            raise
+        except Exception:  # the sink's own failure must not stop the crawl; it is counted
+            log.exception("image sink failed for %s", url)
+            self._count("errors:sink")
+            self._count("images_skipped:sink_error")
+            return
+        self._count("images_sent")
+
+    # --- robots ------------------------------------------------------------------
+    async def _fetch_robots(self, url: str) -> RobotsFile:
+        try:
+            response = await self._fetcher.fetch(url, max_bytes=512 * 1024)
+        except SkipUrl as exc:  # e.g. SSRF refusal
+            raise FetchError(exc.reason, url) from None
+        return RobotsFile(response.status, response.body)
+
+    async def _robots_rules(self, url: URL):
+        if self.robots is None:
+            raise RuntimeError("robots cache used outside run()")
+        try:
+            rules = await self.robots.rules(url)
+        except CrawlerError:
+            return None
+        origin = str(url.origin())
+        if origin not in self._rate_checked:
+            self._rate_checked.add(origin)
+            if rules.crawl_delay_s and self.robots.obey and self.fetcher is not None:
+                self.fetcher.limit_rate(url, 1.0 / rules.crawl_delay_s)
+        return rules
+
+    async def _check_robots(self, url: URL) -> None:
+        rules = await self._robots_rules(url)
+        if rules is not None and rules.error == "ssrf_blocked":
+            raise SkipUrl("ssrf_blocked", str(url))
+        if self.site.ignore_robots:
+            return
+        if rules is None or rules.error:
+            raise SkipUrl("robots_unreachable", str(url))
+        if not rules.allowed(str(url), self.settings.user_agent):
+            raise SkipUrl("robots", str(url))
+
+    # --- stats -----------------------------------------------------------------
+    def _count(self, name: str, n: int = 1) -> None:
+        self._delta[name] = self._delta.get(name, 0) + n
+        if ":" in name:
+            group, reason = name.split(":", 1)
+            getattr(self.stats, group)[reason] += n
+        else:
+            setattr(self.stats, name, getattr(self.stats, name) + n)
+
+    async def _flush(self) -> None:
+        if self.fetcher is not None:
+            counters = self.fetcher.counters
+            if counters.requests > self._requests_counted:
+                self._count("requests", counters.requests - self._requests_counted)
+                self._requests_counted = counters.requests
+            if counters.bytes > self._bytes_counted:
+                self._count("bytes_fetched", counters.bytes - self._bytes_counted)
+                self._bytes_counted = counters.bytes
+        deltas, self._delta = self._delta, {}
+        await self.frontier.add_stats(deltas)
+
+    async def _flush_loop(self, started: float, base_duration: float) -> None:
+        while True:
+            await asyncio.sleep(_FLUSH_INTERVAL_S)
+            self.stats.duration_s = base_duration + time.monotonic() - started
+            pages, images = await self.frontier.queue_lengths()
+            self.stats.pages_queued, self.stats.images_queued = pages, images
+            await self._flush()
+
+    def _progress(self, force: bool = False) -> None:
+        if self.on_progress is None:
+            return
+        now = time.monotonic()
+        if force or now - self._last_progress >= _PROGRESS_INTERVAL_S:
+            self._last_progress = now
+            self.on_progress(self.stats.snapshot())

@@ -1,0 +1,207 @@
+"""Redis frontier of one crawl: page and image queues, the seen-set, in-flight items, stats.
+
+Every key lives under `{prefix}:crawl:{<crawl_id>}:` (one hash tag per crawl, so the Lua
+scripts work on Redis Cluster). An item is moved to the in-flight hash when popped and
+removed from it when done; `requeue_inflight()` (called when a crawl starts or resumes)
+puts back whatever a killed crawler was working on. Nothing else is ever fetched twice:
+a URL enters a queue only if its canonical form was not yet in the seen-set.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+import redis.asyncio as aioredis
+from yarl import URL
+
+from crawler.scope import url_key
+from crawler.types import CrawlStats
+
+if TYPE_CHECKING:
+    from config import Settings
+
+ItemKind = Literal["page", "image", "css", "sitemap"]
+PAGES, IMAGES = 1, 2  # queue numbers: KEYS[1 + n] in the scripts
+
+_ADD = """
+local cap = tonumber(ARGV[1])
+local out = {}
+for i = 2, #ARGV, 4 do
+  local status = 0
+  if redis.call('SADD', KEYS[1], ARGV[i]) == 1 then
+    status = 1
+    if ARGV[i + 2] ~= '' then
+      if redis.call('HINCRBY', KEYS[4], ARGV[i + 2], 1) > cap then status = 2 end
+    end
+    if status == 1 then
+      redis.call('RPUSH', KEYS[1 + tonumber(ARGV[i + 1])], ARGV[i + 3])
+    end
+  end
+  out[#out + 1] = status
+end
+return out
+"""
+_POP = """
+for i = 1, #ARGV do
+  local n = tonumber(ARGV[i])
+  local v = redis.call('LPOP', KEYS[1 + n])
+  if v then
+    redis.call('HSET', KEYS[1], v, n)
+    return v
+  end
+end
+return false
+"""
+_REQUEUE = """
+local items = redis.call('HGETALL', KEYS[1])
+for i = 1, #items, 2 do
+  redis.call('LPUSH', KEYS[1 + tonumber(items[i + 1])], items[i])
+end
+redis.call('DEL', KEYS[1])
+return #items / 2
+"""
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    url: str
+    kind: ItemKind
+    depth: int = 0
+    page_url: str = ""
+    via: str = ""
+
+    def encode(self) -> str:
+        return json.dumps([self.url, self.kind, self.depth, self.page_url, self.via],
+                          separators=(",", ":"))
+
+    @classmethod
+    def decode(cls, raw: bytes | str) -> QueueItem:
+        url, kind, depth, page_url, via = json.loads(raw)
+        return cls(url, kind, depth, page_url, via)
+
+    @property
+    def queue(self) -> int:
+        return IMAGES if self.kind == "image" else PAGES
+
+
+class RedisFrontier:
+    def __init__(self, client: aioredis.Redis, prefix: str, crawl_id: int | str) -> None:
+        self.client = client
+        self.crawl_id = crawl_id
+        base = f"{prefix}:crawl:{{{crawl_id}}}"
+        self.base = base
+        self.k_seen = f"{base}:seen"
+        self.k_pages = f"{base}:q:pages"
+        self.k_images = f"{base}:q:images"
+        self.k_inflight = f"{base}:inflight"
+        self.k_variants = f"{base}:qvariants"
+        self.k_stats = f"{base}:stats"
+        self.k_meta = f"{base}:meta"
+        self._add = client.register_script(_ADD)
+        self._pop = client.register_script(_POP)
+        self._requeue = client.register_script(_REQUEUE)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, crawl_id: int | str) -> RedisFrontier:
+        if not settings.redis_url:
+            raise ValueError("settings.redis_url is not set (start the embedded Redis first)")
+        client = aioredis.Redis.from_url(settings.redis_url)
+        return cls(client, settings.redis_key_prefix, crawl_id)
+
+    def keys(self) -> list[str]:
+        return [self.k_seen, self.k_pages, self.k_images, self.k_inflight, self.k_variants,
+                self.k_stats, self.k_meta]
+
+    async def add(self, items: Sequence[QueueItem], max_query_variants: int = 100) -> list[str]:
+        """Queue the items whose URL was not seen before. Pages with a query string count
+        against `max_query_variants` per (host, path); past it they are dropped.
+        Returns one status per item: "added", "seen" or "query_trap"."""
+        if not items:
+            return []
+        args: list[str | bytes | int] = [max_query_variants]
+        for item in items:
+            variant = ""
+            if item.kind == "page":
+                parsed = URL(item.url)
+                if parsed.raw_query_string:
+                    variant = f"{parsed.host}:{parsed.port}{parsed.raw_path}"
+            args += [url_key(item.url), item.queue, variant, item.encode()]
+        statuses = await self._add(keys=[self.k_seen, self.k_pages, self.k_images,
+                                         self.k_variants], args=args)
+        return [("seen", "added", "query_trap")[int(status)] for status in statuses]
+
+    async def mark_seen(self, url: str) -> bool:
+        """Add a URL (e.g. a redirect target) to the seen-set; False if it was there."""
+        return bool(await self.client.sadd(self.k_seen, url_key(url)))
+
+    async def seen(self, url: str) -> bool:
+        return bool(await self.client.sismember(self.k_seen, url_key(url)))
+
+    async def pop(self, queues: Iterable[int]) -> tuple[QueueItem, bytes] | None:
+        """Pop from the first non-empty queue (PAGES / IMAGES) into the in-flight set."""
+        order = list(queues)
+        if not order:
+            return None
+        raw = await self._pop(keys=[self.k_inflight, self.k_pages, self.k_images], args=order)
+        if raw is None:
+            return None
+        return QueueItem.decode(raw), raw
+
+    async def done(self, raw: bytes) -> None:
+        await self.client.hdel(self.k_inflight, raw)
+
+    async def inflight(self) -> list[QueueItem]:
+        return [QueueItem.decode(raw) for raw in await self.client.hkeys(self.k_inflight)]
+
+    async def requeue_inflight(self) -> int:
+        return int(await self._requeue(keys=[self.k_inflight, self.k_pages, self.k_images]))
+
+    async def queue_lengths(self) -> tuple[int, int]:
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.llen(self.k_pages)
+            pipe.llen(self.k_images)
+            pages, images = await pipe.execute()
+        return int(pages), int(images)
+
+    # --- stats and state --------------------------------------------------------
+    async def add_stats(self, deltas: dict[str, float]) -> None:
+        if not deltas:
+            return
+        async with self.client.pipeline(transaction=False) as pipe:
+            for name, value in deltas.items():
+                if isinstance(value, float) and not value.is_integer():
+                    pipe.hincrbyfloat(self.k_stats, name, value)
+                else:
+                    pipe.hincrby(self.k_stats, name, int(value))
+            await pipe.execute()
+
+    async def load_stats(self) -> CrawlStats:
+        raw = await self.client.hgetall(self.k_stats)
+        stats = CrawlStats()
+        for key, value in raw.items():
+            name = key.decode()
+            number = float(value)
+            if ":" in name:
+                group, reason = name.split(":", 1)
+                getattr(stats, group)[reason] += int(number)
+            elif name == "duration_s":
+                stats.duration_s = number
+            else:
+                setattr(stats, name, int(number))
+        return stats
+
+    async def started(self) -> bool:
+        return bool(await self.client.hexists(self.k_meta, "started_at"))
+
+    async def set_meta(self, **values: str | float | int) -> None:
+        await self.client.hset(self.k_meta, mapping={k: str(v) for k, v in values.items()})
+
+    async def get_meta(self) -> dict[str, str]:
+        return {k.decode(): v.decode() for k, v in (await self.client.hgetall(self.k_meta)).items()}
+
+    async def clear(self) -> None:
+        """Forget the crawl (queues, seen-set, stats). Call only when it will not resume."""
+        await self.client.delete(*self.keys())

@@ -1,0 +1,101 @@
+"""robots.txt per origin (protego): allow/deny, crawl delay, and the sitemaps it lists.
+
+Missing robots.txt (4xx) allows everything; an unreachable one (5xx, network error) denies
+everything for that origin (RFC 9309 §2.3.1.4), unless robots are ignored for the target.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from protego import Protego
+from yarl import URL
+
+from crawler.errors import CrawlerError
+
+log = logging.getLogger(__name__)
+MAX_ROBOTS_BYTES = 512 * 1024
+
+
+@dataclass(frozen=True)
+class RobotsFile:
+    status: int  # HTTP status, or 0 if it could not be fetched
+    body: bytes = b""
+
+
+@dataclass
+class RobotsRules:
+    parser: Protego | None  # None = no rules
+    allow_all: bool
+    sitemaps: tuple[str, ...] = ()
+    crawl_delay_s: float | None = None
+    error: str | None = None  # why robots.txt could not be read (e.g. "ssrf_blocked")
+
+    def allowed(self, url: str, user_agent: str) -> bool:
+        if self.parser is None:
+            return self.allow_all
+        return self.parser.can_fetch(url, user_agent)
+
+
+RobotsFetch = Callable[[str], Awaitable[RobotsFile]]
+
+
+def origin_of(url: URL) -> str:
+    return str(url.origin())
+
+
+def parse_robots(robots: RobotsFile, user_agent: str) -> RobotsRules:
+    if 400 <= robots.status < 500:
+        return RobotsRules(None, allow_all=True)
+    if robots.status == 0 or robots.status >= 500 or robots.status < 200:
+        return RobotsRules(None, allow_all=False)
+    text = robots.body[:MAX_ROBOTS_BYTES].decode("utf-8", errors="replace")
+    parser = Protego.parse(text)
+    delay = parser.crawl_delay(user_agent)
+    rate = parser.request_rate(user_agent)
+    if rate is not None and rate.requests:
+        per_request = rate.seconds / rate.requests
+        delay = max(delay or 0.0, per_request)
+    return RobotsRules(parser, allow_all=True, sitemaps=tuple(parser.sitemaps),
+                       crawl_delay_s=float(delay) if delay else None)
+
+
+class RobotsCache:
+    """One robots.txt fetch per origin per crawl; concurrent askers share the fetch."""
+
+    def __init__(self, fetch: RobotsFetch, user_agent: str, *, obey: bool = True) -> None:
+        self._fetch = fetch
+        self.user_agent = user_agent
+        self.obey = obey
+        self._rules: dict[str, asyncio.Future[RobotsRules]] = {}
+
+    async def rules(self, url: URL) -> RobotsRules:
+        origin = origin_of(url)
+        future = self._rules.get(origin)
+        if future is None:
+            future = asyncio.get_running_loop().create_future()
+            self._rules[origin] = future
+            error = None
+            try:
+                robots = await self._fetch(origin + "/robots.txt")
+            except CrawlerError as exc:
+                log.info("robots.txt of %s unreachable: %s", origin, exc)
+                robots = RobotsFile(0)
+                error = getattr(exc, "kind", None) or getattr(exc, "reason", "unreachable")
+            except BaseException:
+                del self._rules[origin]
+                future.cancel()
+                raise
+            rules = parse_robots(robots, self.user_agent)
+            rules.error = error
+            future.set_result(rules)
+        return await asyncio.shield(future)
+
+    async def allowed(self, url: URL) -> bool:
+        if not self.obey:
+            return True
+        rules = await self.rules(url)
+        return rules.allowed(str(url), self.user_agent)

@@ -1,0 +1,350 @@
+"""Crawler against real aiohttp sites on loopback and a real Redis frontier."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import pytest
+import redis.asyncio as aioredis
+from aiohttp.resolver import DefaultResolver
+from aiohttp.test_utils import TestServer
+
+from crawler import Crawler, CrawlSettings, CrawlTarget, FoundImage, RedisFrontier, SiteScope
+from crawler.ssrf import StaticResolver
+from tests.sites import (
+    REQUEST_LOG,
+    ROUTES,
+    Route,
+    build_site,
+    discovery_site,
+    html,
+    png_bytes,
+)
+
+
+@dataclass
+class ListSink:
+    images: list[FoundImage] = field(default_factory=list)
+    backout: bool = False
+    on_submit: object = None
+
+    async def submit(self, image: FoundImage) -> None:
+        self.images.append(image)
+        if callable(self.on_submit):
+            self.on_submit(self)
+
+    def needs_backout(self) -> bool:
+        return self.backout
+
+    @property
+    def urls(self) -> set[str]:
+        return {image.url for image in self.images}
+
+
+@pytest.fixture
+async def aredis(redis_server_url: str) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(redis_server_url)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def crawl_settings(settings) -> CrawlSettings:
+    return CrawlSettings.from_settings(
+        settings, fetch_timeout_s=0.5, max_response_bytes=1024 * 1024, default_rate_per_s=1000,
+        per_host_concurrency=8, crawl_concurrency=8, max_retries=1, retry_after_max_s=5)
+
+
+class Sites:
+    """Two loopback servers reachable as site.test and cdn.test through a static resolver."""
+
+    def __init__(self) -> None:
+        self.site_app = build_site()
+        self.cdn_app = build_site()
+        self.site = TestServer(self.site_app, host="127.0.0.1")
+        self.cdn = TestServer(self.cdn_app, host="127.0.0.1")
+
+    async def start(self) -> None:
+        await self.site.start_server()
+        await self.cdn.start_server()
+        self.base = f"http://site.test:{self.site.port}"
+        self.cdn_base = f"http://cdn.test:{self.cdn.port}"
+        self.resolver = StaticResolver({"site.test": ["127.0.0.1"], "cdn.test": ["127.0.0.1"]})
+
+    async def close(self) -> None:
+        await self.site.close()
+        await self.cdn.close()
+
+    def routes(self, site: dict[str, Route], cdn: dict[str, Route] | None = None) -> None:
+        self.site_app[ROUTES].update(site)
+        self.cdn_app[ROUTES].update(cdn or {})
+
+    def target(self, **kwargs) -> CrawlTarget:
+        kwargs.setdefault("scope", SiteScope(hosts=("site.test",)))
+        return CrawlTarget(site_id=7, crawl_id=kwargs.pop("crawl_id", 1),
+                           start_urls=(self.base + "/",), **kwargs)
+
+
+@pytest.fixture
+async def sites() -> AsyncIterator[Sites]:
+    s = Sites()
+    await s.start()
+    yield s
+    await s.close()
+
+
+def frontier_for(aredis, crawl_settings: CrawlSettings, crawl_id: int = 1) -> RedisFrontier:
+    return RedisFrontier(aredis, crawl_settings.redis_key_prefix, crawl_id)
+
+
+def paths(app) -> list[str]:
+    return [r.path_qs for r in app[REQUEST_LOG]]
+
+
+async def test_discovers_every_form_and_respects_scope(sites, aredis, crawl_settings):
+    spec = discovery_site(sites.base, sites.cdn_base)
+    sites.routes(spec.routes, spec.cdn_routes)
+    sink = ListSink()
+    progress = []
+    crawler = Crawler(sites.target(max_query_variants=10), crawl_settings,
+                      frontier_for(aredis, crawl_settings), sink,
+                      on_progress=progress.append, resolver=sites.resolver)
+    stats = await crawler.run()
+
+    assert sink.urls == spec.expected_images
+    assert len(sink.images) == len(spec.expected_images)  # each handed on once
+    by_url = {i.url: i for i in sink.images}
+    assert by_url[sites.base + "/img/s2.jpg"].via == "srcset"
+    assert by_url[sites.base + "/img/lazy.png"].via == "lazy"
+    assert by_url[sites.cdn_base + "/cdn/og.jpg"].via == "og"
+    assert by_url[sites.base + "/img/bg-import.png"].via == "css"
+    assert by_url[sites.base + "/download/photo"].content_type == "image/png"
+    assert by_url[sites.base + "/img/noext"].content_type == "image/jpeg"
+    assert all(i.site_id == 7 and i.crawl_id == 1 for i in sink.images)
+
+    site_paths, cdn_paths = paths(sites.site_app), paths(sites.cdn_app)
+    for path in spec.never_requested:
+        assert path not in site_paths, path
+    for path in spec.never_requested_cdn:
+        assert not any(p.startswith(path) for p in cdn_paths), path
+    # Nothing fetched twice (robots.txt once per origin, too).
+    assert len(site_paths) == len(set(site_paths))
+    assert len(cdn_paths) == len(set(cdn_paths))
+    # The calendar trap stops at max_query_variants.
+    assert sum(p.startswith("/calendar") for p in site_paths) == 10
+    ua = crawl_settings.user_agent
+    assert all(r.user_agent == ua for r in sites.site_app[REQUEST_LOG])
+    assert "spinneret" in ua.lower() and "http" in ua
+
+    assert stats.images_sent == len(spec.expected_images)
+    assert stats.images_skipped["not_image"] == 1  # /fake.jpg, HTML served as image/jpeg
+    assert stats.images_skipped["timeout"] == 1
+    assert stats.images_skipped["http_500"] == 1
+    assert stats.images_skipped["too_large"] == 1
+    assert stats.images_skipped["robots"] == 1  # /private/p.png
+    assert stats.errors["timeout"] == 1 and stats.errors["http_500"] == 1
+    assert stats.urls_skipped["robots"] == 1
+    assert stats.urls_skipped["out_of_scope"] >= 2  # the CDN link and the redirect out
+    assert stats.urls_skipped["proxy_url"] == 2
+    assert stats.urls_skipped["query_trap"] >= 1
+    assert stats.images_found == (stats.images_sent + sum(stats.images_skipped.values()))
+    assert stats.pages_fetched >= 9 and stats.finished and stats.duration_s > 0
+    assert progress and progress[-1].images_sent == stats.images_sent
+
+
+def chain_site(n_pages: int, images_per_page: int) -> tuple[dict[str, Route], set[str]]:
+    routes: dict[str, Route] = {}
+    images: set[str] = set()
+    for i in range(n_pages):
+        body = "".join(f'<img src="/img/{i}-{j}.png">' for j in range(images_per_page))
+        body += f'<a href="/p/{i + 1}.html">next</a><a href="/p/{(i * 7) % n_pages}.html">x</a>'
+        routes[f"/p/{i}.html"] = Route(body=html(body))
+        for j in range(images_per_page):
+            routes[f"/img/{i}-{j}.png"] = Route(body=png_bytes(i * 10 + j),
+                                                content_type="image/png")
+            images.add(f"/img/{i}-{j}.png")
+    routes["/"] = Route(body=html('<a href="/p/0.html">start</a>'))
+    return routes, images
+
+
+async def test_resume_after_kill_fetches_nothing_twice(sites, aredis, crawl_settings):
+    routes, images = chain_site(30, 4)
+    sites.routes(routes)
+    expected = {sites.base + p for p in images}
+    killed = asyncio.Event()
+
+    def kill_after_40(sink: ListSink) -> None:
+        if len(sink.images) >= 40:
+            killed.set()
+
+    first = ListSink(on_submit=kill_after_40)
+    target = sites.target(max_depth=100)
+    task = asyncio.create_task(Crawler(target, crawl_settings, frontier_for(aredis, crawl_settings),
+                                       first, resolver=sites.resolver).run())
+    await asyncio.wait_for(killed.wait(), 20)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert len(first.urls) < len(expected)
+    frontier = frontier_for(aredis, crawl_settings)
+    in_flight = {urlsplit(item.url).path for item in await frontier.inflight()}
+    assert len(in_flight) <= crawl_settings.crawl_concurrency
+
+    second = ListSink()
+    stats = await Crawler(target, crawl_settings, frontier, second,
+                          resolver=sites.resolver).run()
+    assert first.urls | second.urls == expected
+    assert first.urls & second.urls <= {sites.base + p for p in in_flight}
+    log = paths(sites.site_app)
+    twice = {p for p in set(log) if log.count(p) > 1}
+    assert twice <= in_flight | {"/robots.txt"}  # robots.txt is read once per run
+    assert stats.finished and stats.images_sent == len(first.images) + len(second.images)
+
+
+async def test_retry_after_is_honoured(sites, aredis, crawl_settings):
+    sites.routes({
+        "/": Route(body=html('<img src="/busy.png"><img src="/unavailable.png">')),
+        "/busy.png": Route(body=png_bytes(1), content_type="image/png",
+                           failures=[(429, {"Retry-After": "1"})]),
+        "/unavailable.png": Route(body=png_bytes(2), content_type="image/png",
+                                  failures=[(503, {"Retry-After": "1"})]),
+    })
+    sink = ListSink()
+    await Crawler(sites.target(), crawl_settings, frontier_for(aredis, crawl_settings), sink,
+                  resolver=sites.resolver).run()
+    assert sink.urls == {sites.base + "/busy.png", sites.base + "/unavailable.png"}
+    for path in ("/busy.png", "/unavailable.png"):
+        times = [r.time for r in sites.site_app[REQUEST_LOG] if r.path == path]
+        assert len(times) == 2
+        assert times[1] - times[0] >= 0.95  # waited as told
+
+
+async def test_backout_pauses_image_fetching(sites, aredis, crawl_settings):
+    routes, images = chain_site(5, 2)
+    sites.routes(routes)
+    sink = ListSink(backout=True)
+    task = asyncio.create_task(
+        Crawler(sites.target(), crawl_settings, frontier_for(aredis, crawl_settings), sink,
+                resolver=sites.resolver).run())
+    for _ in range(500):
+        if sum(p.startswith("/p/") for p in paths(sites.site_app)) >= 5:
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.1)
+    assert not any(p.startswith("/img/") for p in paths(sites.site_app))
+    assert not task.done()
+    sink.backout = False
+    stats = await asyncio.wait_for(task, 20)
+    assert sink.urls == {sites.base + p for p in images} and stats.finished
+
+
+async def test_limits_pages_depth_and_redirects(sites, aredis, crawl_settings):
+    routes, _ = chain_site(20, 0)
+    routes["/"] = Route(body=html('<a href="/p/0.html">start</a><a href="/loop0">loop</a>'))
+    for i in range(10):
+        routes[f"/loop{i}"] = Route(status=302, headers={"Location": f"/loop{i + 1}"})
+    sites.routes(routes)
+    stats = await Crawler(sites.target(max_pages=5), crawl_settings,
+                          frontier_for(aredis, crawl_settings, 1), ListSink(),
+                          resolver=sites.resolver).run()
+    # max_pages counts pages attempted: the redirect loop failed, four pages were fetched
+    assert stats.pages_fetched + stats.errors["too_many_redirects"] == 5
+    assert stats.urls_skipped["max_pages"] >= 1
+    page_requests = [p for p in paths(sites.site_app) if p.startswith("/p/") or p == "/"]
+    assert len(page_requests) <= 5
+
+    sites.site_app[REQUEST_LOG].clear()
+    stats = await Crawler(sites.target(max_depth=2, crawl_id=2), crawl_settings,
+                          frontier_for(aredis, crawl_settings, 2), ListSink(),
+                          resolver=sites.resolver).run()
+    # depth 0: "/", 1: /p/0.html and /loop0, 2: /p/1.html (and /p/0 again, seen)
+    assert {p for p in paths(sites.site_app) if p.startswith("/p/")} == {"/p/0.html",
+                                                                           "/p/1.html"}
+    assert stats.errors["too_many_redirects"] == 1
+    loops = [p for p in paths(sites.site_app) if p.startswith("/loop")]
+    assert len(loops) == crawl_settings.max_redirects + 1
+
+
+async def test_ignore_robots_flag(sites, aredis, crawl_settings):
+    sites.routes({
+        "/robots.txt": Route(body="User-agent: *\nDisallow: /\n", content_type="text/plain"),
+        "/": Route(body=html('<img src="/a.png">')),
+        "/a.png": Route(body=png_bytes(3), content_type="image/png"),
+    })
+    sink = ListSink()
+    stats = await Crawler(sites.target(), crawl_settings, frontier_for(aredis, crawl_settings, 1),
+                          sink, resolver=sites.resolver).run()
+    assert paths(sites.site_app) == ["/robots.txt"] and stats.urls_skipped["robots"] == 1
+    sink = ListSink()
+    await Crawler(sites.target(ignore_robots=True, crawl_id=2), crawl_settings,
+                  frontier_for(aredis, crawl_settings, 2), sink, resolver=sites.resolver).run()
+    assert sink.urls == {sites.base + "/a.png"}
+
+
+# --- SSRF ----------------------------------------------------------------------------------
+
+@pytest.fixture
+async def internal() -> AsyncIterator[TestServer]:
+    """A "private service" on 127.0.0.1 that must never be reached."""
+    app = build_site({"/secret.png": Route(body=png_bytes(9), content_type="image/png"),
+                      "/secret.html": Route(body=html("internal"))})
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    yield server
+    await server.close()
+
+
+async def test_ssrf_guard_refuses_private_addresses(aredis, crawl_settings, internal):
+    # The public site is 127.0.0.2 (allowed as an exception); 127.0.0.1 stays forbidden.
+    port = internal.port
+    app = build_site({
+        "/": Route(body=html(
+            f'<a href="/to-internal">r</a>'
+            f'<img src="/img-to-internal.png">'
+            f'<img src="http://internal.test:{port}/secret.png">'
+            f'<img src="http://localhost:{port}/secret.png?via=localhost">'
+            f'<img src="http://2130706433:{port}/secret.png?via=decimal">'
+            f'<img src="http://[::1]:{port}/secret.png?via=v6">'
+            f'<img src="file:///etc/passwd"><img src="ftp://site.test/x.png">'
+            f'<img src="/ok.png">')),
+        "/to-internal": Route(status=302,
+                              headers={"Location": f"http://127.0.0.1:{port}/secret.html"}),
+        "/img-to-internal.png": Route(status=302,
+                                      headers={"Location": f"http://127.0.0.1:{port}/secret.png"}),
+        "/ok.png": Route(body=png_bytes(1), content_type="image/png"),
+    })
+    public = TestServer(app, host="127.0.0.2")
+    await public.start_server()
+    public_port = public.port
+    try:
+        settings = CrawlSettings(**{**crawl_settings.__dict__, "allow_private_networks": False,
+                                    "allowed_networks": ("127.0.0.2/32",)})
+        resolver = StaticResolver({"site.test": ["127.0.0.2"], "internal.test": ["127.0.0.1"]},
+                                  fallback=DefaultResolver())
+        target = CrawlTarget(site_id=1, crawl_id=1, scope=SiteScope(hosts=("site.test",)),
+                             start_urls=(f"http://site.test:{public.port}/",))
+        sink = ListSink()
+        stats = await Crawler(target, settings, frontier_for(aredis, settings), sink,
+                              resolver=resolver).run()
+    finally:
+        await public.close()
+    assert internal.app[REQUEST_LOG] == []
+    assert sink.urls == {f"http://site.test:{public_port}/ok.png"}
+    # yarl refuses the decimal form outright; the rest fail the address check
+    assert stats.images_skipped["ssrf_blocked"] == 4
+    assert stats.images_skipped["robots_unreachable"] == 1
+    assert stats.urls_skipped["ssrf_blocked"] == 1  # the page redirected to 127.0.0.1
+    assert stats.urls_skipped["scheme"] == 0  # file:/ftp: links are dropped at extraction
+    assert "/to-internal" in paths(app)
+
+
+async def test_ssrf_guard_refuses_loopback_target_by_default(aredis, settings, internal):
+    strict = CrawlSettings.from_settings(settings, allow_private_networks=False,
+                                         fetch_timeout_s=2)
+    target = CrawlTarget.for_url(f"http://127.0.0.1:{internal.port}/secret.html")
+    stats = await Crawler(target, strict, frontier_for(aredis, strict), ListSink()).run()
+    assert internal.app[REQUEST_LOG] == []
+    assert stats.pages_fetched == 0 and stats.urls_skipped["ssrf_blocked"] == 1
