@@ -35,8 +35,12 @@ def create_app(context, *, clock: Clock | None = None, db: Database | None = Non
     app[CLOCK_KEY] = clock
     app.router.add_get("/owner/{token}", owner_get)
     app.router.add_post("/owner/{token}", owner_post)
-    app.router.add_get("/healthz", lambda _request: web.json_response({"ok": True}))
+    app.router.add_get("/healthz", healthz)
     return app
+
+
+async def healthz(_request: web.Request) -> web.Response:
+    return web.json_response({"ok": True})
 
 
 def _page(request: web.Request, name: str, status: int, **context) -> web.Response:
