@@ -25,7 +25,9 @@ def _register_commands() -> None:
     # every module exposes `register(app)`.
     from spinneret.cli import (
         config_cmd,
+        crawl_cmd,
         crawls_cmd,
+        demo_cmd,
         hash_cmd,
         lists_cmd,
         notices_cmd,
@@ -34,10 +36,12 @@ def _register_commands() -> None:
         serve_cmd,
         sites_cmd,
         stats_cmd,
+        worker_cmd,
     )
 
     for module in (hash_cmd, config_cmd, redis_cmd, lists_cmd, sites_cmd, crawls_cmd,
-                   notices_cmd, review_cmd, stats_cmd, serve_cmd):
+                   notices_cmd, review_cmd, stats_cmd, serve_cmd, crawl_cmd, worker_cmd,
+                   demo_cmd):
         module.register(app)
 
 

@@ -1,0 +1,53 @@
+"""Reuse the hashes of bytes already seen: SHA-256 -> every hash, kept in Redis with a TTL.
+
+Hashing is the expensive step; the same image is often served under many URLs. A hit
+skips decoding entirely; matching still runs against the current index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import redis
+
+from matcher.algorithms import HashValue
+from matcher.hashing import ImageHashes
+
+
+class HashCache:
+    def __init__(self, client: redis.Redis, prefix: str, ttl_s: int) -> None:
+        self._client = client
+        self._prefix = prefix
+        self._ttl_s = ttl_s
+
+    def _key(self, sha256: str, algorithms: tuple[str, ...]) -> str:
+        # The algorithm set is part of the key so a configuration change never returns stale sets.
+        return f"{self._prefix}:hashcache:{','.join(algorithms)}:{sha256}"
+
+    @staticmethod
+    def sha256_of(data: bytes) -> str:
+        return hashlib.sha256(data).hexdigest()
+
+    def get(self, sha256: str, algorithms: tuple[str, ...]) -> ImageHashes | None:
+        raw = self._client.get(self._key(sha256, algorithms))
+        if raw is None:
+            return None
+        payload = json.loads(raw)
+        values = tuple(HashValue(v["a"], v["h"], v.get("q")) for v in payload["values"])
+        return ImageHashes(
+            values, payload["format"], payload["width"], payload["height"], payload["size"]
+        )
+
+    def put(self, hashes: ImageHashes, algorithms: tuple[str, ...]) -> None:
+        sha256 = hashes.sha256
+        if sha256 is None:
+            return
+        payload = {
+            "values": [{"a": v.algorithm, "h": v.hex, "q": v.quality} for v in hashes.values],
+            "format": hashes.format,
+            "width": hashes.width,
+            "height": hashes.height,
+            "size": hashes.size_bytes,
+        }
+        self._client.set(self._key(sha256, algorithms), json.dumps(payload), ex=self._ttl_s)

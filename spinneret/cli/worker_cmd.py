@@ -1,0 +1,50 @@
+"""`spinneret worker` and `spinneret beat`: the Celery worker and scheduler of this project."""
+
+from __future__ import annotations
+
+import typer
+
+from spinneret.context import AppContext
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("worker")
+    def worker(
+        concurrency: int = typer.Option(
+            0, "--concurrency", "-c", help="Worker processes (0 = setting, else CPU count)."
+        ),
+        pool: str = typer.Option("prefork", "--pool", help="prefork, threads or solo."),
+        loglevel: str = typer.Option("INFO", "--loglevel", "-l"),
+        hostname: str = typer.Option("", "--hostname", "-n", help="Node name (default: Celery's)."),
+    ) -> None:
+        """Start a worker that hashes, matches and records queued images (and sends notices)."""
+        from worker.celery_app import IMAGES_QUEUE, NOTICES_QUEUE, configure
+
+        context = AppContext()
+        _ = context.db  # migrate before children start, so they never race on it
+        celery_app = configure(context.settings, context.redis_url)
+        argv = [
+            "worker",
+            f"--loglevel={loglevel}",
+            f"--pool={pool}",
+            f"--queues={IMAGES_QUEUE},{NOTICES_QUEUE}",
+            "--without-gossip",
+            "--without-mingle",
+        ]
+        processes = concurrency or context.settings.worker_concurrency
+        if processes:
+            argv.append(f"--concurrency={processes}")
+        if hostname:
+            argv.append(f"--hostname={hostname}")
+        celery_app.worker_main(argv)
+
+    @app.command("beat")
+    def beat(loglevel: str = typer.Option("INFO", "--loglevel", "-l")) -> None:
+        """Start the scheduler (notice delivery, rechecks, reminders)."""
+        from worker.celery_app import configure
+
+        context = AppContext()
+        celery_app = configure(context.settings, context.redis_url)
+        schedule_file = context.settings.data_dir / "celerybeat-schedule"
+        context.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        celery_app.Beat(loglevel=loglevel, schedule=str(schedule_file)).run()

@@ -1,0 +1,142 @@
+"""`spinneret demo`: the whole loop on one machine, nothing pre-installed.
+
+Embedded Redis + SQLite, one Celery worker process, a generated benign demo site on
+loopback, the shipped demo hash list, a crawl with a progress bar and a summary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from aiohttp import web
+
+from matcher.store import ListEntry
+from records.errors import SiteNotFound
+from records.sites import SiteRepository
+from records.types import NewSite
+from spinneret.context import AppContext
+from spinneret.crawling import CrawlSummary, child_env
+from spinneret.demo.site import DemoSite
+
+DEMO_LIST = "demo-authority"
+DEMO_SITE = "demo"
+WORKER_START_TIMEOUT_S = 60.0
+DEMO_RATE = 500.0  # requests/s: the demo site is our own loopback server
+
+
+def demo_list_entries() -> list[ListEntry]:
+    text = resources.files("spinneret.demo").joinpath("demo_list.csv").read_text()
+    return [
+        ListEntry(row["algorithm"], row["hash"], row.get("label", ""), row.get("source_id", ""))
+        for row in csv.DictReader(text.splitlines())
+    ]
+
+
+def import_demo_list(context: AppContext):
+    return context.store.replace_list(
+        DEMO_LIST,
+        demo_list_entries(),
+        kind="block",
+        source="Spinneret demo authority (synthetic images)",
+        category="demo (benign synthetic images)",
+        description="Hashes of 20 synthetic demo images; nothing real.",
+        by="spinneret demo",
+    )
+
+
+def register_demo_site(context: AppContext, base_url: str, owner_email: str) -> None:
+    """(Re)point the demo site at this run's loopback port."""
+    sites = SiteRepository(context.db)
+    try:
+        sites.get(DEMO_SITE)
+        sites.update(DEMO_SITE, base_url=base_url, hosts=("127.0.0.1",), rate_per_s=DEMO_RATE)
+    except SiteNotFound:
+        sites.add(
+            NewSite(
+                name=DEMO_SITE,
+                base_url=base_url,
+                owner_email=owner_email,
+                hosts=("127.0.0.1",),
+                rate_per_s=DEMO_RATE,
+            )
+        )
+
+
+@dataclass
+class WorkerProcess:
+    process: subprocess.Popen
+    log_path: Path
+
+    @classmethod
+    def start(cls, context: AppContext, concurrency: int = 1) -> WorkerProcess:
+        log_path = context.settings.data_dir / "demo-worker.log"
+        env = {**os.environ, **child_env(context), "SPINNERET_PIPELINE": "celery"}
+        with open(log_path, "ab") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "spinneret", "worker", f"--concurrency={concurrency}",
+                 "--loglevel=INFO"],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
+        return cls(process, log_path)
+
+    def wait_ready(self, celery_app, timeout_s: float = WORKER_START_TIMEOUT_S) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the worker exited early; see {self.log_path}")
+            if celery_app.control.ping(timeout=0.5):
+                return
+        raise RuntimeError(f"the worker did not start in {timeout_s:.0f} s; see {self.log_path}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)  # warm shutdown: finish current task
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+
+async def serve_site(site: DemoSite) -> tuple[web.AppRunner, str]:
+    runner = web.AppRunner(site.app(), access_log=None)
+    await runner.setup()
+    tcp = web.TCPSite(runner, "127.0.0.1", 0)
+    await tcp.start()
+    port = tcp._server.sockets[0].getsockname()[1]  # aiohttp exposes no public accessor
+    return runner, f"http://127.0.0.1:{port}/"
+
+
+def demo_context(base: AppContext) -> AppContext:
+    """The demo crawls loopback and hands images to a worker process."""
+    settings = base.settings.model_copy(
+        update={"allow_private_networks": True, "pipeline": "celery"}
+    )
+    return AppContext(settings)
+
+
+async def crawl_demo_site(context: AppContext, site: DemoSite, on_progress) -> CrawlSummary:
+    from spinneret.crawling import run_crawl
+
+    runner, base_url = await serve_site(site)
+    try:
+        register_demo_site(context, base_url, "owner@demo.invalid")
+        return await run_crawl(context, DEMO_SITE, on_progress=on_progress)
+    finally:
+        await runner.cleanup()
+
+
+def run_demo_crawl(context: AppContext, site: DemoSite, on_progress) -> CrawlSummary:
+    return asyncio.run(crawl_demo_site(context, site, on_progress))

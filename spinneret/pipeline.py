@@ -1,0 +1,105 @@
+"""Hash, match and record one crawled image: the step the in-process pool and the Celery
+task both run, so the two pipelines behave the same.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from matcher.decode import decode_image
+from matcher.errors import UnhashableImage
+from matcher.hash_cache import HashCache
+from matcher.hashing import HashOptions, ImageHashes, hash_image
+from matcher.matching import Match
+from records.images import ImageRecorder, MatchRecordInput
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ImageJob:
+    """Where an image was found; its bytes travel beside it."""
+
+    crawl_id: int
+    site_id: int
+    page_url: str
+    image_url: str
+    via: str = ""
+
+
+@dataclass(frozen=True)
+class ImageOutcome:
+    status: str  # "hashed" | "skipped"
+    sha256: str
+    reason: str | None = None
+    matches: list[Match] = field(default_factory=list)
+    recorded: bool = True
+    reused_hashes: bool = False
+
+
+class ImageProcessor:
+    """Hash (or reuse hashes by SHA-256), match against the index, record the outcome."""
+
+    def __init__(
+        self,
+        matcher,  # Matcher or FollowingMatcher: anything with match() and dihedral
+        recorder: ImageRecorder,
+        options: HashOptions,
+        cache: HashCache | None = None,
+    ) -> None:
+        self._matcher = matcher
+        self._recorder = recorder
+        self._options = options
+        self._cache = cache
+
+    def hashes_for(self, data: bytes) -> tuple[ImageHashes, list, bool]:
+        """Hashes of `data`, the PDQ dihedral variants when needed, and whether reused."""
+        sha256 = HashCache.sha256_of(data)
+        wants_dihedral = bool(getattr(self._matcher, "dihedral", False))
+        if self._cache is not None and not wants_dihedral:
+            cached = self._cache.get(sha256, self._options.algorithms)
+            if cached is not None:
+                return cached, [], True
+        if wants_dihedral:
+            from matcher.algorithms.pdq import Pdq
+
+            decoded = decode_image(
+                data, max_pixels=self._options.max_pixels, working_size=self._options.working_size
+            )
+            dihedral = Pdq().compute_dihedral(decoded)
+        else:
+            dihedral = []
+        hashes = hash_image(data, self._options)
+        if self._cache is not None:
+            self._cache.put(hashes, self._options.algorithms)
+        return hashes, dihedral, False
+
+    def process(self, job: ImageJob, data: bytes) -> ImageOutcome:
+        sha256 = HashCache.sha256_of(data)
+        try:
+            hashes, dihedral, reused = self.hashes_for(data)
+        except UnhashableImage as exc:
+            recorded = self._recorder.record_skipped(
+                crawl_id=job.crawl_id,
+                site_id=job.site_id,
+                page_url=job.page_url,
+                image_url=job.image_url,
+                sha256=sha256,
+                reason=exc.reason,
+            )
+            return ImageOutcome("skipped", sha256, reason=exc.reason, recorded=recorded)
+        matches = self._matcher.match(hashes, dihedral or None)
+        recorded = self._recorder.record_image(
+            crawl_id=job.crawl_id,
+            site_id=job.site_id,
+            page_url=job.page_url,
+            image_url=job.image_url,
+            sha256=sha256,
+            width=hashes.width,
+            height=hashes.height,
+            format=hashes.format,
+            matches=[MatchRecordInput.from_match(m) for m in matches],
+        )
+        return ImageOutcome("hashed", sha256, matches=matches, recorded=recorded, reused_hashes=reused)
+

@@ -1,0 +1,60 @@
+"""The crawler's image sink that queues each image as a Celery `hash_and_match` task."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+import uuid
+
+import redis
+
+from config import Settings
+from crawler.types import FoundImage
+from worker.celery_app import queue_depth
+from worker.tasks import hash_and_match
+
+BYTES_KEY_TTL_S = 6 * 3600
+DEPTH_CHECK_INTERVAL_S = 0.2
+
+
+class CelerySink:
+    """Sends images to workers; small ones inline (msgpack), large ones via a Redis key."""
+
+    def __init__(self, settings: Settings, client: redis.Redis) -> None:
+        self._settings = settings
+        self._client = client
+        self.sent = 0
+        self._depth = 0
+        self._depth_checked_at = 0.0
+
+    async def submit(self, image: FoundImage) -> None:
+        payload = build_payload(image, self._settings, self._client)
+        # apply_async does blocking socket I/O; keep the crawler's event loop free.
+        await asyncio.to_thread(hash_and_match.apply_async, args=[payload])
+        self.sent += 1
+
+    def needs_backout(self) -> bool:
+        now = time.monotonic()
+        if now - self._depth_checked_at >= DEPTH_CHECK_INTERVAL_S:
+            self._depth = queue_depth(self._client, self._settings)
+            self._depth_checked_at = now
+        return self._depth > self._settings.queue_max_depth
+
+
+def build_payload(image: FoundImage, settings: Settings, client: redis.Redis) -> dict:
+    payload: dict = {
+        "crawl_id": image.crawl_id,
+        "site_id": image.site_id,
+        "page_url": image.page_url,
+        "image_url": image.url,
+        "via": image.via,
+        "sha256": hashlib.sha256(image.data).hexdigest(),
+    }
+    if len(image.data) > settings.inline_bytes_max:
+        key = f"{settings.redis_key_prefix}:imgbytes:{uuid.uuid4().hex}"
+        client.set(key, image.data, ex=BYTES_KEY_TTL_S)
+        payload["data_key"] = key
+    else:
+        payload["data"] = image.data
+    return payload

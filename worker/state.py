@@ -1,0 +1,64 @@
+"""Per-process worker state: settings, Redis, the following matcher, the image processor.
+
+Built once per worker process (the index is loaded from the store at start) and reused by
+every task that process runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from matcher.following import FollowingMatcher
+from matcher.hash_cache import HashCache
+from matcher.hashing import HashOptions
+from matcher.matching import Thresholds
+from records.images import ImageRecorder
+from spinneret.context import AppContext
+from spinneret.pipeline import ImageProcessor
+
+log = logging.getLogger(__name__)
+
+
+class WorkerState:
+    def __init__(self, context: AppContext) -> None:
+        settings = context.settings
+        self.context = context
+        self.matcher = FollowingMatcher(
+            context.store,
+            Thresholds.from_settings(settings),
+            dihedral=settings.match_dihedral,
+            poll_interval_s=settings.index_sync_interval_s,
+        ).start()
+        self.recorder = ImageRecorder(context.db)
+        self.processor = ImageProcessor(
+            self.matcher,
+            self.recorder,
+            HashOptions.from_settings(settings),
+            HashCache(context.redis, settings.redis_key_prefix, settings.hash_cache_ttl_s),
+        )
+        log.info("worker index loaded: %s", self.matcher.size())
+
+    def close(self) -> None:
+        self.matcher.stop()
+        self.context.close()
+
+
+_state: WorkerState | None = None
+_lock = threading.Lock()
+
+
+def worker_state() -> WorkerState:
+    global _state
+    with _lock:
+        if _state is None:
+            _state = WorkerState(AppContext())
+        return _state
+
+
+def reset_worker_state() -> None:
+    global _state
+    with _lock:
+        if _state is not None:
+            _state.close()
+        _state = None

@@ -1,0 +1,83 @@
+"""Celery tasks: thin wrappers over domain code, named explicitly, idempotent."""
+
+from __future__ import annotations
+
+import logging
+
+import redis
+from celery import signals
+from sqlalchemy.exc import OperationalError
+
+from spinneret.pipeline import ImageJob
+from worker.celery_app import app
+from worker.state import reset_worker_state, worker_state
+
+log = logging.getLogger(__name__)
+
+TRANSIENT_ERRORS = (redis.ConnectionError, redis.TimeoutError, OperationalError)
+
+
+@app.task(
+    name="spinneret.hash_and_match",
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=TRANSIENT_ERRORS,
+    retry_backoff=2,
+    retry_backoff_max=120,
+    retry_jitter=True,
+    max_retries=8,
+)
+def hash_and_match(self, payload: dict) -> dict:
+    """Hash one image, match it, record image and matches in SQL.
+
+    payload: crawl_id, site_id, page_url, image_url, via, sha256, and either `data`
+    (bytes) or `data_key` (a short-lived Redis key holding the bytes, deleted after use).
+    """
+    state = worker_state()
+    job = ImageJob(
+        crawl_id=int(payload["crawl_id"]),
+        site_id=int(payload["site_id"]),
+        page_url=payload["page_url"],
+        image_url=payload["image_url"],
+        via=payload.get("via", ""),
+    )
+    data_key = payload.get("data_key")
+    data = payload.get("data")
+    if data is None and data_key:
+        data = state.context.redis.get(data_key)
+        if data is None:
+            # Bytes gone: a redelivery after the record was made, or they expired unprocessed.
+            recorded = state.recorder.record_skipped(
+                crawl_id=job.crawl_id,
+                site_id=job.site_id,
+                page_url=job.page_url,
+                image_url=job.image_url,
+                sha256=payload.get("sha256", ""),
+                reason="image bytes expired before hashing",
+            )
+            return {"status": "skipped", "reason": "bytes-expired", "recorded": recorded}
+    if data is None:
+        raise ValueError("hash_and_match payload has neither data nor data_key")
+    outcome = state.processor.process(job, bytes(data))
+    if data_key:
+        state.context.redis.delete(data_key)  # only once the outcome is committed
+    return {
+        "status": outcome.status,
+        "reason": outcome.reason,
+        "sha256": outcome.sha256,
+        "matches": len(outcome.matches),
+        "recorded": outcome.recorded,
+    }
+
+
+@signals.worker_process_init.connect
+def _load_index_in_child(**_: object) -> None:
+    # Each prefork child loads its index before taking tasks.
+    reset_worker_state()
+    worker_state()
+
+
+@signals.worker_process_shutdown.connect
+def _close_child(**_: object) -> None:
+    reset_worker_state()
