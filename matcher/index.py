@@ -285,6 +285,19 @@ class HammingIndex:
     def raw_bytes(self) -> int:
         return len(self) * self.width * 8
 
+    def hashes_of(self, ids: Sequence[int] | np.ndarray) -> list[str]:
+        """Hex of each stored id (removed ones too, until compaction); KeyError if unknown."""
+        wanted = np.asarray(ids, dtype=np.int64)
+        if self._ids is None:
+            positions = wanted
+        else:
+            positions = np.searchsorted(self._ids[: self._n], wanted)
+        stored = np.arange(self._n) if self._ids is None else self._ids[: self._n]
+        bad = (positions < 0) | (positions >= self._n)
+        if bad.any() or not np.array_equal(stored[positions], wanted):
+            raise KeyError("unknown id")
+        return words_to_hex(self._hashes[positions]) if len(positions) else []
+
     # -- changes ------------------------------------------------------------------------
 
     def add(self, hashes: np.ndarray | Sequence[str]) -> np.ndarray:

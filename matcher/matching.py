@@ -1,0 +1,328 @@
+"""Match an image's hashes against every loaded hash list and decide auto / review.
+
+One index per (list, algorithm), so a change to one list rebuilds or updates only that
+list's indexes. Decisions (see docs/matching.md):
+
+- a perceptual hash within the algorithm's `auto` distance is decision "auto", within its
+  `review` distance "review"; farther is no match;
+- exact (cryptographic) hashes match only when equal and are always "auto";
+- a PDQ hash whose quality is below the minimum is not matched at all;
+- a hit on any allow-list (within that algorithm's review distance) suppresses every block
+  match of the image;
+- with dihedral matching on, PDQ's 8 rotations/flips are matched too and each entry reports
+  its best distance.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from matcher.algorithms import AlgorithmRegistry, HashAlgorithm, HashValue, default_registry
+from matcher.errors import ListNotFound, MatcherError
+from matcher.hashing import ImageHashes
+from matcher.index import ExactIndex, HammingIndex
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Match:
+    list: str
+    list_kind: str
+    category: str
+    source: str
+    algorithm: str
+    entry_hash: str
+    query_hash: str
+    distance: int
+    label: str
+    source_id: str
+    decision: str  # "auto" | "review"
+
+
+@dataclass(frozen=True)
+class AlgorithmThresholds:
+    auto: int
+    review: int
+    min_quality: int = 0
+
+    @property
+    def radius(self) -> int:
+        return max(self.auto, self.review)
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Per-algorithm distances; algorithms not named use their plug-in's defaults."""
+
+    per_algorithm: Mapping[str, AlgorithmThresholds] = field(default_factory=dict)
+    dihedral: bool = False
+
+    def get(self, algorithm: HashAlgorithm) -> AlgorithmThresholds:
+        found = self.per_algorithm.get(algorithm.name)
+        if found is not None:
+            return found
+        return AlgorithmThresholds(
+            algorithm.default_auto_distance,
+            algorithm.default_review_distance,
+            algorithm.default_min_quality,
+        )
+
+    @classmethod
+    def defaults(cls) -> Thresholds:
+        return cls()
+
+    @classmethod
+    def from_settings(cls, settings) -> Thresholds:
+        for name in ("pdq", "phash", "dhash"):
+            auto = getattr(settings, f"{name}_auto_distance")
+            review = getattr(settings, f"{name}_review_distance")
+            if review < auto:
+                raise MatcherError(
+                    f"{name}_review_distance ({review}) is below {name}_auto_distance ({auto})"
+                )
+        return cls(
+            {
+                "pdq": AlgorithmThresholds(
+                    settings.pdq_auto_distance, settings.pdq_review_distance,
+                    settings.pdq_min_quality,
+                ),
+                "phash": AlgorithmThresholds(
+                    settings.phash_auto_distance, settings.phash_review_distance
+                ),
+                "dhash": AlgorithmThresholds(
+                    settings.dhash_auto_distance, settings.dhash_review_distance
+                ),
+            },
+            dihedral=settings.match_dihedral,
+        )
+
+
+@dataclass
+class _AlgorithmIndex:
+    """One list's entries of one algorithm; labels and source ids are indexed by entry id."""
+
+    algorithm: HashAlgorithm
+    index: HammingIndex | ExactIndex
+    labels: list[str]
+    source_ids: list[str]
+
+
+@dataclass
+class _LoadedList:
+    info: object  # matcher.store.ListInfo (duck-typed: name, kind, source, category)
+    by_algorithm: dict[str, _AlgorithmIndex]
+
+
+class Matcher:
+    """In-memory indexes of every hash list, kept at store version `version`."""
+
+    def __init__(
+        self,
+        thresholds: Thresholds,
+        registry: AlgorithmRegistry | None = None,
+        dihedral: bool = False,
+    ) -> None:
+        self.thresholds = thresholds
+        self.registry = registry or default_registry()
+        self.dihedral = dihedral or thresholds.dihedral
+        self.version = 0
+        self._lists: dict[str, _LoadedList] = {}
+
+    # -- loading ----------------------------------------------------------------------
+
+    @classmethod
+    def from_store(cls, store, thresholds: Thresholds, dihedral: bool = False,
+                   registry: AlgorithmRegistry | None = None) -> Matcher:
+        matcher = cls(thresholds, registry, dihedral)
+        matcher._load_all(store)
+        return matcher
+
+    def _load_all(self, store) -> None:
+        # Read the version first: a change made while loading is applied again by the next
+        # sync, and applying a change twice is harmless.
+        version = store.version()
+        self._lists = {}
+        for info in store.lists():
+            try:
+                self.load_list(info, store.entries(info.name))
+            except ListNotFound:
+                continue  # deleted meanwhile
+        self.version = version
+
+    def load_list(self, info, entries: Iterable) -> None:
+        """Build this list's indexes from `entries` and swap them in (other lists untouched)."""
+        grouped: dict[str, tuple[list[str], list[str], list[str]]] = {}
+        for entry in entries:
+            hashes, labels, sources = grouped.setdefault(entry.algorithm, ([], [], []))
+            hashes.append(entry.hash)
+            labels.append(entry.label)
+            sources.append(entry.source_id)
+        by_algorithm: dict[str, _AlgorithmIndex] = {}
+        for name, (hashes, labels, sources) in grouped.items():
+            if name not in self.registry:
+                log.warning("list %s: skipping %d %s entries (algorithm not installed)",
+                            info.name, len(hashes), name)
+                continue
+            algorithm = self.registry.get(name)
+            index = self._new_index(algorithm)
+            index.add(hashes)
+            by_algorithm[algorithm.name] = _AlgorithmIndex(algorithm, index, labels, sources)
+        self._lists[info.name] = _LoadedList(info, by_algorithm)
+
+    def _new_index(self, algorithm: HashAlgorithm) -> HammingIndex | ExactIndex:
+        if algorithm.exact:
+            return ExactIndex()
+        return HammingIndex(algorithm.bits, self.thresholds.get(algorithm).radius)
+
+    def remove_list(self, name: str) -> None:
+        self._lists.pop(name, None)
+
+    def retract(self, name: str, algorithm: str | None, hash: str) -> int:
+        """Remove `hash` from list `name` (every algorithm of that hash length if None)."""
+        loaded = self._lists.get(name)
+        if loaded is None:
+            return 0
+        removed = 0
+        value = hash.strip().lower()
+        for alg_name, part in loaded.by_algorithm.items():
+            if algorithm is not None and alg_name != algorithm:
+                continue
+            if len(value) != part.algorithm.hex_length:
+                continue
+            removed += len(part.index.remove_hashes([value]))
+        return removed
+
+    def sync(self, store) -> int:
+        """Apply the store's changes since `version`, per list; returns how many were applied."""
+        changes = store.changes_since(self.version)
+        # A replace is superseded by a later replace or delete of the same list (each reload
+        # reads the list's current state).
+        last_reload = {}
+        for position, change in enumerate(changes):
+            if change.op in ("replace", "delete"):
+                last_reload[change.list] = position
+        for position, change in enumerate(changes):
+            if change.op == "resync":
+                self._load_all(store)
+                return len(changes)
+            if change.op == "replace":
+                if last_reload.get(change.list) == position:
+                    self._reload(store, change.list)
+            elif change.op == "delete":
+                self.remove_list(change.list)
+            elif change.op == "retract":
+                if change.hash:
+                    self.retract(change.list, change.algorithm, change.hash)
+            else:
+                log.warning("ignoring unknown store change %r", change.op)
+            self.version = change.version
+        return len(changes)
+
+    def _reload(self, store, name: str) -> None:
+        try:
+            self.load_list(store.get_list(name), store.entries(name))
+        except ListNotFound:
+            self.remove_list(name)
+
+    # -- matching ---------------------------------------------------------------------
+
+    def match(
+        self, hashes: ImageHashes, dihedral: list[HashValue] | None = None
+    ) -> list[Match]:
+        queries = self._queries(hashes, dihedral)
+        best: dict[tuple[str, str, int], tuple[int, str]] = {}
+        allowed = False
+        for name, loaded in self._lists.items():
+            is_allow = getattr(loaded.info, "kind", "block") == "allow"
+            for alg_name, values in queries.items():
+                part = loaded.by_algorithm.get(alg_name)
+                if part is None or not len(part.index):
+                    continue
+                radius = self.thresholds.get(part.algorithm).radius
+                for value, (ids, found) in zip(values, _search(part, values, radius),
+                                               strict=True):
+                    if not len(ids):
+                        continue
+                    if is_allow:
+                        allowed = True
+                        break
+                    for entry_id, distance in zip(ids.tolist(), found.tolist(), strict=True):
+                        key = (name, alg_name, entry_id)
+                        if key not in best or distance < best[key][0]:
+                            best[key] = (distance, value)
+                if allowed:
+                    break
+            if allowed:
+                return []
+        return self._matches(best)
+
+    def _queries(self, hashes: ImageHashes, dihedral: list[HashValue] | None
+                 ) -> dict[str, list[str]]:
+        queries: dict[str, list[str]] = {}
+        extra = list(dihedral) if (dihedral and self.dihedral) else []
+        for value in [*hashes.values, *extra]:
+            if value.algorithm not in self.registry:
+                continue
+            algorithm = self.registry.get(value.algorithm)
+            limits = self.thresholds.get(algorithm)
+            if algorithm.has_quality and value.quality is not None and (
+                value.quality < limits.min_quality
+            ):
+                continue
+            seen = queries.setdefault(algorithm.name, [])
+            if value.hex not in seen:
+                seen.append(value.hex)
+        return queries
+
+    def _matches(self, best: dict[tuple[str, str, int], tuple[int, str]]) -> list[Match]:
+        matches = []
+        for (name, alg_name, entry_id), (distance, query) in best.items():
+            loaded = self._lists[name]
+            part = loaded.by_algorithm[alg_name]
+            limits = self.thresholds.get(part.algorithm)
+            auto = part.algorithm.exact or distance <= limits.auto
+            if isinstance(part.index, HammingIndex):
+                entry_hash = part.index.hashes_of([entry_id])[0]
+            else:
+                entry_hash = query
+            info = loaded.info
+            matches.append(Match(
+                list=name, list_kind=getattr(info, "kind", "block"),
+                category=getattr(info, "category", ""), source=getattr(info, "source", ""),
+                algorithm=alg_name, entry_hash=entry_hash, query_hash=query, distance=distance,
+                label=part.labels[entry_id], source_id=part.source_ids[entry_id],
+                decision="auto" if auto else "review",
+            ))
+        matches.sort(key=lambda m: (m.decision != "auto", m.distance, m.list, m.algorithm,
+                                    m.entry_hash))
+        return matches
+
+    # -- introspection ----------------------------------------------------------------
+
+    def lists(self) -> list[str]:
+        return sorted(self._lists)
+
+    def size(self) -> dict[str, int]:
+        """Entries loaded per algorithm, over all lists."""
+        sizes: dict[str, int] = {}
+        for loaded in self._lists.values():
+            for name, part in loaded.by_algorithm.items():
+                sizes[name] = sizes.get(name, 0) + len(part.index)
+        return sizes
+
+    def memory_bytes(self) -> int:
+        """Index bytes (labels and source ids not counted)."""
+        return sum(part.index.memory_bytes() for loaded in self._lists.values()
+                   for part in loaded.by_algorithm.values())
+
+
+def _search(part: _AlgorithmIndex, values: list[str], radius: int
+            ) -> list[tuple[np.ndarray, np.ndarray]]:
+    if isinstance(part.index, ExactIndex):
+        return [part.index.search(value) for value in values]
+    return part.index.search_many(values, radius)
