@@ -6,6 +6,7 @@ import enum
 
 from rich.console import Console
 
+from crawler.errors import CrawlerError
 from matcher.errors import MatcherError
 from notices.errors import NoticeError
 from records.errors import RecordsError
@@ -16,7 +17,7 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 # Every package's error base is added here as packages land.
 USER_ERRORS: tuple[type[BaseException], ...] = (
-    MatcherError, NoticeError, RecordsError, SpinneretError)
+    CrawlerError, MatcherError, NoticeError, RecordsError, SpinneretError)
 
 
 def add_user_errors(*types: type[BaseException]) -> None:

@@ -1,0 +1,212 @@
+"""Pure unit tests of the crawler's parts (no network), plus the Redis frontier."""
+
+from __future__ import annotations
+
+import email.utils
+import time
+
+import pytest
+import redis.asyncio as aioredis
+from yarl import URL
+
+from crawler.errors import InvalidTarget, SkipUrl, SsrfBlocked
+from crawler.extract import css_urls, extract_html, extract_sitemap, parse_srcset
+from crawler.fetch import parse_retry_after
+from crawler.frontier import IMAGES, PAGES, QueueItem, RedisFrontier
+from crawler.robots import RobotsFile, parse_robots
+from crawler.scope import Scope, carries_url, url_key
+from crawler.sniff import sniff, sniff_image
+from crawler.ssrf import SsrfPolicy
+from crawler.types import CrawlTarget, SiteScope
+from tests.sites import html, jpeg_bytes, png_bytes
+
+
+def test_sniff_trusts_bytes_not_headers():
+    assert sniff(png_bytes(), "text/plain") == "image/png"
+    assert sniff(jpeg_bytes(), None) == "image/jpeg"
+    assert sniff(b"GIF89a....", "text/html") == "image/gif"
+    assert sniff(b"RIFF\x00\x00\x00\x00WEBPVP8 ", None) == "image/webp"
+    assert sniff(b"\x00\x00\x00\x1cftypavif", None) == "image/avif"
+    assert sniff(html("hi").encode(), "image/jpeg") == "text/html"
+    assert sniff(b"just text", "image/jpeg") == "application/octet-stream"
+    assert sniff(b"body { }", "text/css; charset=utf-8") == "text/css"
+    assert sniff_image(b"\xef\xbb\xbf  <svg xmlns='x'/>") == "image/svg+xml"
+    assert sniff_image(b"<html>") is None
+
+
+def test_srcset_every_candidate():
+    assert parse_srcset("a.png 1x, b.png 2x") == ["a.png", "b.png"]
+    assert parse_srcset(" a.png 100w,b.png   200w ,c.png") == ["a.png", "b.png", "c.png"]
+    assert parse_srcset("img/c_fill,w_100/x.jpg 1x, y.jpg 2x") == ["img/c_fill,w_100/x.jpg",
+                                                                   "y.jpg"]
+    assert parse_srcset("") == []
+
+
+def test_extract_html_forms():
+    page = html(
+        '<img src="a.png" srcset="b.png 1x, c.png 2x" data-src="d.png" data-srcset="e.png 2x">'
+        '<picture><source srcset="f.webp 1x, g.webp 2x"><img src="h.jpg"></picture>'
+        '<a href="i.JPEG">x</a><a href="page.html#frag">y</a><a href="javascript:void(0)">z</a>'
+        '<p style="background-image:url(j.png)">s</p><video poster="k.png"></video>'
+        '<style>.a{background:url("l.png")} @font-face{src:url(m.woff2)}</style>'
+        '<link rel="stylesheet" href="site.css"><img src="data:image/png;base64,iVBORw0KGgo=">',
+        head='<base href="/base/"><meta property="og:image" content="/og.png">'
+             '<meta name="twitter:image" content="https://cdn.example/tw.png">')
+    out = extract_html(page, "http://site.example/dir/index.html")
+    got = {(link.url.replace("http://site.example", ""), link.kind, link.via)
+           for link in out.links}
+    assert got == {
+        ("/base/a.png", "image", "img"), ("/base/b.png", "image", "srcset"),
+        ("/base/c.png", "image", "srcset"), ("/base/d.png", "image", "lazy"),
+        ("/base/e.png", "image", "lazy"), ("/base/f.webp", "image", "picture"),
+        ("/base/g.webp", "image", "picture"), ("/base/h.jpg", "image", "img"),
+        ("/base/i.JPEG", "image", "a"), ("/base/page.html", "page", "a"),
+        ("/base/j.png", "image", "style"), ("/base/k.png", "image", "poster"),
+        ("/base/l.png", "image", "css"), ("/base/site.css", "css", "css"),
+        ("/og.png", "image", "og"), ("https://cdn.example/tw.png", "image", "og"),
+    }
+    assert [d.data for d in out.data_images] == [b"\x89PNG\r\n\x1a\n"]
+
+
+def test_css_urls():
+    css = ('@import url("a.css"); @import "b.css"; .x{background:url(c.png)}'
+           '@media print{.y{background-image:image-set("d.png" 1x, url(e.png) 2x)}}'
+           '@font-face{src:url(f.woff)} .z{background:url(g.woff2)}')
+    assert css_urls(css) == [("a.css", "css"), ("b.css", "css"), ("c.png", "image"),
+                             ("d.png", "image"), ("e.png", "image")]
+    assert css_urls("body{color:red}") == []
+
+
+def test_sitemap_pages_images_and_index():
+    out = extract_sitemap(b'<urlset><url><loc> http://s/a?x=1&amp;y=2 </loc><image:image>'
+                          b'<image:loc>http://cdn/i.png</image:loc></image:image></url></urlset>',
+                          "http://s/sitemap.xml")
+    assert [(x.url, x.kind) for x in out.links] == [("http://s/a?x=1&y=2", "page"),
+                                                   ("http://cdn/i.png", "image")]
+    index = extract_sitemap(b"<sitemapindex><sitemap><loc>http://s/s1.xml</loc></sitemap>"
+                            b"</sitemapindex>", "http://s/sitemap.xml")
+    assert [(x.url, x.kind) for x in index.links] == [("http://s/s1.xml", "sitemap")]
+
+
+@pytest.mark.parametrize("url", [
+    "https://images.example/searchbyimage?image_url=http://site/a.jpg",
+    "https://proxy.example/?u=https%3A%2F%2Fsite%2Fa.jpg",
+    "https://proxy.example/?u=https%253A%252F%252Fsite%252Fa.jpg",
+    "https://proxy.example/?u=//site.example/a.jpg",
+    "https://res.example/image/fetch/https://site/a.jpg",
+])
+def test_proxy_urls_are_detected(url):
+    assert carries_url(URL(url))
+
+
+@pytest.mark.parametrize("url", [
+    "https://site/_next/image?url=%2Fimg%2Fa.jpg&w=640", "https://site/a.jpg?v=2",
+    "https://site/cal?month=2024-01", "https://site/a//b.png",
+])
+def test_ordinary_urls_are_not_proxies(url):
+    assert not carries_url(URL(url))
+
+
+def test_scope_rules():
+    scope = Scope(SiteScope(hosts=("site.example", "*.blog.example"), include=(r"/pub/",),
+                            exclude=(r"\.pdf$",)))
+    scope.check_page(URL("http://site.example/pub/a.html"))
+    scope.check_page(URL("http://x.blog.example/pub/"))
+    scope.check_page(URL("http://blog.example/pub/"))
+    for url, reason in [("http://other.example/pub/", "out_of_scope"),
+                        ("http://site.example/priv/", "not_included"),
+                        ("http://site.example/pub/a.pdf", "excluded"),
+                        ("ftp://site.example/pub/", "scheme")]:
+        with pytest.raises(SkipUrl) as info:
+            scope.check_page(URL(url))
+        assert info.value.reason == reason
+    scope.check_fetchable(URL("https://cdn.example/img.png"))  # images: any host
+    assert url_key("http://a/x?b=1&a=2#f") == url_key("http://a/x?a=2&b=1")
+
+
+@pytest.mark.parametrize("address", [
+    "127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "224.0.0.1",
+    "240.0.0.1", "0.0.0.0", "100.64.0.1", "::1", "fe80::1", "fc00::1", "::ffff:127.0.0.1",
+    "ff02::1", "not-an-ip",
+])
+def test_ssrf_policy_refuses_private(address):
+    assert not SsrfPolicy().address_allowed(address)
+    assert SsrfPolicy(allow_private=True).address_allowed(address) == (address != "not-an-ip")
+
+
+def test_ssrf_policy_allows_public_and_exceptions():
+    policy = SsrfPolicy(allowed_networks=["127.0.0.2/32"])
+    assert policy.address_allowed("93.184.216.34") and policy.address_allowed("2606:4700::1111")
+    assert policy.address_allowed("127.0.0.2") and not policy.address_allowed("127.0.0.1")
+    for url in ("file:///etc/passwd", "ftp://x/y", "http://127.0.0.1/", "http://[::1]/"):
+        with pytest.raises(SsrfBlocked):
+            policy.check_url(url)
+    policy.check_url("http://name.example/")  # names are checked when resolved
+
+
+def test_retry_after_parsing():
+    assert parse_retry_after("120") == 120.0
+    assert parse_retry_after(None) is None and parse_retry_after("soon") is None
+    now = time.time()
+    later = email.utils.formatdate(now + 30, usegmt=True)
+    assert 28 <= parse_retry_after(later, now=now) <= 31
+
+
+def test_robots_statuses():
+    ua = "SpinneretBot/0.1"
+    assert parse_robots(RobotsFile(404), ua).allowed("http://s/x", ua)
+    assert not parse_robots(RobotsFile(503), ua).allowed("http://s/x", ua)
+    assert not parse_robots(RobotsFile(0), ua).allowed("http://s/x", ua)
+    rules = parse_robots(RobotsFile(200, b"User-agent: *\nDisallow: /p/\nCrawl-delay: 2\n"
+                                         b"Sitemap: http://s/sm.xml\n"), ua)
+    assert not rules.allowed("http://s/p/a", ua) and rules.allowed("http://s/q", ua)
+    assert rules.sitemaps == ("http://s/sm.xml",) and rules.crawl_delay_s == 2
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(start_urls=("ftp://x/",), scope=SiteScope(hosts=("x",))), "http(s)"),
+    (dict(start_urls=(), scope=SiteScope(hosts=("x",))), "start URL"),
+    (dict(start_urls=("http://x/",), scope=SiteScope(hosts=("x",)), max_pages=0), "max_pages"),
+])
+def test_bad_targets_are_refused_with_one_line(kwargs, message):
+    with pytest.raises(InvalidTarget) as info:
+        CrawlTarget(site_id=1, crawl_id=1, **kwargs)
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_bad_scope_patterns():
+    with pytest.raises(InvalidTarget, match="invalid include pattern"):
+        SiteScope(hosts=("x",), include=("(",))
+    with pytest.raises(InvalidTarget, match="at least one host"):
+        SiteScope(hosts=())
+    with pytest.raises(InvalidTarget, match="invalid host"):
+        SiteScope(hosts=("http://x/",))
+
+
+async def test_frontier_queue_seen_inflight_and_traps(redis_server_url, key_prefix, redis_client):
+    client = aioredis.Redis.from_url(redis_server_url)
+    try:
+        frontier = RedisFrontier(client, key_prefix, 5)
+        assert frontier.k_seen == f"{key_prefix}:crawl:{{5}}:seen"
+        items = [QueueItem("http://s/a", "page"), QueueItem("http://s/a#x", "page"),
+                 QueueItem("http://s/i.png", "image", 1, "http://s/a", "img")]
+        assert await frontier.add(items) == ["added", "seen", "added"]
+        trap = [QueueItem(f"http://s/cal?m={i}", "page") for i in range(5)]
+        assert await frontier.add(trap, max_query_variants=3) == ["added"] * 3 + ["query_trap"] * 2
+        assert await frontier.queue_lengths() == (4, 1)
+        item, raw = await frontier.pop([IMAGES, PAGES])
+        assert item == items[2]
+        assert await frontier.inflight() == [items[2]]
+        assert await frontier.requeue_inflight() == 1
+        item2, raw2 = await frontier.pop([IMAGES, PAGES])
+        assert item2 == items[2]
+        await frontier.done(raw2)
+        assert await frontier.inflight() == []
+        assert (await frontier.pop([PAGES]))[0].url == "http://s/a"
+        assert not await frontier.mark_seen("http://s/a") and await frontier.mark_seen("http://s/b")
+        await frontier.add_stats({"pages_fetched": 2, "errors:timeout": 1, "duration_s": 1.5})
+        stats = await frontier.load_stats()
+        assert stats.pages_fetched == 2 and stats.errors["timeout"] == 1
+        assert stats.duration_s == 1.5
+    finally:
+        await client.aclose()
