@@ -142,6 +142,19 @@ return 1
 """
 
 
+# KEYS: scanned hash, other hash (same list, same slot). ARGV: cursor, count.
+# Counts fields of one page present in the other hash without sending them to the client.
+_INTERSECT_PAGE_LUA = """
+local page = redis.call('HSCAN', KEYS[1], ARGV[1], 'COUNT', ARGV[2])
+local fields = page[2]
+local n = 0
+for i = 1, #fields, 2 do
+  n = n + redis.call('HEXISTS', KEYS[2], fields[i])
+end
+return {page[1], n}
+"""
+
+
 def _s(value: bytes | str | None) -> str:
     if value is None:
         return ""
@@ -200,6 +213,7 @@ class FingerprintStore:
         self._swap = client.register_script(_SWAP_LUA)
         self._retract = client.register_script(_RETRACT_LUA)
         self._delete = client.register_script(_DELETE_LUA)
+        self._intersect_page = client.register_script(_INTERSECT_PAGE_LUA)
 
     @property
     def channel(self) -> str:
@@ -453,8 +467,9 @@ class FingerprintStore:
     def _count_unchanged(
         self, keys: _ListKeys, old: dict[str, str] | None, token: str, counts: dict[str, int]
     ) -> int:
-        """Hashes present in both the current and the new version: scan the smaller side,
-        look the fields up in the other."""
+        """Hashes present in both the current and the new version: scan the smaller side
+        page by page in a script that looks each field up in the other (nothing is sent
+        back but a count)."""
         if not old:
             return 0
         old_counts = _counts(old)
@@ -466,14 +481,17 @@ class FingerprintStore:
             new_key = keys.entries(token, alg)
             old_key = keys.entries(old["token"], alg)
             small, large = (new_key, old_key) if count <= old_count else (old_key, new_key)
-            cursor = 0
+            cursor: bytes | str | int = 0
+            common = 0
             while True:
-                cursor, page = self._r.hscan(small, cursor, count=self._batch_size)
-                if page:
-                    found = self._r.hmget(large, list(page))
-                    unchanged += sum(1 for v in found if v is not None)
-                if not cursor:
+                cursor, found = self._intersect_page(
+                    keys=[small, large], args=[cursor, self._batch_size]
+                )
+                common += int(found)
+                if _s(cursor) == "0":
                     break
+            # HSCAN may repeat a field while the table is being rehashed.
+            unchanged += min(common, count, old_count)
         return unchanged
 
     def _discard(self, keys: _ListKeys, token: str, written: Iterable[str]) -> None:
