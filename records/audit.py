@@ -49,5 +49,5 @@ class AuditLog:
             query = query.where(AuditEvent.target == target)
         if action is not None:
             query = query.where(AuditEvent.action == action)
-        with self._db.session() as session:
+        with self._db.session(readonly=True) as session:
             return [to_record(row) for row in session.scalars(query.limit(limit))]

@@ -111,7 +111,7 @@ class CrawlRepository:
             return _to_record(row, site_name)
 
     def get(self, crawl_id: int) -> CrawlRecord:
-        with self._db.session() as session:
+        with self._db.session(readonly=True) as session:
             row, site_name = _load(session, crawl_id)
             return _to_record(row, site_name)
 
@@ -131,5 +131,5 @@ class CrawlRepository:
             query = query.where(Crawl.site_id == site_id)
         if status is not None:
             query = query.where(Crawl.status == status)
-        with self._db.session() as session:
+        with self._db.session(readonly=True) as session:
             return [_to_record(row, name) for row, name in session.execute(query)]

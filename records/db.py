@@ -29,6 +29,7 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_S = 30.0
 # Any constant works: it only has to be the same in every process migrating one database.
 _PG_MIGRATION_LOCK_ID = 0x5350494E  # "SPIN"
+READONLY_OPTION = "spinneret_readonly"
 
 
 def normalise_url(url: str | URL) -> URL:
@@ -69,7 +70,8 @@ def _sqlite_engine(url: URL, **kwargs: Any) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        readonly = connection.get_execution_options().get(READONLY_OPTION)
+        connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
     return engine
 
@@ -90,6 +92,9 @@ class Database:
         self.url = normalise_url(url)
         self.engine = make_engine(self.url, **engine_kwargs)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._read_sessions = sessionmaker(
+            self.engine.execution_options(**{READONLY_OPTION: True}), expire_on_commit=False
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
@@ -100,9 +105,14 @@ class Database:
         return self.engine.dialect.name
 
     @contextlib.contextmanager
-    def session(self) -> Iterator[Session]:
-        """A session in one transaction: committed on success, rolled back on any error."""
-        session = self._sessions()
+    def session(self, *, readonly: bool = False) -> Iterator[Session]:
+        """A session in one transaction: committed on success, rolled back on any error.
+
+        On SQLite a writing session takes the write lock when it begins; `readonly=True`
+        sessions do not, so readers never queue behind writers (WAL). A "readonly" session
+        that writes anyway may fail with "database is locked" under contention.
+        """
+        session = (self._read_sessions if readonly else self._sessions)()
         try:
             yield session
             session.commit()

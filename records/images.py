@@ -135,7 +135,7 @@ class ImageRecorder:
             ) from None
 
     def seen(self, image_url: str, sha256: str) -> SeenImageRecord | None:
-        with self._db.session() as session:
+        with self._db.session(readonly=True) as session:
             row = session.scalars(select(SeenImage).where(
                 SeenImage.url_key == url_key(image_url), SeenImage.sha256 == sha256.lower()
             )).one_or_none()
@@ -149,7 +149,7 @@ class ImageRecorder:
             )
 
     def events(self, crawl_id: int) -> list[ImageEventRecord]:
-        with self._db.session() as session:
+        with self._db.session(readonly=True) as session:
             rows = session.scalars(
                 select(ImageEvent).where(ImageEvent.crawl_id == crawl_id).order_by(ImageEvent.id)
             )

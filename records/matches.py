@@ -27,7 +27,7 @@ class MatchRepository:
         self._db = db
 
     def get(self, match_id: int) -> MatchRecord:
-        with self._db.session() as session:
+        with self._db.session(readonly=True) as session:
             row = session.get(Match, match_id)
             if row is None:
                 raise MatchNotFound(match_id)
@@ -54,5 +54,5 @@ class MatchRepository:
             query = query.where(Match.decision == decision)
         if status is not None:
             query = query.where(Match.status == status)
-        with self._db.session() as session:
+        with self._db.session(readonly=True) as session:
             return [to_record(row) for row in session.scalars(query)]

@@ -120,18 +120,18 @@ class SiteRepository:
             return to_record(insert_site(session, site))
 
     def get(self, name: str) -> SiteRecord:
-        with self._db.session() as session:
+        with self._db.session(readonly=True) as session:
             return to_record(_row_by_name(session, name))
 
     def get_by_id(self, site_id: int) -> SiteRecord:
-        with self._db.session() as session:
+        with self._db.session(readonly=True) as session:
             row = session.get(Site, site_id)
             if row is None:
                 raise SiteNotFound(site_id)
             return to_record(row)
 
     def list(self) -> list[SiteRecord]:
-        with self._db.session() as session:
+        with self._db.session(readonly=True) as session:
             return [to_record(r) for r in session.scalars(select(Site).order_by(Site.name))]
 
     def update(self, name: str, /, **changes: Any) -> SiteRecord:

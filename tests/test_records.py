@@ -133,6 +133,17 @@ def test_unreachable_database_is_one_clear_error(tmp_path) -> None:
     database.dispose()
 
 
+def test_readers_do_not_wait_for_an_open_writer(db: Database) -> None:
+    _site(db, "committed")
+    with db.session() as writer:
+        writer.add(Crawl(site_id=SiteRepository(db).get("committed").id, status="queued",
+                         skipped_reasons={}, errors={}))
+        writer.flush()  # the write lock is held until this block ends
+        assert [s.name for s in SiteRepository(db).list()] == ["committed"]
+        assert CrawlRepository(db).list() == []  # not committed yet
+    assert len(CrawlRepository(db).list()) == 1
+
+
 # --- sites ----------------------------------------------------------------------------------
 
 
