@@ -6,7 +6,7 @@ An algorithm's `name` is a storage key (Redis keys, SQL rows, list files): it ne
 from __future__ import annotations
 
 import re
-from abc import ABC, abstractmethod
+from abc import ABC
 from dataclasses import dataclass
 from typing import ClassVar
 

@@ -12,7 +12,6 @@ from matcher.algorithms.base import HashAlgorithm, HashValue
 from matcher.decode import DecodedImage
 
 
-
 def bits_to_hex(bits: np.ndarray) -> str:
     """A 256-long 0/1 vector (MSB first) to 64 hex digits."""
     packed = np.packbits(bits.astype(np.uint8))
@@ -28,10 +27,10 @@ class Pdq(HashAlgorithm):
     default_min_quality = 50
 
     def compute(self, image: DecodedImage) -> HashValue:
-        vector, quality = pdqhash.compute(np.asarray(image.working))
+        vector, quality = pdqhash.compute(image.rgb_array())
         return HashValue(self.name, bits_to_hex(vector), int(quality))
 
     def compute_dihedral(self, image: DecodedImage) -> list[HashValue]:
         """The hashes of the 8 rotations/flips, original first (pdqhash computes them at once)."""
-        vectors, quality = pdqhash.compute_dihedral(np.asarray(image.working))
+        vectors, quality = pdqhash.compute_dihedral(image.rgb_array())
         return [HashValue(self.name, bits_to_hex(v), int(quality)) for v in vectors]
