@@ -30,6 +30,7 @@ def _register_commands() -> None:
         demo_cmd,
         hash_cmd,
         lists_cmd,
+        match_cmd,
         notices_cmd,
         redis_cmd,
         review_cmd,
@@ -41,7 +42,7 @@ def _register_commands() -> None:
 
     for module in (hash_cmd, config_cmd, redis_cmd, lists_cmd, sites_cmd, crawls_cmd,
                    notices_cmd, review_cmd, stats_cmd, serve_cmd, crawl_cmd, worker_cmd,
-                   demo_cmd):
+                   demo_cmd, match_cmd):
         module.register(app)
 
 
