@@ -107,8 +107,8 @@ def test_exif_rotated_set_hashes_as_upright_image():
     the reduced decode) and not like its stored, unturned pixels.
 
     They are separate shots of a desk, not one photo re-tagged (they are ~110-140 bits
-    apart upright), so "matches exif-rotn-1" is checked on re-tagged copies of exif-rotn-1
-    in test_decode.py instead.
+    apart upright), so "matches the upright image" is checked on re-tagged copies of the
+    bundled bridge photo, every tag 2-8, in test_decode.py instead.
     """
     folder = FULL / "reg-test-input" / "exif-rotn"
     for number in (1, 3, 6, 8):

@@ -1,0 +1,159 @@
+"""One shared test class run for every registered hash algorithm, plus registry rules."""
+
+from __future__ import annotations
+
+import io
+
+import imagehash
+import numpy as np
+import pytest
+from PIL import Image
+
+from matcher.algorithms import AlgorithmRegistry, HashAlgorithm, default_registry
+from matcher.algorithms.imagehashes import DHash, PHash, bits_to_hex, dhash_bits, phash_bits
+from matcher.decode import decode_image
+from matcher.errors import DuplicateAlgorithm, InvalidHash, UnknownAlgorithm
+from spinneret.demo.images import generate
+
+ALGORITHMS = list(default_registry())
+
+
+def fixed_image_ppm() -> bytes:
+    """A 96x64 synthetic image as binary PPM: bytes that do not depend on any encoder."""
+    ys, xs = np.mgrid[0:64, 0:96]
+    red = (xs * 255 // 95).astype(np.uint8)
+    green = (ys * 255 // 63).astype(np.uint8)
+    blue = (((xs // 12) + (ys // 16)) % 2 * 200 + 20).astype(np.uint8)
+    pixels = np.dstack([red, green, blue])
+    return b"P6\n96 64\n255\n" + pixels.tobytes()
+
+
+# Pinned outputs for fixed_image_ppm(); a change here changes every stored hash list match.
+PINNED = {
+    "sha256": "6d5a43cd74aad847181a9efee5aaf369926d9e4bbc64f72bf9da64eedcc43dc0",
+    "md5": "dc9172b7a0eaf20b96d88bdffa92c02a",
+    "phash": "a822352a965f9577",
+    "dhash": "bdbd5a5abdbd5a5a",
+    "pdq": "5530a2d788510aff78d77700c7277da8ce4e2ad5b05d28fde20b7f025d80d7a8",
+}
+
+
+def compute(algorithm: HashAlgorithm, data: bytes):
+    if algorithm.from_bytes:
+        return algorithm.compute_bytes(data)
+    return algorithm.compute(decode_image(data))
+
+
+def jpeg(image: Image.Image, quality: int) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def distance(a: str, b: str) -> int:
+    return (int(a, 16) ^ int(b, 16)).bit_count()
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS, ids=lambda a: a.name)
+class TestEveryAlgorithm:
+    def test_declares_a_sane_contract(self, algorithm: HashAlgorithm):
+        assert algorithm.name == algorithm.name.lower() and algorithm.name.isidentifier()
+        assert algorithm.bits > 0 and algorithm.bits % 4 == 0
+        if algorithm.exact:
+            assert algorithm.default_auto_distance == 0
+        else:
+            assert 0 < algorithm.default_auto_distance <= algorithm.default_review_distance
+            assert algorithm.default_review_distance < algorithm.bits // 2
+
+    def test_parse_format_round_trip(self, algorithm: HashAlgorithm):
+        rng = np.random.default_rng(1)
+        value = bytes(rng.integers(0, 256, algorithm.bits // 8, dtype=np.uint8)).hex()
+        assert algorithm.parse(value) == value
+        assert algorithm.parse(f"  0x{value.upper()}\n") == value
+        assert algorithm.format(algorithm.parse(value)) == value
+        assert algorithm.to_bytes(value) == bytes.fromhex(value)
+
+    @pytest.mark.parametrize("bad", ["", "0", "abc", "zz"])
+    def test_rejects_wrong_length(self, algorithm: HashAlgorithm, bad: str):
+        with pytest.raises(InvalidHash, match=f"{algorithm.hex_length} hex digits"):
+            algorithm.parse(bad)
+        with pytest.raises(InvalidHash):
+            algorithm.parse("0" * (algorithm.hex_length + 1))
+
+    def test_rejects_non_hex(self, algorithm: HashAlgorithm):
+        bad = "g" + "0" * (algorithm.hex_length - 1)
+        with pytest.raises(InvalidHash, match="other than 0-9a-f"):
+            algorithm.parse(bad)
+
+    def test_computes_a_valid_deterministic_hash(self, algorithm: HashAlgorithm):
+        data = fixed_image_ppm()
+        first, second = compute(algorithm, data), compute(algorithm, data)
+        assert first == second
+        assert first.algorithm == algorithm.name
+        assert algorithm.parse(first.hex) == first.hex
+        assert (first.quality is not None) == algorithm.has_quality
+
+    def test_pinned_hash_of_fixed_synthetic_image(self, algorithm: HashAlgorithm):
+        assert compute(algorithm, fixed_image_ppm()).hex == PINNED[algorithm.name]
+
+    def test_small_jpeg_reencode(self, algorithm: HashAlgorithm):
+        image = generate(3, (320, 240))
+        original, reencoded = jpeg(image, 95), jpeg(image, 75)
+        a, b = compute(algorithm, original), compute(algorithm, reencoded)
+        if algorithm.exact:
+            assert a.hex != b.hex  # other bytes, other digest: exact hashes are meant to break
+        else:
+            assert distance(a.hex, b.hex) <= algorithm.default_auto_distance
+
+
+def test_default_registry_has_the_five_algorithms():
+    assert default_registry().names() == ["sha256", "md5", "phash", "dhash", "pdq"]
+
+
+def test_registry_rejects_duplicate_names_case_insensitively():
+    registry = AlgorithmRegistry()
+    registry.register(PHash())
+    with pytest.raises(DuplicateAlgorithm, match="phash"):
+        registry.register(PHash())
+
+    class ShoutingPHash(PHash):
+        name = "PHASH"
+
+    with pytest.raises(DuplicateAlgorithm):
+        registry.register(ShoutingPHash())
+    assert registry.names() == ["phash"]
+
+
+def test_registry_lookup_is_case_insensitive():
+    registry = default_registry()
+    assert registry.get("PDQ") is registry.get("pdq") is registry.get(" Pdq ")
+    assert "SHA256" in registry and "nope" not in registry and 3 not in registry
+    with pytest.raises(UnknownAlgorithm, match="unknown hash algorithm 'nope'"):
+        registry.get("nope")
+
+
+def _gray_samples() -> list[Image.Image]:
+    rng = np.random.default_rng(7)
+    samples = [
+        Image.new("L", (64, 64), 128),  # flat: every DCT coefficient ties
+        Image.new("L", (7, 5), 0),  # smaller than the hash grid
+        Image.fromarray(np.tile(np.arange(256, dtype=np.uint8), (40, 1))),
+        Image.fromarray(rng.integers(0, 256, (300, 217), dtype=np.uint8)),
+        Image.fromarray(rng.integers(0, 2, (50, 80), dtype=np.uint8) * 255),
+    ]
+    samples += [generate(seed, (160 + 37 * seed, 120)).convert("L") for seed in range(12)]
+    return samples
+
+
+@pytest.mark.parametrize("index", range(len(_gray_samples())))
+def test_vectorised_phash_dhash_equal_imagehash(index: int):
+    gray = _gray_samples()[index]
+    assert bits_to_hex(phash_bits(gray)) == str(imagehash.phash(gray))
+    assert bits_to_hex(dhash_bits(gray)) == str(imagehash.dhash(gray))
+
+
+def test_perceptual_plugins_hash_the_shared_gray_working_image():
+    data = jpeg(generate(5, (800, 600)), 90)
+    decoded = decode_image(data)
+    assert PHash().compute(decoded).hex == str(imagehash.phash(decoded.working))
+    assert DHash().compute(decoded).hex == str(imagehash.dhash(decoded.working))
