@@ -214,9 +214,11 @@ class Fetcher:
 
 
 async def _read_capped(resp: aiohttp.ClientResponse, cap: int, url: str) -> bytes:
-    if resp.content_length is not None and resp.content_length > cap:
-        resp.close()
-        raise ResponseTooLarge(url, cap)
+    if resp.content_length is not None:
+        if resp.content_length > cap:
+            resp.close()
+            raise ResponseTooLarge(url, cap)
+        return await resp.read()  # the parser never reads past Content-Length
     chunks: list[bytes] = []
     total = 0
     async for chunk in resp.content.iter_chunked(64 * 1024):

@@ -55,6 +55,24 @@ for i = 1, #ARGV do
 end
 return false
 """
+_POP_BATCH = """
+local n = tonumber(ARGV[1])
+local d = tonumber(ARGV[2])
+for i = 3, 2 + d do
+  redis.call('HDEL', KEYS[1], ARGV[i])
+end
+local out = {}
+for i = 3 + d, #ARGV do
+  local q = tonumber(ARGV[i])
+  while #out < n do
+    local v = redis.call('LPOP', KEYS[1 + q])
+    if not v then break end
+    redis.call('HSET', KEYS[1], v, q)
+    out[#out + 1] = v
+  end
+end
+return out
+"""
 _REQUEUE = """
 local items = redis.call('HGETALL', KEYS[1])
 for i = 1, #items, 2 do
@@ -102,6 +120,7 @@ class RedisFrontier:
         self.k_meta = f"{base}:meta"
         self._add = client.register_script(_ADD)
         self._pop = client.register_script(_POP)
+        self._pop_batch = client.register_script(_POP_BATCH)
         self._requeue = client.register_script(_REQUEUE)
 
     @classmethod
@@ -149,6 +168,19 @@ class RedisFrontier:
         if raw is None:
             return None
         return QueueItem.decode(raw), raw
+
+    async def pop_batch(self, queues: Iterable[int], n: int, done: Sequence[bytes] = (),
+                        ) -> list[tuple[QueueItem, bytes]]:
+        """Mark `done` items done, then pop up to `n` items (queues in order of preference)
+        into the in-flight set; one round trip."""
+        args: list[int | bytes] = [n, len(done), *done, *queues]
+        raws = await self._pop_batch(keys=[self.k_inflight, self.k_pages, self.k_images],
+                                     args=args)
+        return [(QueueItem.decode(raw), raw) for raw in raws]
+
+    async def done_many(self, raws: Sequence[bytes]) -> None:
+        if raws:
+            await self.client.hdel(self.k_inflight, *raws)
 
     async def done(self, raw: bytes) -> None:
         await self.client.hdel(self.k_inflight, raw)

@@ -44,7 +44,12 @@ RobotsFetch = Callable[[str], Awaitable[RobotsFile]]
 
 
 def origin_of(url: URL) -> str:
-    return str(url.origin())
+    """scheme://host[:port] without user info (cheaper than str(url.origin()))."""
+    host = url.raw_host or ""
+    if ":" in host:
+        host = f"[{host}]"
+    port = url.explicit_port
+    return f"{url.scheme}://{host}:{port}" if port is not None else f"{url.scheme}://{host}"
 
 
 def parse_robots(robots: RobotsFile, user_agent: str) -> RobotsRules:
