@@ -1,0 +1,81 @@
+"""`spinneret hash FILE... --format csv|json|table`, run as the real entry point."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from pathlib import Path
+
+import pytest
+from conftest import run_cli
+
+from spinneret.demo.edits import encode
+from spinneret.demo.images import generate
+
+ALGORITHMS = ["sha256", "md5", "phash", "dhash", "pdq"]
+
+
+@pytest.fixture
+def images(tmp_path: Path) -> tuple[Path, Path]:
+    png, jpg = tmp_path / "a.png", tmp_path / "b.jpg"
+    png.write_bytes(encode(generate(0, (320, 240)), "PNG"))
+    jpg.write_bytes(encode(generate(1, (320, 240)), "JPEG"))
+    return png, jpg
+
+
+def test_csv_has_exact_header_and_one_row_per_file_and_algorithm(images, cli_env):
+    png, jpg = images
+    result = run_cli("hash", str(png), str(jpg), "--format", "csv", env=cli_env)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "path,algorithm,hash,quality"
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [(r["path"], r["algorithm"]) for r in rows] == [
+        (str(path), name) for path in (png, jpg) for name in ALGORITHMS
+    ]
+    for row in rows:
+        if row["algorithm"] == "pdq":
+            assert 50 <= int(row["quality"]) <= 100
+        else:
+            assert row["quality"] == ""
+    assert rows[0]["hash"] == hashlib.sha256(png.read_bytes()).hexdigest()
+
+
+def test_json_is_one_object_per_file(images, cli_env):
+    png, jpg = images
+    result = run_cli("hash", str(png), str(jpg), "--format", "json", env=cli_env)
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["path"] for r in records] == [str(png), str(jpg)]
+    assert records[0]["format"] == "PNG" and records[1]["format"] == "JPEG"
+    for record in records:
+        assert all(len(record[name]) in (16, 32, 64) for name in ALGORITHMS)
+        assert isinstance(record["pdq_quality"], int)
+
+
+def test_table_lists_every_file(images, cli_env):
+    png, jpg = images
+    result = run_cli("hash", str(png), str(jpg), "--format", "table", env={**cli_env,
+                     "COLUMNS": "400"})
+    assert result.returncode == 0, result.stderr
+    assert "a.png" in result.stdout and "b.jpg" in result.stdout
+    assert "pdq_quality" in result.stdout
+
+
+def test_bad_file_is_named_on_one_stderr_line_and_others_still_hashed(images, tmp_path, cli_env):
+    png, jpg = images
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"not an image")
+    missing = tmp_path / "missing.png"
+    result = run_cli("hash", str(png), str(bad), str(missing), str(jpg), "--format", "csv",
+                     env=cli_env)
+    assert result.returncode == 1
+    errors = result.stderr.splitlines()
+    assert errors == [
+        f"spinneret: {bad}: not a recognised image format",
+        f"spinneret: {missing}: cannot read file: No such file or directory",
+    ]
+    paths = {row["path"] for row in csv.DictReader(io.StringIO(result.stdout))}
+    assert paths == {str(png), str(jpg)}
