@@ -412,7 +412,20 @@ class HammingIndex:
         """(ids, distances) of every live entry within `radius`, by distance then id."""
         if not isinstance(query, str):
             query = np.asarray(query, dtype=np.uint64).reshape(1, self.width)
-        return self.search_many(as_words(query, self.bits), radius)[0]
+        words = as_words(query, self.bits)
+        if (
+            self.compiled and self._parts and self._indexed == self._n and radius >= 0
+            and self._probe_count(radius) < self._indexed
+        ):  # the common case, without the batch bookkeeping
+            probe = self._probe(radius)
+            _, positions, found = self._search_compiled(
+                words, self._query_keys(words, probe.used), probe, radius
+            )
+            order = np.lexsort((positions, found))
+            positions, found = positions[order], found[order]
+            ids = positions if self._ids is None else self._ids[positions].astype(np.int64)
+            return ids, found
+        return self.search_many(words, radius)[0]
 
     def search_many(
         self, queries: np.ndarray | Sequence[str], radius: int
