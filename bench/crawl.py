@@ -203,7 +203,6 @@ def main() -> None:
         server.terminate()
         server.join(10)
 
-    spacer = f"{base}/img/spacer.png"
     expected_images = args.images + 1  # plus the shared spacer
     rows = [("spinneret", ours)] + ([("wget", theirs)] if theirs else [])
     print(f"\nsite: {args.pages} pages, {args.images} images (+1 shared spacer), loopback\n")
@@ -215,7 +214,7 @@ def main() -> None:
     result = {
         "benchmark": "crawl", "pages": args.pages, "images": args.images,
         "concurrency": args.concurrency, "python": sys.version.split()[0],
-        "cpus": os.cpu_count(),
+        "cpus": os.cpu_count(), "load_average_1m_at_end": round(os.getloadavg()[0], 2),
         "spinneret": {k: v for k, v in ours.items() if k != "image_urls"}
         | {"pages_per_s": ours["pages"] / ours["seconds"],
            "images_per_s": ours["images"] / ours["seconds"],
@@ -232,7 +231,6 @@ def main() -> None:
         print(f"\nspeed ratio (wget time / ours): {result['speedup_vs_wget']:.2f}x; "
               f"images wget found that we missed: {len(missed)}; "
               f"we found {result['images_we_found_wget_missed']} wget did not")
-    del spacer
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     print(f"written: {RESULTS}")

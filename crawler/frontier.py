@@ -106,8 +106,10 @@ class QueueItem:
 
 
 class RedisFrontier:
-    def __init__(self, client: aioredis.Redis, prefix: str, crawl_id: int | str) -> None:
+    def __init__(self, client: aioredis.Redis, prefix: str, crawl_id: int | str, *,
+                 owns_client: bool = False) -> None:
         self.client = client
+        self._owns_client = owns_client
         self.crawl_id = crawl_id
         base = f"{prefix}:crawl:{{{crawl_id}}}"
         self.base = base
@@ -128,7 +130,12 @@ class RedisFrontier:
         if not settings.redis_url:
             raise ValueError("settings.redis_url is not set (start the embedded Redis first)")
         client = aioredis.Redis.from_url(settings.redis_url)
-        return cls(client, settings.redis_key_prefix, crawl_id)
+        return cls(client, settings.redis_key_prefix, crawl_id, owns_client=True)
+
+    async def close(self) -> None:
+        """Close the Redis client if this frontier created it (from_settings)."""
+        if self._owns_client:
+            await self.client.aclose()
 
     def keys(self) -> list[str]:
         return [self.k_seen, self.k_pages, self.k_images, self.k_inflight, self.k_variants,
