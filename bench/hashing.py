@@ -1,0 +1,166 @@
+"""Hashing benchmark (issue #7 part 1): all five hashes per image, single core.
+
+    python -m bench.hashing [--runs 7] [--out bench/results/hashing.json]
+
+Images come from the demo generator, upscaled: a 4000x3000 JPEG, a 1024x768 JPEG and
+PNG, a 640x480 GIF. Side by side:
+  naive  - Image.open -> RGB at full size -> imagehash.phash/dhash, pdqhash.compute, hashlib
+  floor  - Pillow's reduced (`draft`) decode alone, to the size our decoder asks for
+  ours   - matcher.hashing.hash_image (decode once, reduced, all five hashes)
+Reports the median of several runs.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Single core: no BLAS/OpenMP helper threads (set before numpy loads).
+for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")
+
+import argparse  # noqa: E402
+import hashlib  # noqa: E402
+import io  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import imagehash  # noqa: E402
+import numpy as np  # noqa: E402
+import pdqhash  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from matcher.decode import DEFAULT_WORKING_SIZE, _draft_target  # noqa: E402
+from matcher.hashing import hash_image  # noqa: E402
+from spinneret.demo.images import generate  # noqa: E402
+
+GOAL_SPEEDUP_12MP = 12.0
+GOAL_FLOOR_RATIO_12MP = 1.6
+GOAL_JPEG_1K_PER_S = 150.0
+
+
+def make_images() -> dict[str, bytes]:
+    def encode(image: Image.Image, format: str, **options) -> bytes:
+        buffer = io.BytesIO()
+        image.save(buffer, format=format, **options)
+        return buffer.getvalue()
+
+    def photo(seed: int, size: tuple[int, int]) -> Image.Image:
+        base = generate(seed, (size[0] // 4, size[1] // 4) if size[0] > 1000 else (640, 480))
+        return base.resize(size, Image.Resampling.BICUBIC)
+
+    return {
+        "jpeg 4000x3000": encode(photo(1, (4000, 3000)), "JPEG", quality=90),
+        "jpeg 1024x768": encode(photo(2, (1024, 768)), "JPEG", quality=90),
+        "png 1024x768": encode(photo(3, (1024, 768)), "PNG"),
+        "gif 640x480": encode(photo(4, (640, 480)).quantize(256), "GIF"),
+    }
+
+
+def naive(data: bytes) -> None:
+    image = Image.open(io.BytesIO(data)).convert("RGB")
+    imagehash.phash(image)
+    imagehash.dhash(image)
+    pdqhash.compute(np.asarray(image))
+    hashlib.sha256(data).hexdigest()
+    hashlib.md5(data).hexdigest()
+
+
+def floor(data: bytes) -> None:
+    image = Image.open(io.BytesIO(data))
+    if image.format == "JPEG":
+        image.draft("RGB", _draft_target(*image.size, DEFAULT_WORKING_SIZE))
+    image.load()
+
+
+def ours(data: bytes) -> None:
+    hash_image(data)
+
+
+def seconds_per_image(function: Callable[[bytes], None], data: bytes, runs: int) -> float:
+    """Median over `runs` runs; each run repeats enough to last ~0.2 s."""
+    function(data)  # warm up
+    start = time.perf_counter()
+    function(data)
+    once = max(time.perf_counter() - start, 1e-5)
+    repeats = max(1, min(50, int(0.2 / once)))
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        for _ in range(repeats):
+            function(data)
+        samples.append((time.perf_counter() - start) / repeats)
+    return statistics.median(samples)
+
+
+def cpu_model() -> str:
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+        for line in out.splitlines():
+            if line.startswith("Model name:"):
+                return line.split(":", 1)[1].strip()
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    return platform.processor() or "unknown"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--out", type=Path, default=Path("bench/results/hashing.json"))
+    args = parser.parse_args(argv)
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+
+    rows = []
+    for name, data in make_images().items():
+        times = {f.__name__: seconds_per_image(f, data, args.runs) for f in (naive, floor, ours)}
+        rows.append({
+            "image": name,
+            "bytes": len(data),
+            "naive_ms": times["naive"] * 1e3,
+            "floor_ms": times["floor"] * 1e3,
+            "ours_ms": times["ours"] * 1e3,
+            "ours_per_s": 1 / times["ours"],
+            "speedup_vs_naive": times["naive"] / times["ours"],
+            "ratio_to_floor": times["ours"] / times["floor"],
+        })
+
+    print(f"{'image':<16}{'bytes':>10}{'naive ms':>10}{'floor ms':>10}{'ours ms':>9}"
+          f"{'ours/s':>8}{'naive/ours':>11}{'ours/floor':>11}")
+    for r in rows:
+        print(f"{r['image']:<16}{r['bytes']:>10}{r['naive_ms']:>10.1f}{r['floor_ms']:>10.1f}"
+              f"{r['ours_ms']:>9.1f}{r['ours_per_s']:>8.0f}{r['speedup_vs_naive']:>10.1f}x"
+              f"{r['ratio_to_floor']:>10.2f}x")
+    big = rows[0]
+    medium = rows[1]
+    goals = {
+        "jpeg_12mp_speedup_vs_naive >= 12": big["speedup_vs_naive"] >= GOAL_SPEEDUP_12MP,
+        "jpeg_12mp_ratio_to_floor <= 1.6": big["ratio_to_floor"] <= GOAL_FLOOR_RATIO_12MP,
+        "jpeg_1024x768_per_s >= 150": medium["ours_per_s"] >= GOAL_JPEG_1K_PER_S,
+    }
+    for goal, met in goals.items():
+        print(f"goal {goal}: {'met' if met else 'NOT met'}")
+    result = {
+        "benchmark": "hashing",
+        "cpu": cpu_model(),
+        "python": platform.python_version(),
+        "pillow": Image.__version__,
+        "runs": args.runs,
+        "statistic": "median seconds per image, single core",
+        "rows": rows,
+        "goals": goals,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
