@@ -213,12 +213,12 @@ class FingerprintStore:
         self._swap = client.register_script(_SWAP_LUA)
         self._retract = client.register_script(_RETRACT_LUA)
         self._delete = client.register_script(_DELETE_LUA)
+        self._intersect_page = client.register_script(_INTERSECT_PAGE_LUA)
 
     @property
     def client(self) -> redis.Redis:
         """The Redis client (followers subscribe to `channel` with it)."""
         return self._r
-        self._intersect_page = client.register_script(_INTERSECT_PAGE_LUA)
 
     @property
     def channel(self) -> str:
