@@ -1,103 +1,158 @@
-"""The aiohttp application. For now: the owner pages reached through signed notice links.
-
-GET  /owner/{token}  the notice, its images and a form (CSRF token bound to the link)
-POST /owner/{token}  acknowledge, report removal, or dispute with a comment
-Tampered links get 403, expired ones 410, each with a readable page.
+"""The aiohttp application: JSON API under /api/v1, the web UI, owner pages, health and
+metrics. Every route comes from the route table (api/endpoints.py `Endpoint`s) and runs
+behind one guard that authenticates, checks the role (and CSRF for UI forms), maps domain
+errors to clear 4xx answers and writes every mutating call to the audit log.
 """
 
 from __future__ import annotations
 
+import logging
+
+import aiohttp_jinja2
+import jinja2
 from aiohttp import web
 
+from api import owner_pages, ui, v1_admin, v1_lists, v1_notices, v1_records
+from api.auth import Principal
+from api.endpoints import API_PREFIX, Endpoint, Handler, openapi_document
+from api.errors import ApiError, as_api_error
+from api.http import AUDIT_DETAILS, AUDIT_TARGET, ENDPOINT, PRINCIPAL, error_response
+from api.metrics import SpinneretCollector
+from api.services import SERVICES, Services
 from notices.clock import Clock, SystemClock
-from notices.errors import CsrfError, LinkExpired, LinkTampered, NoticeNotFound
-from notices.links import OwnerLinks
-from notices.owner import InvalidResponse, check_link, respond
-from notices.queries import notice_view
-from notices.render import Renderer
+from notices.render import category_text, match_text
+from records.audit import AuditLog
 from records.db import Database
 
-DB_KEY = web.AppKey("db", Database)
-LINKS_KEY = web.AppKey("links", OwnerLinks)
-RENDERER_KEY = web.AppKey("renderer", Renderer)
-CLOCK_KEY = web.AppKey("clock", object)
+log = logging.getLogger(__name__)
+
+# Small forms and JSON only; uploads are streamed (api/uploads.py) under their own cap.
+CLIENT_MAX_SIZE = 64 * 1024
+
+
+def all_endpoints() -> list[Endpoint]:
+    return [*v1_lists.ENDPOINTS, *v1_records.ENDPOINTS, *v1_notices.ENDPOINTS,
+            *v1_admin.ENDPOINTS, *ui.ENDPOINTS, *owner_pages.ENDPOINTS]
 
 
 def create_app(context, *, clock: Clock | None = None, db: Database | None = None
                ) -> web.Application:
-    """`context` is the composition root (`spinneret.context.AppContext`): its settings."""
-    settings = context.settings
-    clock = clock or SystemClock()
-    app = web.Application(client_max_size=64 * 1024)
-    app[DB_KEY] = db or context.db
-    app[LINKS_KEY] = OwnerLinks.from_settings(settings, clock=clock)
-    app[RENDERER_KEY] = Renderer.from_settings(settings)
-    app[CLOCK_KEY] = clock
-    app.router.add_get("/owner/{token}", owner_get)
-    app.router.add_post("/owner/{token}", owner_post)
-    app.router.add_get("/healthz", healthz)
+    """`context` is the composition root (`spinneret.context.AppContext`): settings, db,
+    Redis and the fingerprint store (used lazily)."""
+    app = web.Application(client_max_size=CLIENT_MAX_SIZE, middlewares=[_http_errors])
+    svc = Services(context, db or context.db, clock or SystemClock())
+    svc.metrics.register(SpinneretCollector(svc))
+    app[SERVICES] = svc
+    endpoints = all_endpoints()
+    app[v1_admin.OPENAPI_KEY] = openapi_document(endpoints)
+    env = aiohttp_jinja2.setup(
+        app, loader=jinja2.PackageLoader("api", "templates"), autoescape=True,
+        undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters.update(when=_when, duration=_duration, match_text=match_text,
+                       category_text=category_text)
+    for ep in endpoints:
+        app.router.add_route(ep.method, ep.path, _guarded(ep), name=ep.operation_id
+                             if ep.kind != "ui" else f"ui_{ep.operation_id}")
+    app.on_cleanup.append(_close)
     return app
 
 
-async def healthz(_request: web.Request) -> web.Response:
-    return web.json_response({"ok": True})
+async def _close(app: web.Application) -> None:
+    await app[SERVICES].close()
 
 
-def _page(request: web.Request, name: str, status: int, **context) -> web.Response:
-    html = request.app[RENDERER_KEY].render(name, context)
-    return web.Response(text=html, status=status, content_type="text/html",
-                        headers={"Cache-Control": "no-store", "X-Frame-Options": "DENY",
-                                 "Referrer-Policy": "no-referrer"})
+def _when(value) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value else ""
 
 
-def _error(request: web.Request, status: int, title: str, message: str) -> web.Response:
-    return _page(request, "owner_error.html.j2", status, title=title, message=message)
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} d"
 
 
-def _refused(request: web.Request, exc: Exception) -> web.Response:
-    if isinstance(exc, LinkExpired):
-        return _error(request, 410, "Link expired",
-                      "This link has expired. Please use the link in the latest message.")
-    return _error(request, 403, "Invalid link",
-                  "This link is not valid. It may have been changed or copied incompletely.")
+def _error(request: web.Request, ep: Endpoint | None, status: int, message: str
+           ) -> web.StreamResponse:
+    if ep is not None and ep.kind == "ui":
+        return ui.error_page(request, status, message)
+    if ep is None and not request.path.startswith(API_PREFIX) and request.path != "/metrics":
+        return ui.error_page(request, status, message)
+    return error_response(status, message)
 
 
-async def owner_get(request: web.Request) -> web.Response:
-    token = request.match_info["token"]
-    links = request.app[LINKS_KEY]
+def _guarded(ep: Endpoint) -> Handler:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        svc = request.app[SERVICES]
+        request[ENDPOINT] = ep
+        who: Principal | None = None
+        if ep.kind == "api":
+            who = svc.auth.bearer(request)
+        elif ep.kind == "ui":
+            who = svc.auth.session(request)
+        request[PRINCIPAL] = who
+        if ep.role is not None:
+            if who is None:
+                if ep.kind == "ui" and ep.method == "GET":
+                    return ui.redirect(request, f"/login?next={request.path_qs}")
+                if ep.kind == "ui":
+                    return ui.error_page(request, 401, "Your session has ended; log in again.")
+                return error_response(401, "missing, unknown or revoked Bearer token")
+            if not who.may(ep.role):
+                return _error(request, ep, 403,
+                              f"this needs the {ep.role} role; you are {who.role}")
+            if ep.kind == "ui" and ep.mutating and not await _csrf_ok(request, svc, who):
+                return ui.error_page(request, 403,
+                                     "The form expired. Go back, reload the page and retry.")
+        try:
+            response = await ep.handler(request)
+        except web.HTTPException:
+            raise
+        except Exception as exc:  # mapped to a clear answer, or a logged 500
+            error = as_api_error(exc)
+            if error is None:
+                log.exception("%s %s failed", request.method, request.path)
+                error = ApiError(500, "internal error (logged on the server)")
+            response = _error(request, ep, error.status, error.message)
+        if ep.mutating and who is not None:
+            _audit(request, svc, ep, who, response.status)
+        return response
+
+    handle.__name__ = ep.operation_id
+    return handle
+
+
+async def _csrf_ok(request: web.Request, svc: Services, who: Principal) -> bool:
+    submitted = request.query.get("csrf")  # multipart forms carry it in the action URL
+    if submitted is None and request.content_type == "application/x-www-form-urlencoded":
+        submitted = (await request.post()).get("csrf")
+    return svc.auth.csrf_ok(who.session_nonce, submitted)
+
+
+def _audit(request: web.Request, svc: Services, ep: Endpoint, who: Principal,
+           status: int) -> None:
+    details = {"method": request.method, "path": request.path, "status": status,
+               **request.get(AUDIT_DETAILS, {})}
     try:
-        link = links.verify(token)
-        with request.app[DB_KEY].session() as session:
-            check_link(session, link)
-            view = notice_view(session, link.notice_id)
-    except (LinkTampered, LinkExpired, NoticeNotFound) as exc:
-        return _refused(request, exc)
-    return _page(request, "owner_page.html.j2", 200, notice=view, csrf=links.csrf_token(token),
-                 message="")
+        AuditLog(svc.db).write(who.actor, f"{ep.kind}.{ep.operation_id}",
+                               request.get(AUDIT_TARGET, request.path), details)
+    except Exception:  # the change is done; failing the answer would not undo it
+        log.exception("could not write the audit event for %s %s", request.method,
+                      request.path)
 
 
-async def owner_post(request: web.Request) -> web.Response:
-    token = request.match_info["token"]
-    links = request.app[LINKS_KEY]
-    form = await request.post()
+@web.middleware
+async def _http_errors(request: web.Request, handler) -> web.StreamResponse:
+    """aiohttp's own errors (unknown route, wrong method, body too big) as JSON for the API
+    and as a readable page for the UI."""
     try:
-        link = links.verify(token)
-        links.check_csrf(token, str(form.get("csrf", "")))
-    except CsrfError:
-        return _error(request, 403, "Form expired", "Please open the link again and resubmit.")
-    except (LinkTampered, LinkExpired) as exc:
-        return _refused(request, exc)
-    try:
-        with request.app[DB_KEY].session() as session:
-            notice = check_link(session, link)
-            message = respond(session, notice, str(form.get("action", "")),
-                              str(form.get("comment", "")), ip=request.remote,
-                              clock=request.app[CLOCK_KEY])
-        with request.app[DB_KEY].session() as session:
-            view = notice_view(session, link.notice_id)
-    except (LinkTampered, NoticeNotFound) as exc:
-        return _refused(request, exc)
-    except InvalidResponse as exc:
-        return _error(request, 400, "Not accepted", str(exc))
-    return _page(request, "owner_page.html.j2", 200, notice=view, csrf=links.csrf_token(token),
-                 message=message)
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        message = exc.text if exc.text and not exc.text.startswith(str(exc.status)) \
+            else exc.reason
+        return _error(request, request.get(ENDPOINT), exc.status, message)

@@ -37,12 +37,13 @@ def _register_commands() -> None:
         serve_cmd,
         sites_cmd,
         stats_cmd,
+        tokens_cmd,
         worker_cmd,
     )
 
     for module in (hash_cmd, config_cmd, redis_cmd, lists_cmd, sites_cmd, crawls_cmd,
                    notices_cmd, review_cmd, stats_cmd, serve_cmd, crawl_cmd, worker_cmd,
-                   demo_cmd, match_cmd):
+                   demo_cmd, match_cmd, tokens_cmd):
         module.register(app)
 
 

@@ -1,4 +1,4 @@
-"""`spinneret serve [--host] [--port]`: the web application (owner pages for now)."""
+"""`spinneret serve [--host] [--port]`: the web application (API, UI, owner pages)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def register(app: typer.Typer) -> None:
         port: int | None = typer.Option(None, "--port", min=1, max=65535,
                                         help="Default: settings api_port."),
     ) -> None:
-        """Serve the owner pages reached through signed notice links."""
+        """Serve the JSON API (/api/v1), the web UI, owner pages and /metrics."""
         from api.app import create_app
 
         settings = get_settings()

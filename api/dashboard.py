@@ -1,0 +1,76 @@
+"""Figures for the dashboard: matches today, open notices, time-to-removal, removals per day,
+and the server-rendered SVG bar chart of removals."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy import func, select
+
+from records.db import Database
+from records.models import Match, Notice, NoticeItem
+
+OPEN_NOTICE_STATUSES = ("open", "sent", "acknowledged", "disputed", "failed")
+
+
+@dataclass(frozen=True)
+class Bar:
+    day: date
+    count: int
+    x: float
+    y: float
+    height: float
+
+
+@dataclass(frozen=True)
+class Chart:
+    width: int
+    height: int
+    bars: list[Bar]
+    maximum: int
+    bar_width: float
+
+
+@dataclass(frozen=True)
+class Figures:
+    matches_today: int
+    open_notices: int
+    median_ttr_s: float | None
+    removals: Chart
+
+
+def figures(db: Database, *, now: datetime | None = None, days: int = 30) -> Figures:
+    now = now or datetime.now(UTC)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    first_day = (midnight - timedelta(days=days - 1)).date()
+    with db.session(readonly=True) as session:
+        today = session.scalar(select(func.count()).select_from(Match)
+                               .where(Match.created_at >= midnight)) or 0
+        open_notices = session.scalar(select(func.count()).select_from(Notice)
+                                      .where(Notice.status.in_(OPEN_NOTICE_STATUSES))) or 0
+        ttr = list(session.scalars(select(NoticeItem.time_to_removal_s).where(
+            NoticeItem.time_to_removal_s.is_not(None))))
+        removed_at = list(session.scalars(select(NoticeItem.removed_at).where(
+            NoticeItem.removed_at >= datetime.combine(first_day, datetime.min.time(), UTC))))
+    per_day: dict[date, int] = {}
+    for at in removed_at:
+        per_day[at.date()] = per_day.get(at.date(), 0) + 1
+    counts = [(first_day + timedelta(days=i), 0) for i in range(days)]
+    counts = [(day, per_day.get(day, 0)) for day, _ in counts]
+    return Figures(today, open_notices, statistics.median(ttr) if ttr else None,
+                   bar_chart(counts))
+
+
+def bar_chart(counts: list[tuple[date, int]], width: int = 600, height: int = 160) -> Chart:
+    """Bar geometry for an inline SVG (the template draws it; no JavaScript)."""
+    maximum = max((c for _, c in counts), default=0)
+    plot_height = height - 20  # room for the axis labels
+    slot = width / max(len(counts), 1)
+    bars = []
+    for i, (day, count) in enumerate(counts):
+        h = (count / maximum * (plot_height - 10)) if maximum else 0.0
+        bars.append(Bar(day, count, round(i * slot + 1, 2), round(plot_height - h, 2),
+                        round(h, 2)))
+    return Chart(width, height, bars, maximum, round(max(slot - 2, 1), 2))

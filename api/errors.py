@@ -1,0 +1,65 @@
+"""Errors the API answers with, and how domain errors map to HTTP statuses."""
+
+from __future__ import annotations
+
+import redis
+
+from crawler.errors import CrawlerError
+from matcher.errors import (
+    EntryNotFound,
+    ListNotFound,
+    MatcherError,
+    UnhashableImage,
+)
+from matcher.store import StoreConflict
+from notices.errors import NoticeError, NoticeNotFound, ReviewAlreadyDecided, ReviewNotFound
+from records.errors import (
+    CrawlNotFound,
+    DatabaseUnavailable,
+    InvalidCrawlState,
+    MatchNotFound,
+    RecordsError,
+    SiteExists,
+    SiteNotFound,
+)
+from records.tokens import TokenNotFound
+from spinneret.errors import SpinneretError
+
+
+class ApiError(Exception):
+    """An error answered to the client: an HTTP status and a one-line message."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class CrawlAlreadyRunning(ApiError):
+    def __init__(self, site: str) -> None:
+        super().__init__(409, f"a crawl of site {site!r} is already running")
+
+
+NOT_FOUND = (ListNotFound, EntryNotFound, SiteNotFound, CrawlNotFound, MatchNotFound,
+             NoticeNotFound, ReviewNotFound, TokenNotFound)
+CONFLICT = (SiteExists, ReviewAlreadyDecided, StoreConflict, InvalidCrawlState)
+DOMAIN = (MatcherError, RecordsError, NoticeError, CrawlerError, SpinneretError)
+
+
+def as_api_error(exc: BaseException) -> ApiError | None:
+    """The HTTP answer for a known error; None for anything else (a bug: 500)."""
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, NOT_FOUND):
+        return ApiError(404, str(exc))
+    if isinstance(exc, CONFLICT):
+        return ApiError(409, str(exc))
+    if isinstance(exc, UnhashableImage):
+        return ApiError(422, f"cannot hash this image: {exc.reason}")
+    if isinstance(exc, DatabaseUnavailable):
+        return ApiError(503, str(exc))
+    if isinstance(exc, redis.RedisError):
+        return ApiError(503, f"Redis is unavailable: {exc}")
+    if isinstance(exc, DOMAIN):
+        return ApiError(400, str(exc))
+    return None

@@ -1,0 +1,115 @@
+"""Prometheus metrics. Counts come from SQL and Redis at scrape time, so they are true for
+the whole deployment (workers in other processes included), not just this server."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from sqlalchemy import func, select
+
+from records.models import Delivery, ImageEvent, Match, NoticeItem
+
+log = logging.getLogger(__name__)
+
+TTR_BUCKETS_S = (3600, 6 * 3600, 12 * 3600, 86400, 2 * 86400, 3 * 86400, 7 * 86400,
+                 14 * 86400, 30 * 86400)
+
+
+class SpinneretCollector:
+    def __init__(self, services) -> None:
+        self._svc = services
+
+    def describe(self) -> list[Metric]:
+        return []  # collected lazily at scrape time
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            yield from self._sql()
+        except Exception as exc:  # a scrape must not fail because one source is down
+            log.warning("metrics: SQL unavailable: %s", exc)
+        yield from self._crawls()
+        try:
+            yield from self._redis()
+        except Exception as exc:
+            log.warning("metrics: Redis unavailable: %s", exc)
+
+    def _sql(self) -> Iterator[Metric]:
+        with self._svc.db.session(readonly=True) as session:
+            hashed = session.scalar(select(func.count()).select_from(ImageEvent)
+                                    .where(ImageEvent.status == "hashed")) or 0
+            by_decision = session.execute(
+                select(Match.decision, func.count()).group_by(Match.decision)).all()
+            review = session.scalar(select(func.count()).select_from(Match).where(
+                Match.decision == "review", Match.status == "new")) or 0
+            deliveries = session.execute(
+                select(Delivery.channel, Delivery.status, func.count())
+                .group_by(Delivery.channel, Delivery.status)).all()
+            ttr = list(session.scalars(select(NoticeItem.time_to_removal_s).where(
+                NoticeItem.time_to_removal_s.is_not(None))))
+        images = CounterMetricFamily("spinneret_images_hashed", "Images hashed (all crawls)")
+        images.add_metric([], hashed)
+        yield images
+        matches = CounterMetricFamily("spinneret_matches", "Matches recorded, by decision",
+                                      labels=["decision"])
+        for decision in ("auto", "review"):
+            matches.add_metric([decision], dict(by_decision).get(decision, 0))
+        yield matches
+        queue = GaugeMetricFamily("spinneret_review_queue_depth",
+                                  "Matches waiting for an analyst")
+        queue.add_metric([], review)
+        yield queue
+        sent = CounterMetricFamily("spinneret_notice_deliveries",
+                                   "Notice deliveries by channel and status",
+                                   labels=["channel", "status"])
+        for channel, status, count in deliveries:
+            sent.add_metric([channel, status], count)
+        yield sent
+        buckets, total = [], 0
+        for bound in TTR_BUCKETS_S:
+            buckets.append((str(float(bound)), sum(1 for v in ttr if v <= bound)))
+        buckets.append(("+Inf", len(ttr)))
+        total = float(sum(ttr))
+        hist = HistogramMetricFamily("spinneret_time_to_removal_seconds",
+                                     "Time from first notice to removal of an image")
+        hist.add_metric([], buckets, total)
+        yield hist
+
+    def _crawls(self) -> Iterator[Metric]:
+        live = self._svc.crawls.live()
+        running = GaugeMetricFamily("spinneret_crawls_running",
+                                    "Crawls running in this server")
+        running.add_metric([], len(live))
+        yield running
+        rate = GaugeMetricFamily("spinneret_crawl_pages_per_second",
+                                 "Pages fetched per second by crawls running in this server")
+        rate.add_metric([], sum(c.pages_per_s for c in live))
+        yield rate
+
+    def _redis(self) -> Iterator[Metric]:
+        from worker.celery_app import IMAGES_QUEUE, queue_depth
+
+        settings = self._svc.settings
+        depth = GaugeMetricFamily("spinneret_queue_depth", "Images waiting for a worker",
+                                  labels=["queue"])
+        depth.add_metric([IMAGES_QUEUE], queue_depth(self._svc.context.redis, settings))
+        yield depth
+        matcher = self._svc.matcher_built
+        if matcher is not None:
+            sizes = matcher.size()
+        else:
+            sizes: dict[str, int] = {}
+            for info in self._svc.store.lists():
+                for algorithm, count in info.counts.items():
+                    sizes[algorithm] = sizes.get(algorithm, 0) + count
+        index = GaugeMetricFamily("spinneret_index_size", "Hashes in the index, by algorithm",
+                                  labels=["algorithm"])
+        for algorithm, count in sorted(sizes.items()):
+            index.add_metric([algorithm], count)
+        yield index

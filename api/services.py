@@ -1,0 +1,77 @@
+"""What the handlers share: settings, database, store, the following matcher, crawls."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter
+
+from api.auth import Auth
+from api.crawls import CrawlManager
+from matcher.following import FollowingMatcher
+from matcher.hashing import HashOptions
+from matcher.matching import Thresholds
+from matcher.store import FingerprintStore
+from notices.clock import Clock
+from notices.links import OwnerLinks, load_secret_key
+from notices.service import NoticeService
+from records.db import Database
+
+log = logging.getLogger(__name__)
+
+
+class Services:
+    def __init__(self, context: Any, db: Database, clock: Clock) -> None:
+        self.context = context
+        self.settings = context.settings
+        self.db = db
+        self.clock = clock
+        self.secret_key = load_secret_key(self.settings)
+        self.auth = Auth(db, self.secret_key)
+        self.links = OwnerLinks.from_settings(self.settings, clock=clock)
+        self.notices = NoticeService(db, self.settings, clock=clock)
+        self.hash_options = HashOptions.from_settings(self.settings)
+        self.crawls = CrawlManager(context)
+        self.metrics = CollectorRegistry(auto_describe=False)
+        self.api_images_hashed = Counter(
+            "spinneret_api_images_hashed", "Images hashed by POST /api/v1/match",
+            registry=self.metrics)
+        self._matcher: FollowingMatcher | None = None
+        self._matcher_lock = asyncio.Lock()
+
+    @property
+    def store(self) -> FingerprintStore:
+        return self.context.store
+
+    @property
+    def matcher_built(self) -> FollowingMatcher | None:
+        return self._matcher
+
+    async def matcher(self) -> FollowingMatcher:
+        """Built on first use (in a thread: it reads every list), started once, then kept
+        in step with the store: a lookup first applies any change it has not seen yet."""
+        if self._matcher is None:
+            async with self._matcher_lock:
+                if self._matcher is None:
+                    self._matcher = await asyncio.to_thread(
+                        lambda: FollowingMatcher(
+                            self.store, Thresholds.from_settings(self.settings),
+                            dihedral=self.settings.match_dihedral,
+                            poll_interval_s=self.settings.index_sync_interval_s,
+                        ).start())
+        matcher = self._matcher
+        if await asyncio.to_thread(self.store.version) != matcher.version:
+            await asyncio.to_thread(matcher.sync_now)
+        return matcher
+
+    async def close(self) -> None:
+        await self.crawls.close()
+        if self._matcher is not None:
+            await asyncio.to_thread(self._matcher.stop)
+            self._matcher = None
+
+
+SERVICES = web.AppKey("services", Services)

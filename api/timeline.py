@@ -1,0 +1,51 @@
+"""A notice's timeline for the UI and the API: what happened to it, in order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+
+from notices.owner import responses
+from notices.types import NoticeView
+from records.db import Database
+from records.models import AuditEvent
+
+
+@dataclass(frozen=True)
+class TimelineEvent:
+    at: datetime
+    what: str
+    detail: str = ""
+    who: str = ""
+
+
+def notice_timeline(db: Database, view: NoticeView) -> list[TimelineEvent]:
+    events = [TimelineEvent(view.created_at, "notice opened",
+                            f"{len(view.items)} item(s) for {view.site_name}")]
+    for d in view.deliveries:
+        events.append(TimelineEvent(d.created_at, f"{d.purpose} queued",
+                                    f"{d.channel} to {d.recipient}"))
+        if d.sent_at:
+            events.append(TimelineEvent(d.sent_at, f"{d.purpose} sent",
+                                        f"{d.channel} to {d.recipient}"))
+        elif d.status == "failed":
+            events.append(TimelineEvent(d.next_attempt_at or d.created_at,
+                                        f"{d.purpose} failed", d.last_error or ""))
+    for item in view.items:
+        if item.removed_at:
+            events.append(TimelineEvent(item.removed_at, "image removed", item.image_url))
+    with db.session(readonly=True) as session:
+        for r in responses(session, view.id):
+            events.append(TimelineEvent(r.at, f"owner: {r.action}", r.comment, "site owner"))
+        audit = session.scalars(select(AuditEvent).where(
+            AuditEvent.target == f"notice:{view.id}",
+            ~AuditEvent.action.like("notice.owner_%")).order_by(AuditEvent.id))
+        for e in audit:
+            events.append(TimelineEvent(e.at, e.action, _details(e.details), e.actor))
+    return sorted(events, key=lambda e: e.at)
+
+
+def _details(details: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in details.items() if k != "at" and v not in ("", None))

@@ -1,0 +1,355 @@
+"""The web UI: server-rendered pages, forms that work without JavaScript.
+
+Every form carries a CSRF token tied to the session (checked by the route guard in
+api/app.py). After a successful form the browser is redirected (POST/redirect/GET) with a
+signed one-line message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import aiohttp_jinja2
+from aiohttp import web
+from itsdangerous import BadSignature, URLSafeSerializer
+
+from api.auth import LOGIN_COOKIE, SESSION_COOKIE, set_cookie
+from api.dashboard import figures
+from api.endpoints import Endpoint, id_param, path_param
+from api.errors import ApiError
+from api.http import PRINCIPAL, path_int, services, set_audit
+from api.timeline import notice_timeline
+from api.v1_lists import export_list_, import_upload
+from api.v1_records import site_changes
+from matcher.errors import EntryNotFound
+from records.audit import AuditLog
+from records.crawls import CrawlRepository
+from records.matches import MatchRepository
+from records.models import TOKEN_ROLES
+from records.sites import SiteRepository, add_site, remove_site
+from records.types import NewSite
+
+STATIC_DIR = Path(__file__).parent / "static"
+SECURITY_HEADERS = {
+    "Cache-Control": "no-store", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; "
+                               "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+}
+
+
+def _flashes(request: web.Request) -> URLSafeSerializer:
+    return URLSafeSerializer(services(request).secret_key, salt="spinneret.flash")
+
+
+def redirect(request: web.Request, location: str, message: str = "",
+             error: bool = False) -> web.Response:
+    if message:
+        signed = _flashes(request).dumps({"m": message, "e": error})
+        location += ("&" if "?" in location else "?") + urlencode({"flash": signed})
+    return web.Response(status=303, headers={"Location": location, **SECURITY_HEADERS})
+
+
+def page(request: web.Request, template: str, status: int = 200, **context: Any
+         ) -> web.Response:
+    flash = None
+    raw = request.query.get("flash")
+    if raw:
+        try:
+            flash = _flashes(request).loads(raw)
+        except BadSignature:
+            flash = None
+    p = request.get(PRINCIPAL)
+    context.update(
+        me=p, flash=flash, request_path=request.path,
+        csrf=services(request).auth.csrf_token(p.session_nonce) if p else "",
+        may=(lambda role: p is not None and p.may(role)),
+    )
+    response = aiohttp_jinja2.render_template(template, request, context, status=status)
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+def error_page(request: web.Request, status: int, message: str) -> web.Response:
+    titles = {400: "Not accepted", 401: "Please log in", 403: "Not allowed",
+              404: "Not found", 409: "Conflict", 413: "Too large"}
+    return page(request, "error.html.j2", status, title=titles.get(status, "Error"),
+                message=message)
+
+
+# --- login -------------------------------------------------------------------------------
+
+def _safe_next(value: str | None) -> str:
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return "/"
+
+
+async def login_form(request: web.Request, *, status: int = 200, message: str = ""
+                     ) -> web.Response:
+    nonce = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(18)
+    response = page(request, "login.html.j2", status, message=message,
+                    login_csrf=services(request).auth.csrf_token(nonce, "login"),
+                    next=_safe_next(request.query.get("next")))
+    set_cookie(response, LOGIN_COOKIE, nonce, secure=request.secure, max_age=3600)
+    return response
+
+
+async def login(request: web.Request) -> web.Response:
+    svc = services(request)
+    form = await request.post()
+    if not svc.auth.csrf_ok(request.cookies.get(LOGIN_COOKIE, ""), form.get("csrf"), "login"):
+        return await login_form(request, status=403,
+                                message="The form expired (or cookies are off). Try again.")
+    found = svc.auth.login(str(form.get("token", "")))
+    if found is None:
+        return await login_form(request, status=401, message="Unknown or revoked token.")
+    who, cookie = found
+    AuditLog(svc.db).write(who.actor, "ui.login", f"token:{who.token_id}", {"role": who.role})
+    response = redirect(request, _safe_next(str(form.get("next", ""))),
+                        f"Logged in as {who.name} ({who.role}).")
+    set_cookie(response, SESSION_COOKIE, cookie, secure=request.secure)
+    response.del_cookie(LOGIN_COOKIE, path="/")
+    return response
+
+
+async def logout(request: web.Request) -> web.Response:
+    set_audit(request, f"token:{request[PRINCIPAL].token_id}", op="logout")
+    response = redirect(request, "/login")
+    response.del_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+async def static_css(_request: web.Request) -> web.Response:
+    return web.Response(body=(STATIC_DIR / "app.css").read_bytes(), content_type="text/css",
+                        headers={"Cache-Control": "max-age=3600",
+                                 "X-Content-Type-Options": "nosniff"})
+
+
+# --- pages -------------------------------------------------------------------------------
+
+async def dashboard(request: web.Request) -> web.Response:
+    svc = services(request)
+    lists = await asyncio.to_thread(svc.store.lists)
+    running = CrawlRepository(svc.db).list(status="running", limit=20)
+    live = {c.crawl_id: c for c in svc.crawls.live()}
+    return page(request, "dashboard.html.j2", lists=lists, running=running, live=live,
+                figures=figures(svc.db))
+
+
+async def lists_page(request: web.Request) -> web.Response:
+    lists = await asyncio.to_thread(services(request).store.lists)
+    return page(request, "lists.html.j2", lists=lists)
+
+
+async def lists_import(request: web.Request) -> web.Response:
+    # The list name and options are fields of the multipart form, next to the file.
+    summary, info = await import_upload(request, None, {})
+    return redirect(request, f"/lists/{quote(info.name, safe='')}",
+                    f"Imported list {info.name} version {summary['version']}: added "
+                    f"{summary['added']}, removed {summary['removed']}, unchanged "
+                    f"{summary['unchanged']}.")
+
+
+async def list_page(request: web.Request) -> web.Response:
+    svc = services(request)
+    name = request.match_info["name"]
+    info = await asyncio.to_thread(svc.store.get_list, name)
+    history = AuditLog(svc.db).list(target=f"list:{name}", limit=50)
+    return page(request, "list.html.j2", info=info, history=history)
+
+
+async def list_retract(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    form = await request.post()
+    value = str(form.get("hash", "")).strip()
+    algorithm = str(form.get("algorithm", "")).strip() or None
+    set_audit(request, f"list:{name}", op="retract", hash=value, algorithm=algorithm)
+    if not value:
+        raise ApiError(400, "give the hash to retract")
+    removed = await asyncio.to_thread(services(request).store.retract, name, value, algorithm)
+    if not removed:
+        raise EntryNotFound(f"hash {value.lower()} is not in list {name!r}")
+    return redirect(request, f"/lists/{quote(name, safe='')}",
+                    f"Retracted {removed} entr{'y' if removed == 1 else 'ies'}.")
+
+
+async def list_delete(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    set_audit(request, f"list:{name}", op="delete")
+    store = services(request).store
+    await asyncio.to_thread(store.get_list, name)
+    await asyncio.to_thread(store.delete_list, name)
+    return redirect(request, "/lists", f"Deleted list {name}.")
+
+
+async def sites_page(request: web.Request) -> web.Response:
+    sites = SiteRepository(services(request).db).list()
+    return page(request, "sites.html.j2", sites=sites)
+
+
+def _form_site(form) -> dict:
+    data: dict[str, Any] = {}
+    for key in ("url", "name", "owner_email", "abuse_email", "webhook_url"):
+        value = str(form.get(key, "")).strip()
+        if value:
+            data[key] = value
+    for key in ("max_pages", "max_depth"):
+        value = str(form.get(key, "")).strip()
+        if value:
+            try:
+                data[key] = int(value)
+            except ValueError:
+                raise ApiError(400, f"{key.replace('_', ' ')} must be a whole number") from None
+    rate = str(form.get("rate_per_s", "")).strip()
+    if rate:
+        try:
+            data["rate_per_s"] = float(rate)
+        except ValueError:
+            raise ApiError(400, "rate must be a number of requests per second") from None
+    data["ignore_robots"] = form.get("ignore_robots") == "on"
+    for key in ("include", "exclude"):
+        lines = [x.strip() for x in str(form.get(key, "")).splitlines() if x.strip()]
+        if lines:
+            data[key] = lines
+    return data
+
+
+async def sites_add(request: web.Request) -> web.Response:
+    data = _form_site(await request.post())
+    for required in ("url", "name", "owner_email"):
+        if required not in data:
+            raise ApiError(400, f"{required.replace('_', ' ')} is required")
+    set_audit(request, f"site:{data['name']}", op="add")
+    site = add_site(services(request).db, NewSite(**site_changes(data)),
+                    actor=request[PRINCIPAL].actor)
+    return redirect(request, "/sites", f"Added site {site.name}.")
+
+
+async def site_delete(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    set_audit(request, f"site:{name}", op="remove")
+    remove_site(services(request).db, name, actor=request[PRINCIPAL].actor)
+    return redirect(request, "/sites", f"Removed site {name}.")
+
+
+async def site_crawl(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    set_audit(request, f"site:{name}", op="crawl")
+    crawl = services(request).crawls.start(name)
+    set_audit(request, f"crawl:{crawl.id}", op="start", site=name)
+    return redirect(request, "/crawls", f"Crawl {crawl.id} of {name} started.")
+
+
+async def crawls_page(request: web.Request) -> web.Response:
+    svc = services(request)
+    crawls = CrawlRepository(svc.db).list(limit=100)
+    live = {c.crawl_id: c for c in svc.crawls.live()}
+    return page(request, "crawls.html.j2", crawls=crawls, live=live)
+
+
+async def crawl_stop(request: web.Request) -> web.Response:
+    crawl_id = path_int(request)
+    set_audit(request, f"crawl:{crawl_id}", op="stop")
+    if not await services(request).crawls.stop(crawl_id):
+        raise ApiError(409, f"crawl {crawl_id} is not running in this server")
+    return redirect(request, "/crawls", f"Crawl {crawl_id} stopped; start it again to resume.")
+
+
+async def matches_page(request: web.Request) -> web.Response:
+    svc = services(request)
+    repo = MatchRepository(svc.db)
+    matches = list(reversed(repo.list(limit=200, offset=0)))
+    sites = {s.id: s.name for s in SiteRepository(svc.db).list()}
+    return page(request, "matches.html.j2", matches=matches, sites=sites)
+
+
+async def review_page(request: web.Request) -> web.Response:
+    return page(request, "review.html.j2", entries=services(request).notices.review_queue())
+
+
+async def review_decide(request: web.Request) -> web.Response:
+    match_id = path_int(request)
+    form = await request.post()
+    action = str(form.get("action", ""))
+    note = str(form.get("note", "")).strip()
+    set_audit(request, f"match:{match_id}", op=f"review.{action}", note=note)
+    if action not in ("confirm", "reject"):
+        raise ApiError(400, "choose confirm or reject")
+    if action == "reject" and not note:
+        raise ApiError(400, "say why the match is rejected (the note is kept)")
+    getattr(services(request).notices, action)(match_id, by=request[PRINCIPAL].actor,
+                                                 note=note)
+    return redirect(request, "/review", f"Match {match_id} {action}ed.")
+
+
+async def notices_page(request: web.Request) -> web.Response:
+    return page(request, "notices.html.j2", notices=services(request).notices.list())
+
+
+async def notice_page(request: web.Request) -> web.Response:
+    svc = services(request)
+    view = svc.notices.show(path_int(request))
+    return page(request, "notice.html.j2", notice=view, timeline=notice_timeline(svc.db, view))
+
+
+async def audit_page(request: web.Request) -> web.Response:
+    events = AuditLog(services(request).db).list(limit=300)
+    return page(request, "audit.html.j2", events=events)
+
+
+_HTML = "text/html"
+_FORM = {"application/x-www-form-urlencoded": {"type": "object"}}
+_NAME = path_param("name")
+
+
+def _ui(method: str, path: str, handler, role: str | None, summary: str, **kw) -> Endpoint:
+    if method == "POST" and "body" not in kw:
+        kw["body"] = _FORM
+    return Endpoint(method, path, handler, role, summary, kind="ui", produces=_HTML, **kw)
+
+
+ENDPOINTS = [
+    _ui("GET", "/login", login_form, None, "Log in with an API token"),
+    _ui("POST", "/login", login, None, "Log in: sets the session cookie",
+        body={"application/x-www-form-urlencoded": {"type": "object", "properties": {
+            "token": {"type": "string"}, "csrf": {"type": "string"},
+            "next": {"type": "string"}}}}),
+    _ui("POST", "/logout", logout, "viewer", "Log out"),
+    Endpoint("GET", "/static/app.css", static_css, None, "The stylesheet", kind="public",
+             produces="text/css"),
+    _ui("GET", "/", dashboard, "viewer", "Dashboard"),
+    _ui("GET", "/lists", lists_page, "viewer", "Hash lists and the import form"),
+    _ui("POST", "/lists/import", lists_import, "analyst", "Import a list from a file",
+        body={"multipart/form-data": {"type": "object"}}),
+    _ui("GET", "/lists/{name}", list_page, "viewer", "One list: versions, retract",
+        params=(_NAME,)),
+    Endpoint("GET", "/lists/{name}/export", export_list_, "viewer", "Download a list",
+             kind="ui", produces="text/csv", params=(_NAME,)),
+    _ui("POST", "/lists/{name}/retract", list_retract, "analyst", "Retract a hash",
+        params=(_NAME,)),
+    _ui("POST", "/lists/{name}/delete", list_delete, "analyst", "Delete a list",
+        params=(_NAME,)),
+    _ui("GET", "/sites", sites_page, "viewer", "Sites"),
+    _ui("POST", "/sites", sites_add, "admin", "Register a site"),
+    _ui("POST", "/sites/{name}/delete", site_delete, "admin", "Remove a site", params=(_NAME,)),
+    _ui("POST", "/sites/{name}/crawl", site_crawl, "analyst", "Start a crawl",
+        params=(_NAME,)),
+    _ui("GET", "/crawls", crawls_page, "viewer", "Crawls with progress"),
+    _ui("POST", "/crawls/{id}/stop", crawl_stop, "analyst", "Stop a crawl",
+        params=(id_param(),)),
+    _ui("GET", "/matches", matches_page, "viewer", "Recent matches"),
+    _ui("GET", "/review", review_page, "viewer", "Review queue"),
+    _ui("POST", "/review/{id}", review_decide, "analyst", "Confirm or reject a match",
+        params=(id_param(),)),
+    _ui("GET", "/notices", notices_page, "viewer", "Notices"),
+    _ui("GET", "/notices/{id}", notice_page, "viewer", "A notice with its timeline",
+        params=(id_param(),)),
+    _ui("GET", "/audit", audit_page, "viewer", "Audit log"),
+]
+
+__all__ = ["ENDPOINTS", "TOKEN_ROLES", "error_page", "page", "redirect"]

@@ -1,0 +1,117 @@
+"""/api/v1/review, /notices, /stats: the review queue, takedown notices, owner responses."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from api.endpoints import API_PREFIX, Endpoint, Param, id_param
+from api.errors import ApiError
+from api.http import PRINCIPAL, field, json_body, ok, path_int, query_int, services, set_audit
+from api.timeline import notice_timeline
+from notices.owner import responses
+from records.models import NOTICE_STATUSES
+
+
+async def review_queue(request: web.Request) -> web.Response:
+    return ok(services(request).notices.review_queue())
+
+
+async def _decide(request: web.Request, action: str) -> web.Response:
+    match_id = path_int(request)
+    note = field(await json_body(request, optional=True), "note", str, default="")
+    set_audit(request, f"match:{match_id}", op=f"review.{action}", note=note)
+    decide = getattr(services(request).notices, action)
+    decide(match_id, by=request[PRINCIPAL].actor, note=note)
+    return ok({"id": match_id, "decision": action})
+
+
+async def confirm_review(request: web.Request) -> web.Response:
+    return await _decide(request, "confirm")
+
+
+async def reject_review(request: web.Request) -> web.Response:
+    return await _decide(request, "reject")
+
+
+async def list_notices(request: web.Request) -> web.Response:
+    statuses = tuple(request.query.getall("status", []))
+    unknown = [s for s in statuses if s not in NOTICE_STATUSES]
+    if unknown:
+        raise ApiError(400, f"unknown status {unknown[0]!r} (one of {', '.join(NOTICE_STATUSES)})")
+    views = services(request).notices.list(site=request.query.get("site") or None,
+                                           statuses=statuses)
+    return ok([v.to_json() for v in views])
+
+
+async def get_notice(request: web.Request) -> web.Response:
+    svc = services(request)
+    view = svc.notices.show(path_int(request))
+    return ok({**view.to_json(), "timeline": notice_timeline(svc.db, view)})
+
+
+async def notice_responses(request: web.Request) -> web.Response:
+    svc = services(request)
+    view = svc.notices.show(path_int(request))
+    with svc.db.session(readonly=True) as session:
+        rows = [{"id": r.id, "action": r.action, "comment": r.comment, "at": r.at}
+                for r in responses(session, view.id)]
+    return ok(rows)
+
+
+async def resend_notice(request: web.Request) -> web.Response:
+    notice_id = path_int(request)
+    set_audit(request, f"notice:{notice_id}", op="resend")
+    queued = services(request).notices.resend(notice_id)
+    return ok({"id": notice_id, "deliveries_queued": queued})
+
+
+async def send_notices(request: web.Request) -> web.Response:
+    limit = query_int(request, "limit", 100, minimum=1, maximum=10_000)
+    set_audit(request, "notices", op="send")
+    result = await services(request).notices.send_once(limit)
+    return ok({"sent": len(result.sent), "retrying": len(result.retrying),
+               "failed": len(result.failed)})
+
+
+async def recheck_notices(request: web.Request) -> web.Response:
+    limit = query_int(request, "limit", 500, minimum=1, maximum=10_000)
+    set_audit(request, "notices", op="recheck")
+    checked, follow = await services(request).notices.recheck_once(limit)
+    return ok({"checked": checked.checked, "removed": len(checked.removed),
+               "present": len(checked.present), "reappeared": len(checked.reappeared),
+               "unknown": len(checked.unknown), "reminders": len(follow.reminders),
+               "escalations": len(follow.escalations)})
+
+
+async def notice_stats(request: web.Request) -> web.Response:
+    return ok(services(request).notices.stats())
+
+
+_NOTE = {"application/json": {"type": "object", "properties": {"note": {"type": "string"}}}}
+_LIMIT = Param("limit", schema={"type": "integer", "minimum": 1, "maximum": 10000})
+P = API_PREFIX
+ENDPOINTS = [
+    Endpoint("GET", f"{P}/review", review_queue, "viewer", "Matches waiting for a decision"),
+    Endpoint("POST", f"{P}/review/{{id}}/confirm", confirm_review, "analyst",
+             "Confirm: the match goes into its site's next notice", params=(id_param(),),
+             body=_NOTE, body_required=False, responses={409: "Already decided"}),
+    Endpoint("POST", f"{P}/review/{{id}}/reject", reject_review, "analyst",
+             "Reject: the URL + hash is suppressed", params=(id_param(),), body=_NOTE,
+             body_required=False, responses={409: "Already decided"}),
+    Endpoint("GET", f"{P}/notices", list_notices, "viewer", "Notices with items and deliveries",
+             params=(Param("site"), Param("status", schema={"type": "string",
+                                                            "enum": list(NOTICE_STATUSES)}))),
+    Endpoint("GET", f"{P}/notices/{{id}}", get_notice, "viewer",
+             "One notice with its timeline", params=(id_param(),)),
+    Endpoint("GET", f"{P}/notices/{{id}}/responses", notice_responses, "viewer",
+             "The site owner's responses to a notice", params=(id_param(),)),
+    Endpoint("POST", f"{P}/notices/{{id}}/resend", resend_notice, "analyst",
+             "Queue a notice again to the site's current contacts", params=(id_param(),)),
+    Endpoint("POST", f"{P}/notices/send", send_notices, "analyst",
+             "Group new matches into notices and process the outbox once", params=(_LIMIT,)),
+    Endpoint("POST", f"{P}/notices/recheck", recheck_notices, "analyst",
+             "One recheck pass: removals, reappearances, reminders, escalations",
+             params=(_LIMIT,)),
+    Endpoint("GET", f"{P}/stats", notice_stats, "viewer",
+             "Per site: open, removed, disputed; time-to-removal"),
+]

@@ -1,0 +1,211 @@
+"""/api/v1/sites, /crawls, /matches: registered sites, crawl runs, recorded matches."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from api.endpoints import API_PREFIX, Endpoint, Param, id_param, path_param
+from api.errors import ApiError
+from api.http import PRINCIPAL, field, json_body, ok, path_int, query_int, services, set_audit
+from records.crawls import CrawlRepository
+from records.matches import MatchRepository
+from records.models import CRAWL_STATUSES, MATCH_DECISIONS, MATCH_STATUSES
+from records.sites import UPDATABLE, SiteRepository, add_site, remove_site
+from records.types import CrawlRecord, NewSite, SiteRecord
+
+# JSON field -> NewSite field
+SITE_FIELDS = {
+    "url": ("base_url", str), "name": ("name", str), "owner_email": ("owner_email", str),
+    "abuse_email": ("abuse_email", str), "webhook_url": ("webhook_url", str),
+    "max_pages": ("max_pages", int), "max_depth": ("max_depth", int),
+    "rate_per_s": ("rate_per_s", (int, float)), "ignore_robots": ("ignore_robots", bool),
+    "include": ("include_patterns", list), "exclude": ("exclude_patterns", list),
+    "hosts": ("hosts", list),
+}
+
+
+def site_json(site: SiteRecord, *, secret: bool = False) -> dict:
+    out = {
+        "id": site.id, "name": site.name, "url": site.base_url, "hosts": list(site.hosts),
+        "include": list(site.include_patterns), "exclude": list(site.exclude_patterns),
+        "owner_email": site.owner_email, "abuse_email": site.abuse_email,
+        "webhook_url": site.webhook_url, "max_pages": site.max_pages,
+        "max_depth": site.max_depth, "rate_per_s": site.rate_per_s,
+        "ignore_robots": site.ignore_robots, "created_at": site.created_at,
+        "updated_at": site.updated_at,
+    }
+    if secret:
+        out["webhook_secret"] = site.webhook_secret
+    return out
+
+
+def site_changes(data: dict) -> dict:
+    """NewSite keyword arguments from a JSON body (unknown fields are refused)."""
+    unknown = set(data) - set(SITE_FIELDS)
+    if unknown:
+        raise ApiError(400, f"unknown site field(s): {', '.join(sorted(unknown))}")
+    out = {}
+    for key, (target, kind) in SITE_FIELDS.items():
+        if key in data:
+            value = field(data, key, kind)
+            out[target] = tuple(value) if isinstance(value, list) else value
+    return out
+
+
+async def list_sites(request: web.Request) -> web.Response:
+    return ok([site_json(s) for s in SiteRepository(services(request).db).list()])
+
+
+async def create_site(request: web.Request) -> web.Response:
+    data = await json_body(request)
+    for required in ("url", "name", "owner_email"):
+        field(data, required, str, required=True)
+    set_audit(request, f"site:{data['name']}", op="add")
+    site = add_site(services(request).db, NewSite(**site_changes(data)),
+                    actor=request[PRINCIPAL].actor)
+    return ok(site_json(site, secret=True), 201)
+
+
+async def get_site(request: web.Request) -> web.Response:
+    site = SiteRepository(services(request).db).get(request.match_info["name"])
+    return ok(site_json(site, secret=request[PRINCIPAL].may("admin")))
+
+
+async def update_site(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    changes = site_changes(await json_body(request))
+    if "name" in changes:
+        raise ApiError(400, "a site cannot be renamed")
+    set_audit(request, f"site:{name}", op="update", fields=sorted(changes))
+    changes = {k: v for k, v in changes.items() if k in UPDATABLE}
+    site = SiteRepository(services(request).db).update(name, **changes)
+    return ok(site_json(site, secret=True))
+
+
+async def delete_site(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    set_audit(request, f"site:{name}", op="remove")
+    remove_site(services(request).db, name, actor=request[PRINCIPAL].actor)
+    return ok({"deleted": name})
+
+
+def crawl_json(request: web.Request, crawl: CrawlRecord) -> dict:
+    live = services(request).crawls.get(crawl.id)
+    out = {
+        "id": crawl.id, "site": crawl.site_name, "site_id": crawl.site_id,
+        "status": crawl.status, "created_at": crawl.created_at,
+        "started_at": crawl.started_at, "finished_at": crawl.finished_at,
+        "pages_fetched": crawl.pages_fetched, "images_found": crawl.images_found,
+        "images_hashed": crawl.images_hashed, "images_skipped": crawl.images_skipped,
+        "skipped_reasons": crawl.skipped_reasons, "errors": crawl.errors,
+        "duration_s": crawl.duration_s,
+        "running_here": live is not None,
+        "progress": live.to_json() if live else None,
+    }
+    if crawl.status == "running" and live is None:
+        out["note"] = "interrupted: start the site's crawl again to resume it"
+    return out
+
+
+async def list_crawls(request: web.Request) -> web.Response:
+    db = services(request).db
+    site = request.query.get("site")
+    site_id = SiteRepository(db).get(site).id if site else None
+    status = request.query.get("status") or None
+    limit = query_int(request, "limit", 50, minimum=1, maximum=1000)
+    crawls = CrawlRepository(db).list(site_id=site_id, status=status, limit=limit)
+    return ok([crawl_json(request, c) for c in crawls])
+
+
+async def start_crawl(request: web.Request) -> web.Response:
+    data = await json_body(request)
+    site = field(data, "site", str, required=True)
+    set_audit(request, f"site:{site}", op="crawl")
+    crawl = services(request).crawls.start(site)
+    set_audit(request, f"crawl:{crawl.id}", op="start", site=site)
+    return ok(crawl_json(request, crawl), 202)
+
+
+async def get_crawl(request: web.Request) -> web.Response:
+    crawl = CrawlRepository(services(request).db).get(path_int(request))
+    return ok(crawl_json(request, crawl))
+
+
+async def stop_crawl(request: web.Request) -> web.Response:
+    crawl_id = path_int(request)
+    set_audit(request, f"crawl:{crawl_id}", op="stop")
+    repo = CrawlRepository(services(request).db)
+    repo.get(crawl_id)
+    if not await services(request).crawls.stop(crawl_id):
+        raise ApiError(409, f"crawl {crawl_id} is not running in this server")
+    return ok(crawl_json(request, repo.get(crawl_id)))
+
+
+async def list_matches(request: web.Request) -> web.Response:
+    db = services(request).db
+    site = request.query.get("site")
+    matches = MatchRepository(db).list(
+        site_id=SiteRepository(db).get(site).id if site else None,
+        crawl_id=query_int(request, "crawl_id", None, maximum=2**62),
+        decision=request.query.get("decision") or None,
+        status=request.query.get("status") or None,
+        limit=query_int(request, "limit", 100, minimum=1, maximum=1000),
+        offset=query_int(request, "offset", 0, maximum=10**9),
+    )
+    return ok(matches)
+
+
+async def get_match(request: web.Request) -> web.Response:
+    return ok(MatchRepository(services(request).db).get(path_int(request)))
+
+
+_SITE_PROPS = {
+    "url": {"type": "string"}, "name": {"type": "string"},
+    "owner_email": {"type": "string"}, "abuse_email": {"type": "string"},
+    "webhook_url": {"type": "string"}, "max_pages": {"type": "integer", "minimum": 1},
+    "max_depth": {"type": "integer", "minimum": 0}, "rate_per_s": {"type": "number"},
+    "ignore_robots": {"type": "boolean"},
+    "include": {"type": "array", "items": {"type": "string"}},
+    "exclude": {"type": "array", "items": {"type": "string"}},
+    "hosts": {"type": "array", "items": {"type": "string"}},
+}
+_NAME = path_param("name")
+P = API_PREFIX
+ENDPOINTS = [
+    Endpoint("GET", f"{P}/sites", list_sites, "viewer", "Registered sites"),
+    Endpoint("POST", f"{P}/sites", create_site, "admin", "Register a site",
+             body={"application/json": {"type": "object", "properties": _SITE_PROPS,
+                                         "required": ["url", "name", "owner_email"]}},
+             responses={201: "Created (with its webhook secret)", 409: "Name taken"}),
+    Endpoint("GET", f"{P}/sites/{{name}}", get_site, "viewer",
+             "One site (the webhook secret only for admins)", params=(_NAME,)),
+    Endpoint("PATCH", f"{P}/sites/{{name}}", update_site, "admin", "Change a site's fields",
+             params=(_NAME,),
+             body={"application/json": {"type": "object", "properties": _SITE_PROPS}}),
+    Endpoint("DELETE", f"{P}/sites/{{name}}", delete_site, "admin",
+             "Remove a site with its crawls, matches and notices", params=(_NAME,)),
+    Endpoint("GET", f"{P}/crawls", list_crawls, "viewer", "Crawls, newest first",
+             params=(Param("site"), Param("status", schema={"type": "string",
+                                                            "enum": list(CRAWL_STATUSES)}),
+                     Param("limit", schema={"type": "integer", "minimum": 1,
+                                            "maximum": 1000}))),
+    Endpoint("POST", f"{P}/crawls", start_crawl, "analyst",
+             "Start (or resume) a crawl of a site in the server process",
+             body={"application/json": {"type": "object", "required": ["site"],
+                                         "properties": {"site": {"type": "string"}}}},
+             responses={202: "Started", 409: "Already running"}),
+    Endpoint("GET", f"{P}/crawls/{{id}}", get_crawl, "viewer",
+             "One crawl with its live progress", params=(id_param(),)),
+    Endpoint("POST", f"{P}/crawls/{{id}}/stop", stop_crawl, "analyst",
+             "Stop a running crawl (it stays resumable)", params=(id_param(),),
+             responses={409: "Not running here"}),
+    Endpoint("GET", f"{P}/matches", list_matches, "viewer", "Recorded matches, oldest first",
+             params=(Param("site"), Param("crawl_id", schema={"type": "integer", "minimum": 1}),
+                     Param("decision", schema={"type": "string",
+                                               "enum": list(MATCH_DECISIONS)}),
+                     Param("status", schema={"type": "string", "enum": list(MATCH_STATUSES)}),
+                     Param("limit", schema={"type": "integer", "minimum": 1, "maximum": 1000}),
+                     Param("offset", schema={"type": "integer", "minimum": 0}))),
+    Endpoint("GET", f"{P}/matches/{{id}}", get_match, "viewer", "One match",
+             params=(id_param(),)),
+]
