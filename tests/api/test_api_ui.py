@@ -1,0 +1,118 @@
+"""The web UI through the aiohttp test client: login form, CSRF on every form, escaping
+of crawled strings, readable errors."""
+
+from __future__ import annotations
+
+import re
+
+from aiohttp import FormData
+
+HOSTILE = "<script>alert(1)</script>"
+
+
+def _csrf(page: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+
+
+async def test_login_sets_a_strict_httponly_cookie(api):
+    response = await api.client.get("/login?next=/lists")
+    page = await response.text()
+    assert response.status == 200 and 'type="password"' in page
+    response = await api.client.post("/login", data={
+        "token": api.tokens["viewer"], "csrf": _csrf(page), "next": "/lists"},
+        allow_redirects=False)
+    assert response.status == 303 and response.headers["Location"].startswith("/lists?flash=")
+    cookie = response.headers.getall("Set-Cookie")
+    session = next(c for c in cookie if c.startswith("spn_session="))
+    assert "HttpOnly" in session and "SameSite=Strict" in session
+    assert api.tokens["viewer"] not in session  # the cookie never holds the token
+    response = await api.client.get(response.headers["Location"])
+    assert response.status == 200 and "Logged in as viewer-test" in await response.text()
+
+
+async def test_login_refuses_bad_token_and_missing_csrf(api):
+    page = await (await api.client.get("/login")).text()
+    response = await api.client.post("/login", data={"token": "spn_nope", "csrf": _csrf(page)})
+    assert response.status == 401 and "Unknown or revoked token" in await response.text()
+    response = await api.client.post("/login", data={"token": api.tokens["admin"]})
+    assert response.status == 403 and "form expired" in (await response.text())
+    response = await api.client.post("/login", data={
+        "token": api.tokens["admin"], "csrf": _csrf(page), "next": "//evil.example/"},
+        allow_redirects=False)
+    assert response.headers["Location"].startswith("/?flash=")  # no open redirect
+
+
+async def test_every_form_needs_its_csrf_token(api, record_match):
+    record_match("http://127.0.0.1:9/r.png")
+    headers, csrf = api.session("admin")
+    for path in ("/review/1", "/sites", "/lists/x/retract", "/lists/x/delete", "/logout",
+                 "/sites/example/crawl", "/crawls/1/stop", "/sites/example/delete"):
+        response = await api.client.post(path, data={"action": "confirm"}, headers=headers)
+        assert response.status == 403, path
+        assert "form expired" in await response.text()
+        response = await api.client.post(path, data={"csrf": "0" * 64}, headers=headers)
+        assert response.status == 403, path
+    other_headers, other_csrf = api.session("admin")  # another session's token is no good
+    response = await api.client.post("/review/1", data={"action": "confirm",
+                                                        "csrf": other_csrf}, headers=headers)
+    assert response.status == 403
+    form = FormData()
+    form.add_field("list", "l")
+    form.add_field("file", b"x", filename="l.txt")
+    response = await api.client.post("/lists/import", data=form, headers=headers)
+    assert response.status == 403
+    response = await api.client.post("/review/1", data={"action": "confirm", "csrf": csrf},
+                                     headers=headers, allow_redirects=False)
+    assert response.status == 303
+
+
+async def test_crawled_strings_are_escaped(api, record_match):
+    record_match(f"http://127.0.0.1:9/{HOSTILE}.png", label=HOSTILE, list_name="hostile")
+    api.store.replace_list("hostile", [], description=HOSTILE, source=HOSTILE)
+    api.svc.settings.notice_batch_window_s = 0
+    headers, csrf = api.session("analyst")
+    for path in ("/review", "/matches", "/lists", "/lists/hostile"):
+        page = await (await api.client.get(path, headers=headers)).text()
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page, path
+        assert HOSTILE not in page, path
+    response = await api.client.post("/review/1", data={
+        "action": "confirm", "csrf": csrf, "note": HOSTILE}, headers=headers)
+    assert response.status == 200
+    api.svc.notices.apply_policy()
+    [notice] = api.svc.notices.list()
+    for path in (f"/notices/{notice.id}", "/audit", "/notices"):
+        page = await (await api.client.get(path, headers=headers)).text()
+        assert HOSTILE not in page, path
+    page = await (await api.client.get(f"/notices/{notice.id}", headers=headers)).text()
+    assert "&lt;script&gt;" in page
+
+
+async def test_import_form_and_readable_errors(api):
+    headers, csrf = api.session("analyst")
+    form = FormData()
+    for key, value in (("list", "demo"), ("kind", ""), ("format", ""), ("category", "policy")):
+        form.add_field(key, value)
+    form.add_field("file", b"algorithm,hash,label\nmd5," + b"c" * 32 + b",x\n",
+                   filename="demo.csv", content_type="text/csv")
+    response = await api.client.post(f"/lists/import?csrf={csrf}", data=form, headers=headers)
+    page = await response.text()
+    assert response.status == 200 and "Imported list demo version 1" in page
+    assert "List demo" in page and "policy" in page
+    form = FormData()
+    form.add_field("list", "demo")
+    form.add_field("file", b"algorithm,hash\nmd5,xyz\n", filename="demo.csv")
+    response = await api.client.post(f"/lists/import?csrf={csrf}", data=form, headers=headers)
+    assert response.status == 400
+    page = await response.text()
+    assert "line 2:" in page and "<!doctype html>" in page
+    assert api.store.get_list("demo").version == 1
+    response = await api.client.get("/lists/missing", headers=headers)
+    assert response.status == 404 and "no hash list named" in await response.text()
+
+
+async def test_dashboard_renders_chart_and_figures(api, record_match):
+    headers, _ = api.session("viewer")
+    record_match("http://127.0.0.1:9/d.png", decision="auto")
+    page = await (await api.client.get("/", headers=headers)).text()
+    assert "<svg" in page and "matches today" in page and "<script" not in page
+    assert re.search(r"<b>1</b><span>matches today", page)
