@@ -52,17 +52,25 @@ def hash_image(
     registry: AlgorithmRegistry | None = None,
 ) -> ImageHashes:
     """Decode once, hash with each algorithm. Raises `UnhashableImage` if it cannot decode."""
+    return hash_image_decoded(data, options, registry)[0]
+
+
+def hash_image_decoded(
+    data: bytes,
+    options: HashOptions | None = None,
+    registry: AlgorithmRegistry | None = None,
+) -> tuple[ImageHashes, DecodedImage]:
+    """`hash_image`, also returning the decoded image for further hashing (PDQ dihedral)."""
     options = options or HashOptions()
     registry = registry or default_registry()
     algorithms = [registry.get(name) for name in options.algorithms]
-    decoded: DecodedImage = decode_image(
-        data, max_pixels=options.max_pixels, working_size=options.working_size
-    )
+    decoded = decode_image(data, max_pixels=options.max_pixels, working_size=options.working_size)
     values = tuple(
         algo.compute_bytes(data) if algo.from_bytes else algo.compute(decoded)
         for algo in algorithms
     )
-    return ImageHashes(values, decoded.format, decoded.width, decoded.height, len(data))
+    hashes = ImageHashes(values, decoded.format, decoded.width, decoded.height, len(data))
+    return hashes, decoded
 
 
 def hash_many(

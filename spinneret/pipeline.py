@@ -7,11 +7,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from matcher.decode import decode_image
 from matcher.errors import UnhashableImage
 from matcher.hash_cache import HashCache
-from matcher.hashing import HashOptions, ImageHashes, hash_image
+from matcher.hashing import HashOptions, ImageHashes
 from matcher.matching import Match
+from matcher.service import hash_for_matching
 from records.images import ImageRecorder, MatchRecordInput
 
 log = logging.getLogger(__name__)
@@ -53,27 +53,17 @@ class ImageProcessor:
         self._options = options
         self._cache = cache
 
-    def hashes_for(self, data: bytes) -> tuple[ImageHashes, list, bool]:
+    def hashes_for(self, data: bytes) -> tuple[ImageHashes, list | None, bool]:
         """Hashes of `data`, the PDQ dihedral variants when needed, and whether reused."""
-        sha256 = HashCache.sha256_of(data)
         wants_dihedral = bool(getattr(self._matcher, "dihedral", False))
         if self._cache is not None and not wants_dihedral:
-            cached = self._cache.get(sha256, self._options.algorithms)
+            cached = self._cache.get(HashCache.sha256_of(data), self._options.algorithms)
             if cached is not None:
-                return cached, [], True
-        if wants_dihedral:
-            from matcher.algorithms.pdq import Pdq
-
-            decoded = decode_image(
-                data, max_pixels=self._options.max_pixels, working_size=self._options.working_size
-            )
-            dihedral = Pdq().compute_dihedral(decoded)
-        else:
-            dihedral = []
-        hashes = hash_image(data, self._options)
+                return cached, None, True
+        hashes, variants = hash_for_matching(data, self._options, wants_dihedral)
         if self._cache is not None:
             self._cache.put(hashes, self._options.algorithms)
-        return hashes, dihedral, False
+        return hashes, variants, False
 
     def process(self, job: ImageJob, data: bytes) -> ImageOutcome:
         sha256 = HashCache.sha256_of(data)
@@ -89,7 +79,7 @@ class ImageProcessor:
                 reason=exc.reason,
             )
             return ImageOutcome("skipped", sha256, reason=exc.reason, recorded=recorded)
-        matches = self._matcher.match(hashes, dihedral or None)
+        matches = self._matcher.match(hashes, dihedral)
         recorded = self._recorder.record_image(
             crawl_id=job.crawl_id,
             site_id=job.site_id,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from celery import Celery
 from kombu import Queue
+from kombu import pools as kombu_pools
 
 from config import Settings
 
@@ -23,6 +24,9 @@ def broker_url_for(settings: Settings, redis_url: str) -> str:
 
 def configure(settings: Settings, redis_url: str) -> Celery:
     broker = broker_url_for(settings, redis_url)
+    # Drop pooled connections made under an earlier configuration (tests reconfigure):
+    # kombu's global pools are keyed by URL alone, not by transport options.
+    _drop_connection_pools()
     app.conf.update(
         broker_url=broker,
         # Results are recorded in SQL by the tasks themselves; the backend only serves
@@ -56,6 +60,13 @@ def configure(settings: Settings, redis_url: str) -> Celery:
         enable_utc=True,
     )
     return app
+
+
+def _drop_connection_pools() -> None:
+    kombu_pools.reset()
+    app._pool = None
+    app.amqp._producer_pool = None
+    app.__dict__.pop("control", None)  # its mailbox caches the old producer pool
 
 
 def queue_depth(client, settings: Settings, queue: str = IMAGES_QUEUE) -> int:

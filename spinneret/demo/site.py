@@ -62,22 +62,23 @@ class DemoSite:
             for start in range(0, len(self.images), IMAGES_PER_PAGE)
         ]
 
-    def app(self) -> web.Application:
+    def app(self, extra_index_html: str = "") -> web.Application:
+        """The site as an aiohttp app; callers may add routes (linked from `extra_index_html`)."""
         by_path = {image.path: image for image in self.images}
         pages = self.pages()
 
-        async def log_requests(app, handler):
-            async def middleware(request: web.Request):
-                self.requests.append(request.path_qs)
-                return await handler(request)
-
-            return middleware
+        @web.middleware
+        async def log_requests(request: web.Request, handler):
+            self.requests.append(request.path_qs)
+            return await handler(request)
 
         async def index(_: web.Request) -> web.Response:
             links = "".join(
                 f'<li><a href="/gallery/{n}.html">Gallery {n}</a></li>' for n in range(len(pages))
             )
-            return _html("Demo gallery", f"<h1>Synthetic demo gallery</h1><ul>{links}</ul>")
+            return _html(
+                "Demo gallery", f"<h1>Synthetic demo gallery</h1><ul>{links}</ul>{extra_index_html}"
+            )
 
         async def gallery(request: web.Request) -> web.Response:
             number = int(request.match_info["number"])

@@ -1,0 +1,75 @@
+"""A real Celery worker process for tests, started through `spinneret worker`."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from config import Settings
+
+
+def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "SPINNERET_DATA_DIR": str(settings.data_dir),
+        "SPINNERET_REDIS_URL": settings.redis_url or "",
+        "SPINNERET_REDIS_KEY_PREFIX": settings.redis_key_prefix,
+        "SPINNERET_DATABASE_URL": settings.effective_database_url,
+        "SPINNERET_INDEX_SYNC_INTERVAL_S": "0.2",
+        "SPINNERET_BROKER_VISIBILITY_TIMEOUT_S": "4",
+    }
+    env.update(extra)
+    return env
+
+
+@dataclass
+class WorkerProcess:
+    process: subprocess.Popen
+    log_path: Path
+
+    @classmethod
+    def start(cls, settings: Settings, log_path: Path, concurrency: int = 2,
+              **extra_env: str) -> WorkerProcess:
+        log = open(log_path, "ab")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "spinneret", "worker", f"--concurrency={concurrency}",
+             "--loglevel=INFO"],
+            stdout=log, stderr=subprocess.STDOUT, env=worker_env(settings, **extra_env),
+            start_new_session=True,
+        )
+        log.close()
+        return cls(process, log_path)
+
+    def wait_ready(self, celery_app=None, timeout_s: float = 60) -> None:
+        """Wait for the worker's "ready" line (it logs it once it consumes its queues)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"worker exited: {self.log_path.read_text()[-3000:]}")
+            if " ready." in self.log_path.read_text(errors="replace"):
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"worker not ready: {self.log_path.read_text()[-3000:]}")
+
+    def kill_hard(self) -> None:
+        """kill -9 of the worker and its pool children."""
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGTERM)
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill_hard()
+            except ProcessLookupError:
+                pass
