@@ -126,6 +126,12 @@ class Settings(BaseSettings):
     )
     owner_link_ttl_s: float = Field(default=60 * 60 * 24 * 60, gt=0)
     public_base_url: str = "http://127.0.0.1:8080"
+    notice_send_interval_s: float = Field(
+        default=30.0, gt=0, description="How often beat runs the grouping policy and the outbox."
+    )
+    recheck_poll_interval_s: float = Field(
+        default=300.0, gt=0, description="How often beat looks for items due a recheck."
+    )
     recheck_interval_s: float = Field(default=6 * 3600, gt=0)
     removed_recheck_interval_s: float = Field(default=7 * 24 * 3600, gt=0)
     reminder_after_s: float = Field(default=3 * 24 * 3600, gt=0)

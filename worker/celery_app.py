@@ -58,6 +58,18 @@ def configure(settings: Settings, redis_url: str) -> Celery:
         task_send_sent_event=False,
         timezone="UTC",
         enable_utc=True,
+        beat_schedule={
+            "send-notices": {
+                "task": "spinneret.notices.send",
+                "schedule": settings.notice_send_interval_s,
+                "options": {"expires": settings.notice_send_interval_s},
+            },
+            "recheck-notices": {
+                "task": "spinneret.notices.recheck",
+                "schedule": settings.recheck_poll_interval_s,
+                "options": {"expires": settings.recheck_poll_interval_s},
+            },
+        },
     )
     return app
 

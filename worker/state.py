@@ -6,6 +6,7 @@ every task that process runs.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 
@@ -13,6 +14,7 @@ from matcher.following import FollowingMatcher
 from matcher.hash_cache import HashCache
 from matcher.hashing import HashOptions
 from matcher.matching import Thresholds
+from notices.service import NoticeService
 from records.images import ImageRecorder
 from spinneret.context import AppContext
 from spinneret.pipeline import ImageProcessor
@@ -38,6 +40,10 @@ class WorkerState:
             HashCache(context.redis, settings.redis_key_prefix, settings.hash_cache_ttl_s),
         )
         log.info("worker index loaded: %s", self.matcher.size())
+
+    @functools.cached_property
+    def notices(self) -> NoticeService:
+        return NoticeService(self.context.db, self.context.settings)
 
     def close(self) -> None:
         self.matcher.stop()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import logging
 
 import redis
@@ -69,6 +71,22 @@ def hash_and_match(self, payload: dict) -> dict:
         "matches": len(outcome.matches),
         "recorded": outcome.recorded,
     }
+
+
+@app.task(name="spinneret.notices.send", acks_late=True, autoretry_for=TRANSIENT_ERRORS,
+          retry_backoff=5, max_retries=5)
+def send_notices() -> dict:
+    """Group new matches into notices, then send every due delivery (the outbox is
+    idempotent, so overlapping runs never send one delivery twice)."""
+    return dataclasses.asdict(asyncio.run(worker_state().notices.send_once()))
+
+
+@app.task(name="spinneret.notices.recheck", acks_late=True, autoretry_for=TRANSIENT_ERRORS,
+          retry_backoff=5, max_retries=5)
+def recheck_notices() -> dict:
+    """Re-fetch due notice items; close removed ones; send reminders and escalations."""
+    checked, follow = asyncio.run(worker_state().notices.recheck_once())
+    return {"recheck": dataclasses.asdict(checked), "follow_up": dataclasses.asdict(follow)}
 
 
 @signals.worker_process_init.connect
