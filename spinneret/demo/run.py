@@ -13,13 +13,16 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
 from aiohttp import web
 
 from matcher.store import ListEntry
+from notices.outbox import OutboxResult
+from notices.recheck import RecheckResult
+from notices.service import NoticeService
 from records.errors import SiteNotFound
 from records.sites import SiteRepository
 from records.types import NewSite
@@ -29,6 +32,7 @@ from spinneret.demo.site import DemoSite
 
 DEMO_LIST = "demo-authority"
 DEMO_SITE = "demo"
+DEMO_OWNER = "owner@demo-site.invalid"
 WORKER_START_TIMEOUT_S = 60.0
 DEMO_RATE = 500.0  # requests/s: the demo site is our own loopback server
 
@@ -119,24 +123,52 @@ async def serve_site(site: DemoSite) -> tuple[web.AppRunner, str]:
     return runner, f"http://127.0.0.1:{port}/"
 
 
-def demo_context(base: AppContext) -> AppContext:
-    """The demo crawls loopback and hands images to a worker process."""
-    settings = base.settings.model_copy(
-        update={"allow_private_networks": True, "pipeline": "celery"}
-    )
-    return AppContext(settings)
+def demo_context(base: AppContext, smtp_port: int | None = None) -> AppContext:
+    """The demo crawls loopback, hands images to a worker process and mails its notices
+    at once to the local sink."""
+    update: dict = {"allow_private_networks": True, "pipeline": "celery"}
+    if smtp_port is not None:
+        update.update(
+            smtp_host="127.0.0.1",
+            smtp_port=smtp_port,
+            smtp_starttls=False,
+            notice_batch_window_s=0.0,
+            mail_from="Spinneret demo <notices@spinneret-demo.invalid>",
+        )
+    return AppContext(base.settings.model_copy(update=update))
 
 
-async def crawl_demo_site(context: AppContext, site: DemoSite, on_progress) -> CrawlSummary:
+@dataclass
+class DemoOutcome:
+    crawl: CrawlSummary
+    sent: OutboxResult | None = None
+    removed_by_owner: list[str] = field(default_factory=list)
+    recheck: RecheckResult | None = None
+
+
+async def run_demo_loop(
+    context: AppContext, site: DemoSite, on_progress, *, notices: bool = True
+) -> DemoOutcome:
+    """Serve the site, crawl it, send the notices, let the owner remove half, recheck."""
     from spinneret.crawling import run_crawl
 
     runner, base_url = await serve_site(site)
     try:
-        register_demo_site(context, base_url, "owner@demo.invalid")
-        return await run_crawl(context, DEMO_SITE, on_progress=on_progress)
+        register_demo_site(context, base_url, DEMO_OWNER)
+        outcome = DemoOutcome(await run_crawl(context, DEMO_SITE, on_progress=on_progress))
+        if not notices:
+            return outcome
+        service = NoticeService(context.db, context.settings)
+        outcome.sent = await service.send_once()
+        # The owner takes down every other listed image; the recheck should notice.
+        for image in site.listed[::2]:
+            site.remove(image.path)
+            outcome.removed_by_owner.append(image.path)
+        outcome.recheck, _ = await service.recheck_once()
+        return outcome
     finally:
         await runner.cleanup()
 
 
-def run_demo_crawl(context: AppContext, site: DemoSite, on_progress) -> CrawlSummary:
-    return asyncio.run(crawl_demo_site(context, site, on_progress))
+def run_demo(context: AppContext, site: DemoSite, on_progress, **kwargs) -> DemoOutcome:
+    return asyncio.run(run_demo_loop(context, site, on_progress, **kwargs))
