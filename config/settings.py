@@ -41,6 +41,10 @@ class Settings(BaseSettings):
         description="Redis for the fingerprint store and crawl frontier; unset = embedded server.",
     )
     redis_key_prefix: str = "spinneret"
+    redis_cluster: bool = Field(
+        default=False,
+        description="redis_url names a node of a Redis Cluster (same as a redis+cluster:// URL).",
+    )
     broker_url: str | None = Field(
         default=None, description="Celery broker; unset = the Redis above (db of redis_url)."
     )
@@ -90,6 +94,9 @@ class Settings(BaseSettings):
     )
     hash_processes: int = Field(default=0, ge=0, description="In-process pool size; 0 = CPU count.")
     queue_max_depth: int = Field(default=500, gt=0, description="Crawler pauses above this.")
+    crawl_interval_s: float = Field(
+        default=24 * 3600, gt=0, description="`spinneret crawler`: recrawl each site this often."
+    )
 
     # --- worker --------------------------------------------------------------
     worker_concurrency: int = Field(default=0, ge=0, description="0 = CPU count.")

@@ -7,10 +7,12 @@ from __future__ import annotations
 import functools
 
 import redis
+import redis.asyncio as aioredis
 
 from config import Settings, get_settings
 from matcher.store import FingerprintStore
 from records.db import Database
+from spinneret import redis_clients
 from spinneret.embedded_redis import EmbeddedRedis
 
 
@@ -27,9 +29,19 @@ class AppContext:
             return self.settings.redis_url
         return EmbeddedRedis(self.settings.data_dir).ensure_running()
 
+    @property
+    def redis_cluster(self) -> bool:
+        """True when the store and frontier live on a Redis Cluster (see redis_clients)."""
+        return redis_clients.is_cluster(self.redis_url, self.settings.redis_cluster)
+
     @functools.cached_property
     def redis(self) -> redis.Redis:
-        return redis.Redis.from_url(self.redis_url)
+        """Synchronous client: a `redis.cluster.RedisCluster` when settings name a cluster."""
+        return redis_clients.sync_client(self.redis_url, self.settings.redis_cluster)
+
+    def new_async_redis(self) -> aioredis.Redis:
+        """A fresh asyncio client (the caller closes it), a cluster one if settings say so."""
+        return redis_clients.async_client(self.redis_url, self.settings.redis_cluster)
 
     @functools.cached_property
     def store(self) -> FingerprintStore:

@@ -14,8 +14,6 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import redis.asyncio as aioredis
-
 from crawler.crawl import Crawler
 from crawler.frontier import RedisFrontier
 from crawler.types import CrawlSettings, CrawlStats, CrawlTarget, SiteScope
@@ -81,6 +79,8 @@ def child_env(context: AppContext) -> dict[str, str]:
         "SPINNERET_REDIS_KEY_PREFIX": settings.redis_key_prefix,
         "SPINNERET_DATABASE_URL": settings.effective_database_url,
     }
+    if settings.redis_cluster:
+        env["SPINNERET_REDIS_CLUSTER"] = "true"
     return env
 
 
@@ -100,7 +100,7 @@ async def run_crawl(
     crawl = crawls.start(crawl.id)
 
     sink = _make_sink(context)
-    redis_client = aioredis.Redis.from_url(context.redis_url)
+    redis_client = context.new_async_redis()
     frontier = RedisFrontier(redis_client, settings.redis_key_prefix, crawl.id)
     progress = CrawlProgress(CrawlStats())
 

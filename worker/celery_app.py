@@ -11,6 +11,7 @@ from kombu import Queue
 from kombu import pools as kombu_pools
 
 from config import Settings
+from spinneret.redis_clients import RedisConfigError, is_cluster
 
 IMAGES_QUEUE = "spinneret.images"
 NOTICES_QUEUE = "spinneret.notices"
@@ -19,7 +20,22 @@ app = Celery("spinneret", include=["worker.tasks"])
 
 
 def broker_url_for(settings: Settings, redis_url: str) -> str:
-    return settings.broker_url or redis_url
+    if settings.broker_url:
+        return settings.broker_url
+    if is_cluster(redis_url, settings.redis_cluster):
+        # Celery's Redis transport does not speak Redis Cluster.
+        raise RedisConfigError(
+            "the store is on a Redis Cluster: set SPINNERET_BROKER_URL to a plain Redis "
+            "(redis://...) or RabbitMQ (amqp://...) broker"
+        )
+    return redis_url
+
+
+def result_backend_for(settings: Settings, redis_url: str, broker: str) -> str:
+    """The store's Redis, unless that is a cluster: then the broker's Redis, or `rpc://`."""
+    if not is_cluster(redis_url, settings.redis_cluster):
+        return redis_url
+    return broker if broker.startswith(("redis://", "rediss://")) else "rpc://"
 
 
 def configure(settings: Settings, redis_url: str) -> Celery:
@@ -31,7 +47,7 @@ def configure(settings: Settings, redis_url: str) -> Celery:
         broker_url=broker,
         # Results are recorded in SQL by the tasks themselves; the backend only serves
         # callers that wait on a task (tests, the demo).
-        result_backend=redis_url,
+        result_backend=result_backend_for(settings, redis_url, broker),
         result_expires=3600,
         task_serializer="msgpack",
         result_serializer="json",
@@ -82,5 +98,53 @@ def _drop_connection_pools() -> None:
 
 
 def queue_depth(client, settings: Settings, queue: str = IMAGES_QUEUE) -> int:
-    """Messages waiting in a Redis-broker queue (0 when the broker is not Redis)."""
-    return int(client.llen(f"{settings.redis_key_prefix}:celery:{queue}"))
+    """Messages waiting in `queue` on the configured broker (Redis or RabbitMQ).
+
+    `client` and `settings` are kept for callers of the earlier Redis-only version; the
+    broker connection comes from the configured app, so a broker other than the store's
+    Redis is counted correctly.
+    """
+    counter = BrokerQueueDepth()
+    try:
+        return counter(queue)
+    finally:
+        counter.close()
+
+
+class BrokerQueueDepth:
+    """Messages waiting in a broker queue, from a passive queue declare's message_count
+    (AMQP asks the server; kombu's Redis transport sums the queue's priority lists). Keeps
+    one broker connection; a queue not declared yet counts as empty."""
+
+    def __init__(self, celery_app: Celery = app) -> None:
+        self._app = celery_app
+        self._connection = None
+
+    def __call__(self, queue: str = IMAGES_QUEUE) -> int:
+        for attempt in range(2):
+            connection = self._connect()
+            try:
+                ok = connection.default_channel.queue_declare(queue=queue, passive=True)
+                return int(ok.message_count)
+            except connection.channel_errors:
+                self.close()  # AMQP closes a channel whose passive declare failed
+                return 0
+            except connection.connection_errors:
+                self.close()
+                if attempt:
+                    raise
+        return 0
+
+    def _connect(self):
+        if self._connection is None:
+            self._connection = self._app.connection_for_read()
+            self._connection.ensure_connection(max_retries=3)
+        return self._connection
+
+    def close(self) -> None:
+        if self._connection is not None:
+            try:
+                self._connection.release()
+            except Exception:  # closing a broken connection may fail; it is dropped anyway
+                pass
+            self._connection = None

@@ -11,7 +11,7 @@ import redis
 
 from config import Settings
 from crawler.types import FoundImage
-from worker.celery_app import queue_depth
+from worker.celery_app import BrokerQueueDepth
 from worker.tasks import hash_and_match
 
 BYTES_KEY_TTL_S = 6 * 3600
@@ -27,6 +27,7 @@ class CelerySink:
         self.sent = 0
         self._depth = 0
         self._depth_checked_at = 0.0
+        self._queue_depth = BrokerQueueDepth()
 
     async def submit(self, image: FoundImage) -> None:
         payload = build_payload(image, self._settings, self._client)
@@ -37,9 +38,12 @@ class CelerySink:
     def needs_backout(self) -> bool:
         now = time.monotonic()
         if now - self._depth_checked_at >= DEPTH_CHECK_INTERVAL_S:
-            self._depth = queue_depth(self._client, self._settings)
+            self._depth = self._queue_depth()
             self._depth_checked_at = now
         return self._depth > self._settings.queue_max_depth
+
+    def close(self) -> None:
+        self._queue_depth.close()
 
 
 def build_payload(image: FoundImage, settings: Settings, client: redis.Redis) -> dict:

@@ -27,6 +27,7 @@ def _register_commands() -> None:
         config_cmd,
         crawl_cmd,
         crawls_cmd,
+        db_cmd,
         demo_cmd,
         hash_cmd,
         lists_cmd,
@@ -43,7 +44,7 @@ def _register_commands() -> None:
 
     for module in (hash_cmd, config_cmd, redis_cmd, lists_cmd, sites_cmd, crawls_cmd,
                    notices_cmd, review_cmd, stats_cmd, serve_cmd, crawl_cmd, worker_cmd,
-                   demo_cmd, match_cmd, tokens_cmd):
+                   demo_cmd, match_cmd, tokens_cmd, db_cmd):
         module.register(app)
 
 
