@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import DATA_DIR, reference_dir
+from tests.conftest import DATA_DIR, reference_dir
 from PIL import Image
 
 from matcher.decode import decode_image

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
+from tests.conftest import run_cli
 
 from spinneret.demo.edits import encode
 from spinneret.demo.images import generate

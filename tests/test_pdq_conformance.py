@@ -10,7 +10,7 @@ import csv
 from pathlib import Path
 
 import pytest
-from conftest import DATA_DIR, reference_dir
+from tests.conftest import DATA_DIR, reference_dir
 from PIL import Image, ImageOps
 
 from matcher.algorithms.pdq import Pdq

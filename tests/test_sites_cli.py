@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Iterator
 
 import pytest
-from conftest import run_cli
+from tests.conftest import run_cli
 
 from config import Settings, reset_settings_cache
 from records.audit import AuditLog
