@@ -21,6 +21,8 @@ import redis
 
 from config import Settings, reset_settings_cache
 
+pytest_plugins = ("tests.records_fixtures",)
+
 REFERENCE_DIR_ENV = "SPINNERET_REFERENCE_DIR"
 TESTS_DIR = Path(__file__).parent
 DATA_DIR = TESTS_DIR / "data"

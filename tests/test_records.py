@@ -31,8 +31,6 @@ from records.sites import SiteRepository, add_site, remove_site
 from records.sqltypes import url_key
 from records.types import CrawlFinish, MatchRecordInput, NewSite
 
-pytest_plugins = ("records_fixtures",)
-
 SHA_A = "a" * 64
 SHA_B = "b" * 64
 IMG = "https://example.org/img/cat.png"

@@ -7,15 +7,13 @@ import sys
 from collections.abc import Callable, Iterator
 
 import pytest
-from tests.conftest import run_cli
 
 from config import Settings, reset_settings_cache
 from records.audit import AuditLog
 from records.crawls import CrawlRepository
 from records.db import Database
 from records.types import CrawlFinish
-
-pytest_plugins = ("records_fixtures",)
+from tests.conftest import run_cli
 
 Cli = Callable[..., tuple[int, str, str]]
 
