@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from api.errors import ApiError
 
@@ -93,8 +94,9 @@ async def _read_multipart(request: web.Request, out, upload: Upload, limit: int,
                 if len(data) > MAX_FIELD_BYTES:
                     raise ApiError(413, f"form field {part.name!r} is too long")
                 upload.fields[part.name or ""] = data.decode("utf-8", "replace")
-    except (ValueError, AssertionError) as exc:
-        raise ApiError(400, f"malformed multipart body: {exc}") from None
+    except (ValueError, AssertionError, HttpProcessingError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ApiError(400, f"malformed multipart body: {reason}") from None
     if not found:
         raise ApiError(400, f"the form has no {file_field!r} file")
 
