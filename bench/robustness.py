@@ -1,0 +1,523 @@
+"""Robustness of the perceptual hashes and the default decision rule: how often an edited copy
+is still found, and how often distinct images are flagged.
+
+    python bench/robustness.py [--quick] [--distractors 10000] [--workers 2]
+
+Originals: the benign photos of the PDQ reference set (found like tests/conftest.py's
+reference_dir()), scikit-image's and scikit-learn's bundled sample photos, and synthetic
+scenes (spinneret.demo.images). Each original is put in a block list by its PNG encoding's
+hashes; every edit of it (bench/robustness_edits.py) is hashed through
+`matcher.hashing.hash_image` and matched by `matcher.matching.Matcher` at the shipped
+thresholds (config.Settings defaults), without and with dihedral PDQ matching. Distractors:
+distinct synthetic images (different seeds, 256x192, JPEG 85), whose hashes are cached in
+bench/results/; every match of one is a false match. The baseline in the same run is the
+plain pixel-exact rule: a SHA-256 match (what a list of cryptographic hashes alone finds).
+
+A threshold sweep over the measured distances shows recall and false pairs (distractor x
+original, distractor x distractor, original x original) at every distance.
+Prints tables and writes bench/results/robustness.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import io
+import json
+import multiprocessing
+import os
+import platform
+import sys
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+from robustness_edits import GOALS, EditCase, all_edits
+
+from config import Settings
+from matcher.algorithms import HashValue
+from matcher.algorithms.pdq import Pdq
+from matcher.decode import decode_image
+from matcher.hashing import ImageHashes, hash_image
+from matcher.matching import Matcher, Thresholds
+from matcher.store import ListEntry, ListInfo
+from spinneret.demo import images as demo_images
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = Path(__file__).resolve().parent / "results"
+CACHE = RESULTS / "robustness_distractors.json"
+PERCEPTUAL = ("pdq", "phash", "dhash")
+BITS = {"pdq": 256, "phash": 64, "dhash": 64}
+DISTRACTOR_SIZE = (256, 192)
+DISTRACTOR_SEED0 = 1_000_000
+SYNTHETIC_ORIGINALS = 30
+SKIMAGE_PHOTOS = ("astronaut", "camera", "chelsea", "coffee", "rocket",
+                  "hubble_deep_field", "coins", "moon", "brick", "grass", "gravel",
+                  "immunohistochemistry", "retina", "page", "text", "cell", "clock")
+
+
+@dataclass(frozen=True)
+class Original:
+    name: str
+    source: str
+    image: Image.Image
+
+
+@dataclass(frozen=True)
+class Hashed:
+    """The perceptual hashes of one image, and PDQ's 8 dihedral hashes."""
+
+    hashes: ImageHashes
+    dihedral: tuple[HashValue, ...]
+
+    def value(self, algorithm: str) -> HashValue:
+        found = self.hashes.get(algorithm)
+        if found is None:
+            raise KeyError(algorithm)
+        return found
+
+
+# --- originals -------------------------------------------------------------------------------
+
+
+def reference_dir() -> Path | None:
+    """tests/conftest.py's reference_dir() (the PDQ reference photos), loaded by path."""
+    spec = importlib.util.spec_from_file_location("_bench_conftest", ROOT / "tests" / "conftest.py")
+    if spec is None or spec.loader is None:
+        return None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.reference_dir()
+
+
+def _rgb(image: Image.Image) -> Image.Image:
+    return ImageOps.exif_transpose(image).convert("RGB")
+
+
+def load_originals() -> tuple[list[Original], list[str]]:
+    originals: list[Original] = []
+    notes: list[str] = []
+    ref = reference_dir()
+    if ref is None:
+        notes.append("PDQ reference photos not found (../shared/reference/pdq): skipped")
+    else:
+        paths = [ref / "bridge-mods" / "aaa-orig.jpg",
+                 *sorted((ref / "reg-test-input" / "labelme-subset").glob("*.jpg"))]
+        for path in paths:
+            with Image.open(path) as image:
+                originals.append(Original(f"ref/{path.stem}", "pdq-reference", _rgb(image)))
+    try:
+        import skimage.data
+
+        for name in SKIMAGE_PHOTOS:
+            array = getattr(skimage.data, name)()
+            image = Image.fromarray(array)
+            originals.append(Original(f"skimage/{name}", "scikit-image", image.convert("RGB")))
+    except ImportError:
+        notes.append("scikit-image not installed (pip install -e .[bench]): skipped")
+    try:
+        from sklearn.datasets import load_sample_images
+
+        bunch = load_sample_images()
+        for path, array in zip(bunch.filenames, bunch.images, strict=True):
+            originals.append(Original(f"sklearn/{Path(path).stem}", "scikit-learn",
+                                      Image.fromarray(array).convert("RGB")))
+    except ImportError:
+        notes.append("scikit-learn not installed (pip install -e .[bench]): skipped")
+    for seed in range(SYNTHETIC_ORIGINALS):
+        originals.append(Original(f"synthetic/{seed}", "synthetic", demo_images.generate(seed)))
+    return originals, notes
+
+
+def reference_edits(ref: Path | None) -> list[tuple[str, Path]]:
+    """The reference set's own edited copies of the bridge photo (all should match it)."""
+    if ref is None:
+        return []
+    return [(f"reference file {p.stem}", p) for p in sorted((ref / "bridge-mods").glob("*.jpg"))
+            if p.stem != "aaa-orig"]
+
+
+# --- hashing (worker processes) -------------------------------------------------------------
+
+_ORIGINALS: list[Original] = []
+_EDITS: dict[str, EditCase] = {}
+_PDQ = Pdq()
+
+
+def hash_bytes(data: bytes) -> Hashed:
+    """The production path: hash_image, plus the dihedral PDQ hashes hash_and_match adds."""
+    hashes = hash_image(data)
+    dihedral = tuple(_PDQ.compute_dihedral(decode_image(data)))
+    return Hashed(hashes, dihedral)
+
+
+def _edit_task(task: tuple[int, str]) -> tuple[int, str, Hashed]:
+    index, name = task
+    data = _EDITS[name].apply(_ORIGINALS[index].image)
+    return index, name, hash_bytes(data)
+
+
+def _file_task(task: tuple[int, str, str]) -> tuple[int, str, Hashed]:
+    index, name, path = task
+    return index, name, hash_bytes(Path(path).read_bytes())
+
+
+def _distractor_task(seed: int) -> dict:
+    buffer = io.BytesIO()
+    demo_images.generate(seed, DISTRACTOR_SIZE).save(buffer, format="JPEG", quality=85)
+    hashed = hash_bytes(buffer.getvalue())
+    return {"seed": seed, **_hashed_to_json(hashed)}
+
+
+def _hashed_to_json(hashed: Hashed) -> dict:
+    return {
+        "values": [[v.algorithm, v.hex, v.quality] for v in hashed.hashes.values],
+        "dihedral": [v.hex for v in hashed.dihedral],
+        "quality": hashed.dihedral[0].quality if hashed.dihedral else None,
+    }
+
+
+def _hashed_from_json(item: dict) -> Hashed:
+    values = tuple(HashValue(a, h, q) for a, h, q in item["values"])
+    dihedral = tuple(HashValue("pdq", h, item["quality"]) for h in item["dihedral"])
+    return Hashed(ImageHashes(values, "JPEG", *DISTRACTOR_SIZE, 0), dihedral)
+
+
+def distractors(count: int, pool, log) -> list[Hashed]:
+    """`count` distractors, from the cache where it has them (the cache only grows)."""
+    params = {"size": list(DISTRACTOR_SIZE), "format": "JPEG85", "seed0": DISTRACTOR_SEED0,
+              "generator": "spinneret.demo.images.generate"}
+    cached: list[dict] = []
+    if CACHE.is_file():
+        try:
+            data = json.loads(CACHE.read_text())
+            if data.get("params") == params:
+                cached = data["items"]
+        except (ValueError, KeyError):
+            cached = []
+    if len(cached) < count:
+        missing = range(DISTRACTOR_SEED0 + len(cached), DISTRACTOR_SEED0 + count)
+        log(f"hashing {len(missing)} distractors ({len(cached)} cached)...")
+        cached = cached + list(pool.imap(_distractor_task, missing, chunksize=32))
+        CACHE.parent.mkdir(parents=True, exist_ok=True)
+        CACHE.write_text(json.dumps({"params": params, "items": cached}))
+    return [_hashed_from_json(item) for item in cached[:count]]
+
+
+# --- matching -------------------------------------------------------------------------------
+
+
+def build_matchers(thresholds: Thresholds, originals: list[Hashed], names: list[str]
+                   ) -> dict[str, Matcher]:
+    info = ListInfo("originals", "block", "bench", "benchmark", "", 1, {}, 0.0, 0.0, "bench")
+    entries = [
+        ListEntry(algorithm, hashed.value(algorithm).hex, name, str(i))
+        for i, (name, hashed) in enumerate(zip(names, originals, strict=True))
+        for algorithm in (*PERCEPTUAL, "sha256")
+    ]
+    matchers = {"plain": Matcher(thresholds), "dihedral": Matcher(thresholds, dihedral=True)}
+    for matcher in matchers.values():
+        matcher.load_list(info, entries)
+    return matchers
+
+
+def decide(matchers: dict[str, Matcher], hashed: Hashed, expected: str | None) -> dict:
+    """Per mode and algorithm: 'auto', 'review' or '' for the expected original, and the
+    number of matches to other originals (false)."""
+    out: dict = {}
+    for mode, matcher in matchers.items():
+        matches = matcher.match(hashed.hashes, list(hashed.dihedral) if mode == "dihedral"
+                                else None)
+        found: dict[str, str] = {}
+        false = defaultdict(lambda: {"auto": 0, "review": 0})
+        for m in matches:
+            if m.label == expected:
+                if found.get(m.algorithm) != "auto":
+                    found[m.algorithm] = m.decision
+            else:
+                false[m.algorithm][m.decision] += 1
+        out[mode] = {"found": found, "false": dict(false)}
+    return out
+
+
+# --- distances for the sweep ----------------------------------------------------------------
+
+
+def words(hexes: list[str]) -> np.ndarray:
+    """Hex hashes to rows of uint64 words."""
+    raw = np.frombuffer(bytes.fromhex("".join(hexes)), dtype=">u8")
+    return raw.astype(np.uint64).reshape(len(hexes), -1)
+
+
+def pair_histogram(a: np.ndarray, b: np.ndarray | None, bits: int) -> np.ndarray:
+    """Histogram of Hamming distances over all pairs (a x b, or distinct pairs within a)."""
+    hist = np.zeros(bits + 1, dtype=np.int64)
+    other = a if b is None else b
+    for start in range(0, len(a), 256):
+        block = a[start:start + 256]
+        d = np.bitwise_count(block[:, None, :] ^ other[None, :, :]).sum(axis=2, dtype=np.int64)
+        if b is None:  # keep j > i only
+            rows = np.arange(start, start + len(block))[:, None]
+            d = d[np.arange(len(other))[None, :] > rows]
+        hist += np.bincount(d.ravel(), minlength=bits + 1)[: bits + 1]
+    return hist
+
+
+def distance(a: str, b: str) -> int:
+    return int.bit_count(int(a, 16) ^ int(b, 16))
+
+
+# --- report ---------------------------------------------------------------------------------
+
+
+def fmt_table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                       for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+             for r in [header, *rows]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+COLUMNS = [("pdq", "plain", "pdq"), ("pdq+dih", "dihedral", "pdq"), ("phash", "plain", "phash"),
+           ("dhash", "plain", "dhash"), ("any", "plain", "*"), ("any+dih", "dihedral", "*"),
+           ("sha256", "plain", "sha256")]
+
+
+def recall_cell(results: list[dict], mode: str, algorithm: str) -> tuple[float, float]:
+    auto = review = 0
+    for r in results:
+        found = r[mode]["found"]
+        decisions = found.values() if algorithm == "*" else [found.get(algorithm, "")]
+        if "auto" in decisions:
+            auto += 1
+        if "auto" in decisions or "review" in decisions:
+            review += 1
+    n = len(results) or 1
+    return auto / n, review / n
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: 6 originals, 300 distractors")
+    parser.add_argument("--distractors", type=int, default=10_000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=RESULTS / "robustness.json")
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+
+    def log(text: str) -> None:
+        print(f"[{time.perf_counter() - started:6.1f} s] {text}", file=sys.stderr, flush=True)
+
+    settings = Settings()
+    thresholds = Thresholds.from_settings(settings)
+    originals, notes = load_originals()
+    ref_edits = reference_edits(reference_dir())
+    edits = all_edits()
+    if args.quick:
+        args.distractors = min(args.distractors, 300)
+        by_source: dict[str, list[Original]] = defaultdict(list)
+        for o in originals:
+            by_source[o.source].append(o)
+        originals = [o for group in by_source.values()
+                     for o in sorted(group, key=lambda o: o.image.width * o.image.height)[:2]][:6]
+    global _ORIGINALS, _EDITS
+    _ORIGINALS = originals
+    _EDITS = {e.name: e for e in edits}
+    names = [o.name for o in originals]
+    log(f"{len(originals)} originals, {len(edits)} edits, {len(ref_edits)} reference files, "
+        f"{args.distractors} distractors")
+
+    context = multiprocessing.get_context("fork")
+    with context.Pool(args.workers) as pool:
+        original_hashes = pool.map(hash_bytes, [_png(o.image) for o in originals])
+        matchers = build_matchers(thresholds, original_hashes, names)
+        tasks = [(i, e.name) for e in edits for i in range(len(originals))]
+        copies = list(pool.imap_unordered(_edit_task, tasks, chunksize=4))
+        bridge = names.index("ref/aaa-orig") if "ref/aaa-orig" in names else None
+        if bridge is not None:
+            copies += pool.map(_file_task, [(bridge, n, str(p)) for n, p in ref_edits])
+        log(f"hashed {len(copies)} edited copies")
+        distractor_hashes = distractors(args.distractors, pool, log)
+    log("matching")
+
+    families = {e.name: e.family for e in edits}
+    families.update({n: "reference files" for n, _ in ref_edits})
+    order = [e.name for e in edits] + [n for n, _ in ref_edits]
+    per_edit: dict[str, list[dict]] = defaultdict(list)
+    distances: dict[str, dict[str, list[int | None]]] = defaultdict(lambda: defaultdict(list))
+    cross_false = {"plain": defaultdict(int), "dihedral": defaultdict(int)}
+    copies.sort(key=lambda c: (c[1], c[0]))  # per edit, in the order of `originals`
+    for index, name, hashed in copies:
+        decision = decide(matchers, hashed, names[index])
+        per_edit[name].append(decision)
+        for mode in ("plain", "dihedral"):
+            for alg, counts in decision[mode]["false"].items():
+                for level, count in counts.items():
+                    cross_false[mode][f"{alg}:{level}"] += count
+        original = original_hashes[index]
+        quality_ok = (hashed.value("pdq").quality or 0) >= thresholds.get(_PDQ).min_quality
+        for alg in PERCEPTUAL:
+            d = distance(hashed.value(alg).hex, original.value(alg).hex)
+            distances[name][alg].append(d if alg != "pdq" or quality_ok else None)
+        dih = min(distance(v.hex, original.value("pdq").hex) for v in hashed.dihedral)
+        distances[name]["pdq+dih"].append(dih if quality_ok else None)
+
+    false_distractors = {"plain": defaultdict(int), "dihedral": defaultdict(int)}
+    flagged_images = {"plain": {"auto": 0, "review": 0}, "dihedral": {"auto": 0, "review": 0}}
+    for hashed in distractor_hashes:
+        decision = decide(matchers, hashed, None)
+        for mode in ("plain", "dihedral"):
+            levels = set()
+            for alg, counts in decision[mode]["false"].items():
+                for level, count in counts.items():
+                    false_distractors[mode][f"{alg}:{level}"] += count
+                    if count:
+                        levels.add(level)
+            if "auto" in levels:
+                flagged_images[mode]["auto"] += 1
+            if levels:
+                flagged_images[mode]["review"] += 1
+
+    # Distinct-pair distance histograms (PDQ pairs only where both have quality >= min).
+    min_quality = thresholds.get(_PDQ).min_quality
+    histograms: dict[str, dict[str, list[int]]] = {}
+    for alg in PERCEPTUAL:
+        def rows(items: list[Hashed], alg: str = alg) -> np.ndarray:
+            keep = [h.value(alg).hex for h in items
+                    if alg != "pdq" or (h.value("pdq").quality or 0) >= min_quality]
+            return words(keep) if keep else np.zeros((0, BITS[alg] // 64), np.uint64)
+        d_rows, o_rows = rows(distractor_hashes), rows(original_hashes)
+        histograms[alg] = {
+            "distractor x original": pair_histogram(d_rows, o_rows, BITS[alg]).tolist(),
+            "distractor x distractor": pair_histogram(d_rows, None, BITS[alg]).tolist(),
+            "original x original": pair_histogram(o_rows, None, BITS[alg]).tolist(),
+        }
+    log("done")
+
+    results = {
+        "machine": platform.platform(), "python": sys.version.split()[0], "quick": args.quick,
+        "notes": notes,
+        "thresholds": {alg: vars(thresholds.get(_registry_get(alg))) for alg in PERCEPTUAL},
+        "originals": [{"name": o.name, "source": o.source, "size": list(o.image.size),
+                       "pdq_quality": h.value("pdq").quality}
+                      for o, h in zip(originals, original_hashes, strict=True)],
+        "distractors": len(distractor_hashes),
+        "recall": {name: {label: dict(zip(("auto", "review"), recall_cell(per_edit[name], mode, alg),
+                                          strict=True))
+                          for label, mode, alg in COLUMNS}
+                   for name in order},
+        "families": families,
+        "distances": {name: dict(v) for name, v in distances.items()},
+        "false_matches": {
+            "distractor_matches": {m: dict(v) for m, v in false_distractors.items()},
+            "distractor_images_flagged": flagged_images,
+            "edited_copy_matches_to_other_originals": {m: dict(v) for m, v in cross_false.items()},
+        },
+        "pair_histograms": histograms,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    report(results, thresholds)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=1) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _registry_get(name: str):
+    from matcher.algorithms import default_registry
+
+    return default_registry().get(name)
+
+
+def _png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def sweep_rows(results: dict, alg: str, goal_edits: list[str], points: list[int]
+               ) -> list[list[str]]:
+    key = "pdq" if alg == "pdq+dih" else alg
+    rows = []
+    hist = results["pair_histograms"][key]
+    measured = [d for name in goal_edits for d in results["distances"][name][alg]]
+    for t in points:
+        found = sum(1 for d in measured if d is not None and d <= t)
+        row = [f"{alg} <= {t}", f"{found / (len(measured) or 1):.3f}"]
+        for kind in ("distractor x original", "distractor x distractor", "original x original"):
+            h = np.asarray(hist[kind])
+            within = int(h[: t + 1].sum())
+            row.append(f"{within:,} / {int(h.sum()):,}")
+        rows.append(row)
+    return rows
+
+
+def report(results: dict, thresholds: Thresholds) -> None:
+    th = results["thresholds"]
+    print("Thresholds (shipped defaults): " + "; ".join(
+        f"{a} auto {v['auto']} review {v['review']}"
+        + (f" min quality {v['min_quality']}" if v["min_quality"] else "")
+        for a, v in th.items()))
+    n_orig = len(results["originals"])
+    print(f"{n_orig} originals; {results['distractors']:,} distractors; "
+          "cells: recall at auto / at auto-or-review")
+    header = ["edit", "family", "n"] + [c[0] for c in COLUMNS]
+    rows = []
+    for name, cells in results["recall"].items():
+        n = len(results["distances"][name]["pdq"])
+        rows.append([name, results["families"][name], str(n)]
+                    + [f"{cells[c[0]]['auto']:.2f}/{cells[c[0]]['review']:.2f}" for c in COLUMNS])
+    print(fmt_table(rows, header))
+
+    fm = results["false_matches"]
+    print("\nFalse matches against distractors (entry matches; images flagged):")
+    for mode in ("plain", "dihedral"):
+        counts = fm["distractor_matches"][mode]
+        flagged = fm["distractor_images_flagged"][mode]
+        print(f"  {mode:9} auto: {flagged['auto']} images, review: {flagged['review']} images; "
+              f"by algorithm: {dict(sorted(counts.items())) or 'none'}")
+        cross = fm["edited_copy_matches_to_other_originals"][mode]
+        print(f"  {mode:9} edited copies matching another original: "
+              f"{dict(sorted(cross.items())) or 'none'}")
+
+    print("\nGoals at the shipped defaults (any algorithm, found = auto or review; "
+          "dihedral family with dihedral matching on):")
+    by_family: dict[str, list[str]] = defaultdict(list)
+    for name, family in results["families"].items():
+        by_family[family].append(name)
+    for family, goal in GOALS.items():
+        column = "any+dih" if family == "dihedral" else "any"
+        values = [results["recall"][n][column]["review"] for n in by_family.get(family, [])]
+        autos = [results["recall"][n][column]["auto"] for n in by_family.get(family, [])]
+        if not values:
+            continue
+        worst, worst_auto = min(values), min(autos)
+        print(f"  {family:20} >= {goal:.2f}: {'met   ' if worst >= goal else 'MISSED'} "
+              f"(worst edit {worst:.3f}; at auto only {worst_auto:.3f})")
+    auto_false = fm["distractor_images_flagged"]["dihedral"]["auto"] + \
+        fm["distractor_images_flagged"]["plain"]["auto"]
+    print(f"  {'zero false auto':20}: {'met   ' if auto_false == 0 else 'MISSED'} "
+          f"({auto_false} distractor images flagged auto)")
+
+    goal_edits = [n for n, f in results["families"].items()
+                  if f in GOALS and f != "dihedral"]
+    print("\nThreshold sweep (recall over the goal edits except dihedral; pairs of distinct "
+          "images within the distance):")
+    header = ["distance", "recall", "distractor x original", "distractor x distractor",
+              "original x original"]
+    rows = []
+    for alg, points in (("pdq", [16, 24, 31, 36, 40, 48, 56, 64, 70]),
+                        ("phash", [4, 6, 8, 10, 12, 14, 16]),
+                        ("dhash", [4, 6, 8, 10, 12, 14, 16])):
+        rows += sweep_rows(results, alg, goal_edits, points)
+    print(fmt_table(rows, header))
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    sys.exit(main())
