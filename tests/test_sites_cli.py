@@ -37,7 +37,7 @@ def database_env(request: pytest.FixtureRequest, cli_env: dict[str, str],
 
 @pytest.fixture
 def empty_db_url_pg(postgres_database_url: str) -> Iterator[str]:
-    from records_fixtures import _pg_schema_url
+    from tests.records_fixtures import _pg_schema_url
 
     yield from _pg_schema_url(postgres_database_url)
 
