@@ -9,11 +9,12 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -60,7 +61,10 @@ class Settings(BaseSettings):
     hash_working_size_px: int = Field(
         default=512, ge=64, description="Longest side of the working image perceptual hashes use."
     )
-    algorithms: list[str] = Field(default_factory=lambda: ["sha256", "md5", "phash", "dhash", "pdq"])
+    # Comma-separated in the environment (SPINNERET_ALGORITHMS=sha256,pdq), a list in TOML.
+    algorithms: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["sha256", "md5", "phash", "dhash", "pdq"]
+    )
 
     # --- matching (per-algorithm Hamming distances; exact hashes always auto) --
     pdq_auto_distance: int = Field(default=31, ge=0, le=256)

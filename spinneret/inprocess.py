@@ -5,12 +5,15 @@ pool (no Celery). Each pool process keeps its own following matcher, exactly lik
 from __future__ import annotations
 
 import asyncio
+import logging
 import multiprocessing
 import os
 from concurrent.futures import Future, ProcessPoolExecutor
 
 from crawler.types import FoundImage
 from spinneret.pipeline import ImageJob
+
+log = logging.getLogger(__name__)
 
 _child_state = None
 
@@ -47,11 +50,17 @@ class ProcessPoolSink:
         self.failed: list[BaseException] = []
 
     async def submit(self, image: FoundImage) -> None:
+        """Returns once the image is recorded: until then the crawler keeps it in flight, so a
+        crawl killed meanwhile fetches it again on resume instead of losing it."""
         job = ImageJob(image.crawl_id, image.site_id, image.page_url, image.url, image.via)
         future = self._pool.submit(_process, job, image.data)
         self._pending.add(future)
         future.add_done_callback(self._finished)
         self.sent += 1
+        try:
+            await asyncio.wrap_future(future)
+        except Exception as exc:  # recorded in self.failed; the crawl goes on
+            log.error("image %s was not recorded: %s", image.url, exc)
 
     def _finished(self, future: Future) -> None:
         self._pending.discard(future)
