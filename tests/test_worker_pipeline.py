@@ -220,3 +220,31 @@ def test_list_imported_during_a_crawl_is_used_for_the_rest_of_it(context, worker
     assert release.is_set()
     assert {m.image_url.rsplit("/", 1)[1] for m in matches} == {"late.jpg"}
     assert {m.list_name for m in matches} == {"mid-crawl"}
+
+
+def test_undecodable_images_are_recorded_as_skipped_and_the_worker_goes_on(context, worker):
+    site = _add_site(context, "http://images.example.invalid/")
+    crawl = CrawlRepository(context.db).create(site.id)
+    good = _jpeg(31, (320, 240))
+    cases = {
+        "garbage.jpg": b"this is not an image at all",
+        "truncated.jpg": good[: len(good) // 3],
+        "empty.png": b"",
+        "html-as-image.jpg": b"<!doctype html><html><body>hello</body></html>",
+        "good.jpg": good,
+    }
+    results = {}
+    for name, data in cases.items():
+        found = FoundImage(
+            url=f"http://images.example.invalid/{name}", page_url="http://x.invalid/",
+            data=data, content_type=None, site_id=site.id, crawl_id=crawl.id, via="img",
+        )
+        payload = build_payload(found, context.settings, context.redis)
+        results[name] = hash_and_match.apply_async(args=[payload]).get(timeout=60)
+    assert results["good.jpg"]["status"] == "hashed"
+    events = {e.url.rsplit("/", 1)[1]: e for e in ImageRecorder(context.db).events(crawl.id)}
+    assert set(events) == set(cases), "every image has its record"
+    for name in ("garbage.jpg", "truncated.jpg", "empty.png", "html-as-image.jpg"):
+        assert results[name]["status"] == "skipped"
+        assert events[name].status == "skipped" and events[name].skip_reason
+    assert worker.process.poll() is None, "the worker is still running"
