@@ -329,6 +329,8 @@ def main(argv: list[str] | None = None) -> int:
     _ORIGINALS = originals
     _EDITS = {e.name: e for e in edits}
     names = [o.name for o in originals]
+    if "ref/aaa-orig" not in names:
+        ref_edits = []  # the reference files are edits of the bridge photo
     log(f"{len(originals)} originals, {len(edits)} edits, {len(ref_edits)} reference files, "
         f"{args.distractors} distractors")
 

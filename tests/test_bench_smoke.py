@@ -33,7 +33,6 @@ def test_store_bench_quick(tmp_path: Path) -> None:
     assert data["lag"]["following_lag_s"]
 
 
-@pytest.mark.slow
 def test_robustness_bench_quick(tmp_path: Path) -> None:
     pytest.importorskip("skimage")
     out = tmp_path / "robustness.json"
