@@ -10,7 +10,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import os
+import socket
 import time
+import uuid
 import zlib
 from collections import deque
 from collections.abc import Callable
@@ -36,6 +39,9 @@ ProgressCallback = Callable[[CrawlStats], None]
 _IDLE_POLL_S = 0.02
 _FLUSH_INTERVAL_S = 0.5
 _PROGRESS_INTERVAL_S = 0.1
+# A crawler process renews its lease on the crawl at every flush; one silent for this long
+# is taken for dead and its in-flight items are requeued by the others.
+OWNER_LEASE_S = 15.0
 MAX_SITEMAP_BYTES = 50 * 1024 * 1024  # the sitemaps.org limit, uncompressed
 
 
@@ -70,6 +76,7 @@ class Crawler:
         self._bytes_counted = 0
         self.fetcher: Fetcher | None = None
         self.robots: RobotsCache | None = None
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
     @property
     def _fetcher(self) -> Fetcher:
@@ -91,10 +98,14 @@ class Crawler:
         workers: list[asyncio.Task] = []
         flusher: asyncio.Task | None = None
         try:
+            others = await self.frontier.join(self.owner, OWNER_LEASE_S)
             if await self.frontier.started():
-                requeued = await self.frontier.requeue_inflight()
-                log.info("crawl %s resumes; %d in-flight items requeued",
-                         self.site.crawl_id, requeued)
+                if others:  # their in-flight items are theirs; a dead one's expire (_all_idle)
+                    log.info("crawl %s: joining %d other crawler(s)", self.site.crawl_id, others)
+                else:
+                    requeued = await self.frontier.requeue_inflight()
+                    log.info("crawl %s resumes; %d in-flight items requeued",
+                             self.site.crawl_id, requeued)
             else:
                 await self._seed()
                 await self.frontier.set_meta(started_at=time.time())
@@ -113,6 +124,7 @@ class Crawler:
             self.stats.duration_s = run_start_duration + time.monotonic() - started
             self._delta["duration_s"] = time.monotonic() - started
             await asyncio.shield(self._flush())
+            await asyncio.shield(self.frontier.leave(self.owner))
             await self.fetcher.close()
         self._progress(force=True)
         return self.stats.snapshot()
@@ -180,10 +192,25 @@ class Crawler:
         return bool(self._processing or self._buffer or self._refilling)
 
     async def _all_idle(self) -> bool:
+        """Done when this process is idle and nothing is queued or in flight anywhere
+        (another crawler process on the same crawl may still add links)."""
         if self._busy():
             return False
-        pages, images = await self.frontier.queue_lengths()
-        return not self._busy() and pages == 0 and images == 0
+        done, self._pending_done = self._pending_done, []
+        try:
+            await self.frontier.done_many(done)
+        except BaseException:
+            self._pending_done.extend(done)  # still to be marked done by the final flush
+            raise
+        pages, images, inflight = await self.frontier.pending()
+        if self._busy() or pages or images:
+            return False
+        if inflight and not await self.frontier.join(self.owner, OWNER_LEASE_S) \
+                and not self._busy():
+            # Left by a crawler process whose lease ran out: it died; do its items.
+            await self.frontier.requeue_inflight()
+            return False
+        return not inflight
 
     async def _process(self, item: QueueItem) -> None:
         is_image = item.kind == "image"
@@ -399,6 +426,7 @@ class Crawler:
             pages, images = await self.frontier.queue_lengths()
             self.stats.pages_queued, self.stats.images_queued = pages, images
             await self._flush()
+            await self.frontier.join(self.owner, OWNER_LEASE_S)
 
     def _progress(self, force: bool = False) -> None:
         if self.on_progress is None:

@@ -5,11 +5,17 @@ scripts work on Redis Cluster). An item is moved to the in-flight hash when popp
 removed from it when done; `requeue_inflight()` (called when a crawl starts or resumes)
 puts back whatever a killed crawler was working on. Nothing else is ever fetched twice:
 a URL enters a queue only if its canonical form was not yet in the seen-set.
+
+Several crawler processes may work on one crawl: pops are atomic (a Lua script moves an
+item from a queue to the in-flight hash), each process holds a lease in `owners`, in-flight
+items are requeued only when no other live process could be working on them, and the crawl
+is done when nothing is queued or in flight anywhere.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
@@ -73,6 +79,27 @@ for i = 3 + d, #ARGV do
 end
 return out
 """
+# KEYS: owners. ARGV: owner ('' = only count), now, lease_s. Renews the owner's lease, drops
+# expired ones, returns how many OTHER owners hold a live lease.
+_JOIN = """
+local now = tonumber(ARGV[2])
+if ARGV[1] ~= '' then redis.call('HSET', KEYS[1], ARGV[1], now + tonumber(ARGV[3])) end
+local items = redis.call('HGETALL', KEYS[1])
+local others = 0
+for i = 1, #items, 2 do
+  if tonumber(items[i + 1]) < now then
+    redis.call('HDEL', KEYS[1], items[i])
+  elseif items[i] ~= ARGV[1] then
+    others = others + 1
+  end
+end
+return others
+"""
+# KEYS: pages, images, inflight. One consistent view: nothing queued and nothing in flight
+# (anywhere, by any crawler) means the crawl is done.
+_PENDING = """
+return {redis.call('LLEN', KEYS[1]), redis.call('LLEN', KEYS[2]), redis.call('HLEN', KEYS[3])}
+"""
 _REQUEUE = """
 local items = redis.call('HGETALL', KEYS[1])
 for i = 1, #items, 2 do
@@ -120,10 +147,13 @@ class RedisFrontier:
         self.k_variants = f"{base}:qvariants"
         self.k_stats = f"{base}:stats"
         self.k_meta = f"{base}:meta"
+        self.k_owners = f"{base}:owners"
         self._add = client.register_script(_ADD)
         self._pop = client.register_script(_POP)
         self._pop_batch = client.register_script(_POP_BATCH)
         self._requeue = client.register_script(_REQUEUE)
+        self._join = client.register_script(_JOIN)
+        self._pending = client.register_script(_PENDING)
 
     @classmethod
     def from_settings(cls, settings: Settings, crawl_id: int | str) -> RedisFrontier:
@@ -139,7 +169,7 @@ class RedisFrontier:
 
     def keys(self) -> list[str]:
         return [self.k_seen, self.k_pages, self.k_images, self.k_inflight, self.k_variants,
-                self.k_stats, self.k_meta]
+                self.k_stats, self.k_meta, self.k_owners]
 
     async def add(self, items: Sequence[QueueItem], max_query_variants: int = 100) -> list[str]:
         """Queue the items whose URL was not seen before. Pages with a query string count
@@ -197,6 +227,26 @@ class RedisFrontier:
 
     async def requeue_inflight(self) -> int:
         return int(await self._requeue(keys=[self.k_inflight, self.k_pages, self.k_images]))
+
+    # --- several crawler processes on one crawl ------------------------------------
+    async def join(self, owner: str, lease_s: float) -> int:
+        """Register (or renew) `owner` as a crawler of this crawl for `lease_s`; returns how
+        many other crawlers hold a live lease."""
+        return int(await self._join(keys=[self.k_owners], args=[owner, time.time(), lease_s]))
+
+    async def leave(self, owner: str) -> int:
+        """Drop `owner`'s lease; returns how many other crawlers still hold one."""
+        await self.client.hdel(self.k_owners, owner)
+        return await self.live_owners()
+
+    async def live_owners(self) -> int:
+        return int(await self._join(keys=[self.k_owners], args=["", time.time(), 0]))
+
+    async def pending(self) -> tuple[int, int, int]:
+        """(pages queued, images queued, items in flight), read atomically."""
+        pages, images, inflight = await self._pending(
+            keys=[self.k_pages, self.k_images, self.k_inflight])
+        return int(pages), int(images), int(inflight)
 
     async def queue_lengths(self) -> tuple[int, int]:
         async with self.client.pipeline(transaction=False) as pipe:

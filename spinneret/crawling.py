@@ -14,16 +14,20 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import redis
+
 from crawler.crawl import Crawler
 from crawler.frontier import RedisFrontier
 from crawler.types import CrawlSettings, CrawlStats, CrawlTarget, SiteScope
 from records.crawls import CrawlRepository, image_counts
+from records.errors import InvalidCrawlState
 from records.matches import MatchRepository
 from records.sites import SiteRepository
 from records.types import CrawlFinish, CrawlRecord, SiteRecord
 from spinneret.context import AppContext
 
 RECORD_WAIT_TIMEOUT_S = 600.0
+START_LOCK_S = 60.0
 
 
 @dataclass
@@ -94,10 +98,14 @@ async def run_crawl(
     sites = SiteRepository(context.db)
     crawls = CrawlRepository(context.db)
     site = sites.get(site_name)
-    existing = _unfinished_crawl(crawls, site.id)
-    resumed = existing is not None
-    crawl = existing or crawls.create(site.id)
-    crawl = crawls.start(crawl.id)
+    # Crawler processes starting the same site together must pick the same crawl (they then
+    # share its frontier), so finding or creating it is done under a lock.
+    with context.redis.lock(f"{settings.redis_key_prefix}:crawlstart:{{{site.id}}}",
+                            timeout=START_LOCK_S, blocking_timeout=START_LOCK_S):
+        existing = _unfinished_crawl(crawls, site.id)
+        resumed = existing is not None
+        crawl = existing or crawls.create(site.id)
+        crawl = crawls.start(crawl.id)
 
     sink = _make_sink(context)
     redis_client = context.new_async_redis()
@@ -133,22 +141,14 @@ async def run_crawl(
         raise
     finally:
         _close_sink(sink)
-        await redis_client.aclose()
-        if status != "stopped":
-            # A stopped (killed, interrupted) crawl stays "running" so the next run resumes it.
-            crawl = crawls.finish(
-                crawl.id,
-                CrawlFinish(
-                    status=status,
-                    pages_fetched=stats.pages_fetched,
-                    images_found=stats.images_found,
-                    skipped_reasons=dict(stats.images_skipped),
-                    errors=dict(stats.errors),
-                    duration_s=time.monotonic() - started,
-                ),
-            )
-            if status == "finished":
-                await frontier.clear()
+        try:
+            if status != "stopped":
+                # A stopped (killed, interrupted) crawl stays "running" so the next run
+                # resumes it. With other crawler processes on it, the last one finishes it.
+                crawl = await _finish(crawls, crawl.id, frontier, status, stats,
+                                      time.monotonic() - started)
+        finally:
+            await redis_client.aclose()
     progress.phase = "done"
     if on_progress:
         on_progress(progress)
@@ -158,6 +158,35 @@ async def run_crawl(
         matches_by_list=matches_by_list(context, crawl.id),
         resumed=resumed,
     )
+
+
+async def _finish(crawls: CrawlRepository, crawl_id: int, frontier: RedisFrontier,
+                  status: str, stats: CrawlStats, duration_s: float) -> CrawlRecord:
+    try:
+        others = await frontier.live_owners()
+    except redis.RedisError:
+        others = 0  # a crawl that failed on Redis is still recorded as failed
+    if others:
+        return crawls.get(crawl_id)  # still being crawled by another process
+    if status == "finished":
+        stats = await frontier.load_stats()  # every process's counters
+    try:
+        crawl = crawls.finish(
+            crawl_id,
+            CrawlFinish(
+                status=status,
+                pages_fetched=stats.pages_fetched,
+                images_found=stats.images_found,
+                skipped_reasons=dict(stats.images_skipped),
+                errors=dict(stats.errors),
+                duration_s=duration_s,
+            ),
+        )
+    except InvalidCrawlState:  # another process finishing at the same moment won
+        return crawls.get(crawl_id)
+    if status == "finished":
+        await frontier.clear()
+    return crawl
 
 
 def matches_by_list(context: AppContext, crawl_id: int) -> dict[tuple[str, str], int]:
