@@ -54,6 +54,12 @@ class DecodedImage:
             self._cache["L"] = self.working.convert("L")
         return self._cache["L"]
 
+    def gray_array(self) -> np.ndarray:
+        """`gray()` as a 2-D uint8 array, computed once."""
+        if "gray" not in self._cache:
+            self._cache["gray"] = np.asarray(self.gray())
+        return self._cache["gray"]
+
     def rgb_array(self) -> np.ndarray:
         """The working image as a contiguous HxWx3 uint8 array, computed once."""
         if "rgb" not in self._cache:

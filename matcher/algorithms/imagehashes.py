@@ -2,8 +2,9 @@
 
 The same steps as `imagehash.phash` / `imagehash.dhash` (Pillow LANCZOS resize of the
 8-bit gray image, scipy's DCT, median threshold, MSB-first hex), run on the gray working
-image the decoder shares, without imagehash's per-call conversions. Tests check bit
-equality with imagehash.
+image the decoder shares, without imagehash's per-call conversions. The LANCZOS shrink is
+`_resample_kernel`, Pillow's fixed-point arithmetic vectorised (~5x faster, same bytes).
+Tests check bit equality with imagehash.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import numpy as np
 from PIL import Image
 from scipy.fftpack import dct
 
+from matcher.algorithms._resample_kernel import resize_lanczos
 from matcher.algorithms.base import HashAlgorithm, HashValue
 from matcher.decode import DecodedImage
 
@@ -24,18 +26,27 @@ def bits_to_hex(bits: np.ndarray) -> str:
     return np.packbits(bits.reshape(-1)).tobytes().hex()
 
 
-def phash_bits(gray: Image.Image, hash_size: int = HASH_SIZE) -> np.ndarray:
+def _shrink(gray: Image.Image | np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """`gray.resize(size, LANCZOS)` as an array; `gray` is an "L" image or a 2-D uint8 array."""
+    if isinstance(gray, np.ndarray):
+        return resize_lanczos(gray, size)
+    if gray.mode != "L":
+        return np.asarray(gray.resize(size, Image.Resampling.LANCZOS))
+    return resize_lanczos(np.asarray(gray), size)
+
+
+def phash_bits(gray: Image.Image | np.ndarray, hash_size: int = HASH_SIZE) -> np.ndarray:
     """imagehash.phash: 32x32 LANCZOS, 2-D DCT-II, low 8x8 block above its median."""
     size = hash_size * PHASH_HIGHFREQ_FACTOR
-    pixels = np.asarray(gray.resize((size, size), Image.Resampling.LANCZOS))
+    pixels = _shrink(gray, (size, size))
     coefficients = dct(dct(pixels, axis=0), axis=1)
     low = coefficients[:hash_size, :hash_size]
     return low > np.median(low)
 
 
-def dhash_bits(gray: Image.Image, hash_size: int = HASH_SIZE) -> np.ndarray:
+def dhash_bits(gray: Image.Image | np.ndarray, hash_size: int = HASH_SIZE) -> np.ndarray:
     """imagehash.dhash: 9x8 LANCZOS, is each pixel brighter than its left neighbour."""
-    pixels = np.asarray(gray.resize((hash_size + 1, hash_size), Image.Resampling.LANCZOS))
+    pixels = _shrink(gray, (hash_size + 1, hash_size))
     return pixels[:, 1:] > pixels[:, :-1]
 
 
@@ -46,7 +57,7 @@ class PHash(HashAlgorithm):
     default_review_distance = 10
 
     def compute(self, image: DecodedImage) -> HashValue:
-        return HashValue(self.name, bits_to_hex(phash_bits(image.gray())))
+        return HashValue(self.name, bits_to_hex(phash_bits(image.gray_array())))
 
 
 class DHash(HashAlgorithm):
@@ -56,4 +67,4 @@ class DHash(HashAlgorithm):
     default_review_distance = 10
 
     def compute(self, image: DecodedImage) -> HashValue:
-        return HashValue(self.name, bits_to_hex(dhash_bits(image.gray())))
+        return HashValue(self.name, bits_to_hex(dhash_bits(image.gray_array())))
