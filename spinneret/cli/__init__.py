@@ -26,6 +26,7 @@ def _register_commands() -> None:
     from spinneret.cli import (
         config_cmd,
         crawl_cmd,
+        crawler_cmd,
         crawls_cmd,
         db_cmd,
         demo_cmd,
@@ -44,7 +45,8 @@ def _register_commands() -> None:
 
     for module in (hash_cmd, config_cmd, redis_cmd, lists_cmd, sites_cmd, crawls_cmd,
                    notices_cmd, review_cmd, stats_cmd, serve_cmd, crawl_cmd, worker_cmd,
-                   demo_cmd, match_cmd, tokens_cmd, db_cmd):
+                   demo_cmd, match_cmd, tokens_cmd, db_cmd,
+                   crawler_cmd):
         module.register(app)
 
 
