@@ -76,7 +76,7 @@ def _samples(rgb, row_index, row_weight, col_index, col_weight):  # pragma: no c
     width = rgb.shape[1]
     flat = rgb.reshape(-1)  # flat indexing: 2-D [y, x, c] reads do not vectorise
     rows = np.zeros((SAMPLES, width))
-    luma = np.empty(width)
+    red, green, blue = np.empty(width), np.empty(width), np.empty(width)
     for o in range(SAMPLES):
         acc = rows[o]
         for k in range(row_index.shape[1]):
@@ -85,15 +85,12 @@ def _samples(rgb, row_index, row_weight, col_index, col_weight):  # pragma: no c
                 continue
             base = row_index[o, k] * width * 3
             for x in range(width):
-                i = base + 3 * x
-                # pdqhash: float64 weights in this order, then float32.
-                luma[x] = np.float32(
-                    np.float64(flat[i]) * 0.299
-                    + np.float64(flat[i + 1]) * 0.587
-                    + np.float64(flat[i + 2]) * 0.114
-                )
+                red[x] = flat[base + 3 * x]
+                green[x] = flat[base + 3 * x + 1]
+                blue[x] = flat[base + 3 * x + 2]
             for x in range(width):
-                acc[x] += w * luma[x]
+                # pdqhash's luma: float64 weights in this order, then float32.
+                acc[x] += w * np.float32(red[x] * 0.299 + green[x] * 0.587 + blue[x] * 0.114)
     out = np.empty((SAMPLES, SAMPLES))
     for o in range(SAMPLES):
         for p in range(SAMPLES):
