@@ -81,14 +81,31 @@ def data_dir(tmp_path: Path) -> Path:
     return path
 
 
+TEST_DATABASE_ENV = "SPINNERET_TEST_DATABASE"
+
+
 @pytest.fixture
-def settings(data_dir: Path, redis_server_url: str, key_prefix: str, redis_client) -> Settings:
+def test_database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """None (SQLite in the data dir), or with SPINNERET_TEST_DATABASE=postgres a fresh
+    PostgreSQL schema for this test (skipped with the reason if no server answers)."""
+    if os.environ.get(TEST_DATABASE_ENV, "sqlite").lower() not in ("postgres", "postgresql"):
+        yield None
+        return
+    from tests.records_fixtures import _pg_schema_url
+
+    yield from _pg_schema_url(request.getfixturevalue("postgres_database_url"))
+
+
+@pytest.fixture
+def settings(data_dir: Path, redis_server_url: str, key_prefix: str, redis_client,
+             test_database_url: str | None) -> Settings:
     """Settings for one test: its own data dir, the test Redis and a unique key prefix."""
     return Settings(
         data_dir=data_dir,
         redis_url=redis_server_url,
         redis_key_prefix=key_prefix,
         allow_private_networks=True,
+        database_url=test_database_url,
     )
 
 
@@ -101,6 +118,8 @@ def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> dict[str, st
         "SPINNERET_REDIS_KEY_PREFIX": settings.redis_key_prefix,
         "SPINNERET_ALLOW_PRIVATE_NETWORKS": "true",
     }
+    if settings.database_url:
+        env["SPINNERET_DATABASE_URL"] = settings.database_url
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     reset_settings_cache()
