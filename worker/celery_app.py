@@ -104,6 +104,10 @@ def queue_depth(client, settings: Settings, queue: str = IMAGES_QUEUE) -> int:
     broker connection comes from the configured app, so a broker other than the store's
     Redis is counted correctly.
     """
+    if not app.conf.broker_url:  # this process never configured the app (e.g. the API)
+        if not settings.broker_url:  # the broker is the store's Redis
+            return int(client.llen(f"{settings.redis_key_prefix}:celery:{queue}"))
+        configure(settings, settings.redis_url or settings.broker_url)
     counter = BrokerQueueDepth()
     try:
         return counter(queue)
