@@ -49,6 +49,7 @@ class _Collector:
         self.max_data_bytes = max_data_bytes
         self.out = Extracted()
         self._seen: set[tuple[str, str]] = set()  # a node can match several selectors
+        self._origin: tuple[str, str] | None = None  # (base, its scheme://authority)
 
     def add(self, ref: str | None, kind: Kind, via: str) -> None:
         if not ref:
@@ -61,7 +62,7 @@ class _Collector:
                 self.add_data(ref, "data-uri")
             return
         try:
-            absolute = strip_fragment(urljoin(self.base, ref))
+            absolute = strip_fragment(self._join(ref))
         except ValueError:
             return
         scheme = absolute.split(":", 1)[0].lower()
@@ -72,6 +73,17 @@ class _Collector:
         if (absolute, kind) not in self._seen:
             self._seen.add((absolute, kind))
             self.out.links.append(Link(absolute, kind, via))
+
+    def _join(self, ref: str) -> str:
+        """urljoin(base, ref); a plain root-relative path ("/a/b.png", the usual case) is
+        appended to the base's origin without urljoin's parsing (same result, tested)."""
+        if _PLAIN_ABSOLUTE_PATH.match(ref) and not _DOT_SEGMENT.search(ref):
+            if self._origin is None or self._origin[0] != self.base:
+                match = _HTTP_ORIGIN.match(self.base)
+                self._origin = (self.base, match.group(0) if match else "")
+            if self._origin[1]:
+                return self._origin[1] + ref
+        return urljoin(self.base, ref)
 
     def add_data(self, uri: str, via: str) -> None:
         if len(uri) > self.max_data_bytes * 4 // 3 + 1024:
@@ -100,6 +112,14 @@ class _Collector:
             return
         for ref, _ in _walk_tokens(tinycss2.parse_declaration_list(text), in_import=False):
             self.add(ref, "image", "style")
+
+
+# A path starting with exactly one "/", of characters urljoin passes through untouched
+# (no query, fragment, params, backslash or whitespace), and no "." / ".." segment.
+_PLAIN_ABSOLUTE_PATH = re.compile(r"/(?!/)[A-Za-z0-9._~!$&'()*+,=:@%/-]*\Z")
+_DOT_SEGMENT = re.compile(r"/\.\.?(?:/|\Z)")
+# scheme://authority of an http(s) base with a non-empty, plain authority.
+_HTTP_ORIGIN = re.compile(r"https?://[A-Za-z0-9._~!$&'()*+,=:@%\[\]-]+(?=[/?#]|\Z)")
 
 
 def _has_image_extension(url: str) -> bool:

@@ -180,7 +180,7 @@ class RedisFrontier:
         args: list[str | bytes | int] = [max_query_variants]
         for item in items:
             variant = ""
-            if item.kind == "page":
+            if item.kind == "page" and "?" in item.url:
                 parsed = URL(item.url)
                 if parsed.raw_query_string:
                     variant = f"{parsed.host}:{parsed.port}{parsed.raw_path}"

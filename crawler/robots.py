@@ -80,6 +80,8 @@ class RobotsCache:
     async def rules(self, url: URL) -> RobotsRules:
         origin = origin_of(url)
         future = self._rules.get(origin)
+        if future is not None and future.done() and not future.cancelled():
+            return future.result()  # the common case: no shield (a future + callbacks) per URL
         if future is None:
             future = asyncio.get_running_loop().create_future()
             self._rules[origin] = future

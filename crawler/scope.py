@@ -37,7 +37,11 @@ def looks_like_image_url(url: URL) -> bool:
 
 def carries_url(url: URL) -> bool:
     """True for proxy / reverse-image-search style URLs that make another site fetch a URL."""
-    values = [v for _, v in parse_qsl(url.raw_query_string, keep_blank_values=True)]
+    query = url.raw_query_string
+    raw_path = url.raw_path
+    if not query and "%" not in raw_path and ":/" not in raw_path:
+        return False  # the common case, decided without parsing: nothing below can match
+    values = [v for _, v in parse_qsl(query, keep_blank_values=True)]
     for value in values:
         decoded = value
         for _ in range(3):  # values are sometimes encoded more than once
@@ -48,8 +52,7 @@ def carries_url(url: URL) -> bool:
                 break
             decoded = nxt
     # Path-embedded targets: /fetch/https://other.example/a.jpg
-    raw_path = unquote(url.raw_path)
-    return bool(re.search(r"/https?:/", raw_path, re.IGNORECASE))
+    return bool(re.search(r"/https?:/", unquote(raw_path), re.IGNORECASE))
 
 
 class Scope:

@@ -27,6 +27,8 @@ class SsrfPolicy:
         self.allow_private = allow_private
         self.allowed_networks = tuple(ipaddress.ip_network(n, strict=False)
                                       for n in allowed_networks)
+        # raw host -> refusal detail ("" = allowed); a crawl asks about few hosts, often
+        self._host_verdicts: dict[str, str] = {}
 
     def address_allowed(self, address: str) -> bool:
         try:
@@ -48,14 +50,24 @@ class SsrfPolicy:
         host = parsed.raw_host
         if not host:
             raise SsrfBlocked(str(parsed), "no host")
+        verdict = self._host_verdicts.get(host)
+        if verdict is None:
+            verdict = self._host_verdict(host)
+            if len(self._host_verdicts) < 100_000:
+                self._host_verdicts[host] = verdict
+        if verdict:
+            raise SsrfBlocked(str(parsed), verdict)
+        return parsed
+
+    def _host_verdict(self, host: str) -> str:
         literal = host.strip("[]")
         try:
             ipaddress.ip_address(literal.split("%", 1)[0])
         except ValueError:
-            return parsed  # a name: checked by the resolver at connect time
+            return ""  # a name: checked by the resolver at connect time
         if not self.address_allowed(literal):
-            raise SsrfBlocked(str(parsed), f"address {literal} not allowed")
-        return parsed
+            return f"address {literal} not allowed"
+        return ""
 
 
 class GuardedResolver(AbstractResolver):
