@@ -148,6 +148,17 @@ class ImageRecorder:
                 height=row.height, format=row.format,
             )
 
+    def recorded_urls(self, crawl_id: int, after_id: int = 0) -> list[tuple[int, str]]:
+        """(event id, image URL) of a crawl's records with id > `after_id`, oldest first:
+        lets a caller follow which images got their record without rereading them all."""
+        with self._db.session(readonly=True) as session:
+            rows = session.execute(
+                select(ImageEvent.id, ImageEvent.url)
+                .where(ImageEvent.crawl_id == crawl_id, ImageEvent.id > after_id)
+                .order_by(ImageEvent.id)
+            )
+            return [(event_id, url) for event_id, url in rows]
+
     def events(self, crawl_id: int) -> list[ImageEventRecord]:
         with self._db.session(readonly=True) as session:
             rows = session.scalars(

@@ -19,12 +19,14 @@ import redis
 from crawler.crawl import Crawler
 from crawler.frontier import RedisFrontier
 from crawler.types import CrawlSettings, CrawlStats, CrawlTarget, SiteScope
-from records.crawls import CrawlRepository, image_counts
+from records.crawls import CrawlRepository
 from records.errors import InvalidCrawlState
+from records.images import ImageRecorder
 from records.matches import MatchRepository
 from records.sites import SiteRepository
 from records.types import CrawlFinish, CrawlRecord, SiteRecord
 from spinneret.context import AppContext
+from spinneret.errors import CrawlIncomplete
 
 RECORD_WAIT_TIMEOUT_S = 600.0
 START_LOCK_S = 60.0
@@ -124,9 +126,6 @@ async def run_crawl(
         sink,
         on_progress=report,
     )
-    with context.db.session() as session:
-        hashed_before, skipped_before, _ = image_counts(session, crawl.id)
-    recorded_before = hashed_before + skipped_before
     started = time.monotonic()
     status = "failed"
     stats = CrawlStats()
@@ -134,7 +133,7 @@ async def run_crawl(
         stats = await crawler.run()
         progress.stats = stats
         progress.phase = "recording"
-        await _wait_recorded(context, crawl.id, sink, recorded_before, progress, on_progress)
+        await _wait_recorded(context, crawl.id, sink, progress, on_progress)
         status = "finished"
     except asyncio.CancelledError:
         status = "stopped"
@@ -219,18 +218,29 @@ def _close_sink(sink) -> None:
         close()
 
 
-async def _wait_recorded(context, crawl_id, sink, recorded_before, progress, on_progress) -> None:
-    """Wait until every image handed to the sink has its record (hashed or skipped)."""
+async def _wait_recorded(context, crawl_id, sink, progress, on_progress) -> None:
+    """Wait until every image handed to the sink in this run has its record (hashed or
+    skipped). Followed by URL, not by count: an image in flight when an earlier run was
+    killed may be sent again although its record already exists."""
     drain = getattr(sink, "drain", None)
     if drain is not None:
         await drain()
+    recorder = ImageRecorder(context.db)
+    pending = set(sink.sent_urls)
+    last_id = 0
     deadline = time.monotonic() + RECORD_WAIT_TIMEOUT_S
     while True:
-        with context.db.session() as session:
-            hashed, skipped, _ = image_counts(session, crawl_id)
-        progress.images_recorded = hashed + skipped - recorded_before
+        for event_id, url in recorder.recorded_urls(crawl_id, last_id):
+            pending.discard(url)
+            last_id = event_id
+        progress.images_recorded = len(sink.sent_urls) - len(pending)
         if on_progress:
             on_progress(progress)
-        if progress.images_recorded >= sink.sent or time.monotonic() > deadline:
+        if not pending:
             return
+        if time.monotonic() > deadline:
+            raise CrawlIncomplete(
+                f"{len(pending)} images were not recorded within {RECORD_WAIT_TIMEOUT_S:.0f} s "
+                "(is a worker running? see `spinneret worker`)"
+            )
         await asyncio.sleep(0.2)

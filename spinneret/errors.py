@@ -9,3 +9,7 @@ class SpinneretError(Exception):
 
 class EmbeddedRedisError(SpinneretError):
     pass
+
+
+class CrawlIncomplete(SpinneretError):
+    """Images were handed on but never recorded (no worker running, or workers failing)."""

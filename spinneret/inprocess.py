@@ -46,6 +46,7 @@ class ProcessPoolSink:
         self._max_pending = max_pending
         self._pending: set[Future] = set()
         self.sent = 0
+        self.sent_urls: set[str] = set()
         self.done = 0
         self.failed: list[BaseException] = []
 
@@ -57,6 +58,7 @@ class ProcessPoolSink:
         self._pending.add(future)
         future.add_done_callback(self._finished)
         self.sent += 1
+        self.sent_urls.add(image.url)
         try:
             await asyncio.wrap_future(future)
         except Exception as exc:  # recorded in self.failed; the crawl goes on

@@ -61,6 +61,13 @@ def configure(settings: Settings, redis_url: str) -> Celery:
         worker_max_memory_per_child=settings.worker_max_memory_kb,
         broker_transport_options={
             "visibility_timeout": settings.broker_visibility_timeout_s,
+            # A worker killed while restoring unacked messages leaves this lock behind;
+            # kombu's default (300 s) would hold back redelivery for five minutes.
+            "unacked_mutex_expire": min(30.0, settings.broker_visibility_timeout_s),
+            # Look for a dead worker's unacked tasks every few seconds (kombu's defaults
+            # scan only every 10th 10 s tick, i.e. every 100 s).
+            "unacked_restore_interval": max(1.0, min(10.0, settings.broker_visibility_timeout_s / 4)),
+            "unacked_restore_throttle": 1,
             "global_keyprefix": f"{settings.redis_key_prefix}:celery:",
         }
         if broker.startswith(("redis://", "rediss://", "unix://"))

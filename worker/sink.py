@@ -25,6 +25,7 @@ class CelerySink:
         self._settings = settings
         self._client = client
         self.sent = 0
+        self.sent_urls: set[str] = set()
         self._depth = 0
         self._depth_checked_at = 0.0
         self._queue_depth = BrokerQueueDepth()
@@ -34,6 +35,7 @@ class CelerySink:
         # apply_async does blocking socket I/O; keep the crawler's event loop free.
         await asyncio.to_thread(hash_and_match.apply_async, args=[payload])
         self.sent += 1
+        self.sent_urls.add(image.url)
 
     def needs_backout(self) -> bool:
         now = time.monotonic()
