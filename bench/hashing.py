@@ -151,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         "python": platform.python_version(),
         "pillow": Image.__version__,
         "runs": args.runs,
+        "load_average_1m_at_end": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
         "statistic": "median seconds per image, single core",
         "rows": rows,
         "goals": goals,
