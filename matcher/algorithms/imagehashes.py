@@ -13,7 +13,6 @@ import numpy as np
 from PIL import Image
 from scipy.fftpack import dct
 
-from matcher.algorithms._resample_kernel import resize_lanczos
 from matcher.algorithms.base import HashAlgorithm, HashValue
 from matcher.decode import DecodedImage
 
@@ -28,6 +27,9 @@ def bits_to_hex(bits: np.ndarray) -> str:
 
 def _shrink(gray: Image.Image | np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """`gray.resize(size, LANCZOS)` as an array; `gray` is an "L" image or a 2-D uint8 array."""
+    # Imported on first use: numba would slow every import of the registry.
+    from matcher.algorithms._resample_kernel import resize_lanczos
+
     if isinstance(gray, np.ndarray):
         return resize_lanczos(gray, size)
     if gray.mode != "L":

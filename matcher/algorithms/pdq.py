@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from matcher.algorithms import _pdq_kernel
 from matcher.algorithms.base import HashAlgorithm, HashValue
 from matcher.decode import DecodedImage
 
@@ -19,6 +18,14 @@ def bits_to_hex(bits: np.ndarray) -> str:
     """A 256-long 0/1 vector (MSB first) to 64 hex digits."""
     packed = np.packbits(bits.astype(np.uint8))
     return packed.tobytes().hex()
+
+
+def _kernel():
+    """The compiled kernel, imported on first use: numba adds ~0.2 s to every import of the
+    registry otherwise (CLI commands that never hash)."""
+    from matcher.algorithms import _pdq_kernel
+
+    return _pdq_kernel
 
 
 class Pdq(HashAlgorithm):
@@ -30,12 +37,12 @@ class Pdq(HashAlgorithm):
     default_min_quality = 50
 
     def compute(self, image: DecodedImage) -> HashValue:
-        hex_, quality = _pdq_kernel.pdq_hash(image.rgb_array())
+        hex_, quality = _kernel().pdq_hash(image.rgb_array())
         return HashValue(self.name, hex_, quality)
 
     def compute_dihedral(self, image: DecodedImage) -> list[HashValue]:
         """The hashes of the 8 rotations/flips, original first (in pdqhash's order), from one
         DCT: a turned or flipped image's coefficients are the original's, transposed and with
         odd frequencies negated."""
-        hexes, quality = _pdq_kernel.pdq_dihedral(image.rgb_array())
+        hexes, quality = _kernel().pdq_dihedral(image.rgb_array())
         return [HashValue(self.name, hex_, quality) for hex_ in hexes]
