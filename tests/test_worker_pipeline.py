@@ -163,7 +163,7 @@ def test_list_imported_while_worker_runs_is_matched_within_two_seconds(
             data=data, content_type="image/jpeg", site_id=site.id, crawl_id=crawl.id, via="img",
         )
         payload = build_payload(found, context.settings, context.redis)
-        return hash_and_match.apply_async(args=[payload]).get(timeout=30)
+        return hash_and_match.apply_async(args=[payload], ignore_result=False).get(timeout=30)
 
     assert send(0)["matches"] == 0
     entries = [ListEntry(v.algorithm, v.hex, "probe") for v in hashes.values]
@@ -240,7 +240,8 @@ def test_undecodable_images_are_recorded_as_skipped_and_the_worker_goes_on(conte
             data=data, content_type=None, site_id=site.id, crawl_id=crawl.id, via="img",
         )
         payload = build_payload(found, context.settings, context.redis)
-        results[name] = hash_and_match.apply_async(args=[payload]).get(timeout=60)
+        results[name] = hash_and_match.apply_async(
+            args=[payload], ignore_result=False).get(timeout=60)
     assert results["good.jpg"]["status"] == "hashed"
     events = {e.url.rsplit("/", 1)[1]: e for e in ImageRecorder(context.db).events(crawl.id)}
     assert set(events) == set(cases), "every image has its record"

@@ -22,6 +22,9 @@ TRANSIENT_ERRORS = (redis.ConnectionError, redis.TimeoutError, OperationalError)
 @app.task(
     name="spinneret.hash_and_match",
     bind=True,
+    # Outcomes live in SQL; storing a result per image would fill Redis on a big crawl.
+    # Callers that wait on one (tests) ask with apply_async(..., ignore_result=False).
+    ignore_result=True,
     acks_late=True,
     reject_on_worker_lost=True,
     autoretry_for=TRANSIENT_ERRORS,
