@@ -134,3 +134,13 @@ def test_plugin_uses_the_vectorised_path():
     vector, quality = pdqhash.compute(decoded.rgb_array())
     assert (value.hex, value.quality) == (bits_to_hex(vector), quality)
     assert Pdq().compute_dihedral(decoded)[0] == value
+
+
+def test_dihedral_after_hash_reuses_the_dct():
+    decoded = decode_image((DATA_DIR / "pdq" / "bridge-mods" / "aaa-orig.jpg").read_bytes())
+    value = Pdq().compute(decoded)
+    assert "pdq_dct" in decoded._cache
+    variants = Pdq().compute_dihedral(decoded)
+    vectors, quality = pdqhash.compute_dihedral(decoded.rgb_array())
+    assert [v.hex for v in variants] == [bits_to_hex(v) for v in vectors]
+    assert variants[0] == value and value.quality == quality

@@ -151,12 +151,15 @@ def _reference_hex(vector: np.ndarray) -> str:
     return np.packbits(np.asarray(vector, dtype=np.uint8)).tobytes().hex()
 
 
-def pdq_hash(rgb: np.ndarray) -> tuple[str, int]:
-    """PDQ hex and quality of an HxWx3 uint8 image, as pdqhash.compute gives them."""
+def pdq_hash(rgb: np.ndarray, dct: tuple[np.ndarray, int] | None = None) -> tuple[str, int]:
+    """PDQ hex and quality of an HxWx3 uint8 image, as pdqhash.compute gives them.
+
+    `dct` is `pdq_dct(rgb)` when the caller already has it.
+    """
     rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
     if min(rgb.shape[0], rgb.shape[1]) < MIN_SIDE:
         return "0" * 64, 0
-    coefficients, quality = pdq_dct(rgb)
+    coefficients, quality = dct if dct is not None else pdq_dct(rgb)
     hex_ = dct_to_hex(coefficients, _margin(rgb))
     if hex_ is not None:
         return hex_, quality
@@ -164,12 +167,13 @@ def pdq_hash(rgb: np.ndarray) -> tuple[str, int]:
     return _reference_hex(vector), int(quality)
 
 
-def pdq_dihedral(rgb: np.ndarray) -> tuple[list[str], int]:
+def pdq_dihedral(rgb: np.ndarray, dct: tuple[np.ndarray, int] | None = None,
+                 ) -> tuple[list[str], int]:
     """The 8 rotations/flips' PDQ hex (pdqhash.compute_dihedral's order) and the quality."""
     rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
     if min(rgb.shape[0], rgb.shape[1]) < MIN_SIDE:
         return ["0" * 64] * 8, 0
-    coefficients, quality = pdq_dct(rgb)
+    coefficients, quality = dct if dct is not None else pdq_dct(rgb)
     margin = _margin(rgb)
     hexes = [dct_to_hex(c, margin) for c in dihedral(coefficients)]
     if None not in hexes:

@@ -28,6 +28,14 @@ def _kernel():
     return _pdq_kernel
 
 
+def _dct(image: DecodedImage) -> tuple[np.ndarray, int]:
+    """The image's PDQ DCT and quality, computed once (hash, then dihedral variants)."""
+    cached = image._cache.get("pdq_dct")
+    if cached is None:
+        cached = image._cache["pdq_dct"] = _kernel().pdq_dct(image.rgb_array())
+    return cached
+
+
 class Pdq(HashAlgorithm):
     name = "pdq"
     bits = 256
@@ -37,12 +45,12 @@ class Pdq(HashAlgorithm):
     default_min_quality = 50
 
     def compute(self, image: DecodedImage) -> HashValue:
-        hex_, quality = _kernel().pdq_hash(image.rgb_array())
+        hex_, quality = _kernel().pdq_hash(image.rgb_array(), _dct(image))
         return HashValue(self.name, hex_, quality)
 
     def compute_dihedral(self, image: DecodedImage) -> list[HashValue]:
         """The hashes of the 8 rotations/flips, original first (in pdqhash's order), from one
         DCT: a turned or flipped image's coefficients are the original's, transposed and with
         odd frequencies negated."""
-        hexes, quality = _kernel().pdq_dihedral(image.rgb_array())
+        hexes, quality = _kernel().pdq_dihedral(image.rgb_array(), _dct(image))
         return [HashValue(self.name, hex_, quality) for hex_ in hexes]
