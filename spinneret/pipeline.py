@@ -53,11 +53,12 @@ class ImageProcessor:
         self._options = options
         self._cache = cache
 
-    def hashes_for(self, data: bytes) -> tuple[ImageHashes, list | None, bool]:
-        """Hashes of `data`, the PDQ dihedral variants when needed, and whether reused."""
+    def hashes_for(self, data: bytes, sha256: str) -> tuple[ImageHashes, list | None, bool]:
+        """Hashes of `data` (whose SHA-256 is `sha256`), the PDQ dihedral variants when
+        needed, and whether the hashes were reused from the cache."""
         wants_dihedral = bool(getattr(self._matcher, "dihedral", False))
         if self._cache is not None and not wants_dihedral:
-            cached = self._cache.get(HashCache.sha256_of(data), self._options.algorithms)
+            cached = self._cache.get(sha256, self._options.algorithms)
             if cached is not None:
                 return cached, None, True
         hashes, variants = hash_for_matching(data, self._options, wants_dihedral)
@@ -68,17 +69,9 @@ class ImageProcessor:
     def process(self, job: ImageJob, data: bytes) -> ImageOutcome:
         sha256 = HashCache.sha256_of(data)
         try:
-            hashes, dihedral, reused = self.hashes_for(data)
+            hashes, dihedral, reused = self.hashes_for(data, sha256)
         except UnhashableImage as exc:
-            recorded = self._recorder.record_skipped(
-                crawl_id=job.crawl_id,
-                site_id=job.site_id,
-                page_url=job.page_url,
-                image_url=job.image_url,
-                sha256=sha256,
-                reason=exc.reason,
-            )
-            return ImageOutcome("skipped", sha256, reason=exc.reason, recorded=recorded)
+            return self.skip(job, sha256, exc.reason)
         matches = self._matcher.match(hashes, dihedral)
         recorded = self._recorder.record_image(
             crawl_id=job.crawl_id,
@@ -93,3 +86,14 @@ class ImageProcessor:
         )
         return ImageOutcome("hashed", sha256, matches=matches, recorded=recorded, reused_hashes=reused)
 
+    def skip(self, job: ImageJob, sha256: str, reason: str) -> ImageOutcome:
+        """Record that an image was not hashed, and why (idempotent like every record)."""
+        recorded = self._recorder.record_skipped(
+            crawl_id=job.crawl_id,
+            site_id=job.site_id,
+            page_url=job.page_url,
+            image_url=job.image_url,
+            sha256=sha256,
+            reason=reason,
+        )
+        return ImageOutcome("skipped", sha256, reason=reason, recorded=recorded)

@@ -248,4 +248,12 @@ def test_undecodable_images_are_recorded_as_skipped_and_the_worker_goes_on(conte
     for name in ("garbage.jpg", "truncated.jpg", "empty.png", "html-as-image.jpg"):
         assert results[name]["status"] == "skipped"
         assert events[name].status == "skipped" and events[name].skip_reason
+    # Bytes handed over through Redis that are gone by the time the task runs.
+    found = FoundImage(url="http://images.example.invalid/expired.jpg", page_url="http://x.invalid/",
+                       data=b"", content_type=None, site_id=site.id, crawl_id=crawl.id, via="img")
+    payload = build_payload(found, context.settings, context.redis)
+    payload.pop("data", None)
+    payload["data_key"] = f"{context.settings.redis_key_prefix}:imgbytes:missing"
+    expired = hash_and_match.apply_async(args=[payload], ignore_result=False).get(timeout=60)
+    assert expired["status"] == "skipped" and "expired" in expired["reason"]
     assert worker.process.poll() is None, "the worker is still running"

@@ -53,15 +53,10 @@ def hash_and_match(self, payload: dict) -> dict:
         data = state.context.redis.get(data_key)
         if data is None:
             # Bytes gone: a redelivery after the record was made, or they expired unprocessed.
-            recorded = state.recorder.record_skipped(
-                crawl_id=job.crawl_id,
-                site_id=job.site_id,
-                page_url=job.page_url,
-                image_url=job.image_url,
-                sha256=payload.get("sha256", ""),
-                reason="image bytes expired before hashing",
+            outcome = state.processor.skip(
+                job, payload.get("sha256", ""), "image bytes expired before hashing"
             )
-            return {"status": "skipped", "reason": "bytes-expired", "recorded": recorded}
+            return {"status": "skipped", "reason": outcome.reason, "recorded": outcome.recorded}
     if data is None:
         raise ValueError("hash_and_match payload has neither data nor data_key")
     outcome = state.processor.process(job, bytes(data))
