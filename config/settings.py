@@ -106,7 +106,11 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(default=0, ge=0, description="0 = CPU count.")
     task_time_limit_s: float = Field(default=120.0, gt=0)
     task_soft_time_limit_s: float = Field(default=100.0, gt=0)
-    worker_max_memory_kb: int = Field(default=1_000_000, gt=0)
+    worker_max_memory_kb: int = Field(
+        default=1_000_000,
+        gt=0,
+        description="Memory a worker child may use beyond its hash index before it is replaced.",
+    )
     inline_bytes_max: int = Field(
         default=256 * 1024, gt=0, description="Bigger images go via a short-lived Redis key."
     )

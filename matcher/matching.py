@@ -321,6 +321,21 @@ class Matcher:
                    for part in loaded.by_algorithm.values())
 
 
+def estimate_index_bytes(counts: dict[str, int], registry: AlgorithmRegistry | None = None) -> int:
+    """Rough memory a Matcher needs for lists of these sizes (entries per algorithm):
+    Hamming indexes take about 4x the raw hash bytes, exact ones a Python dict entry, and
+    every entry its label reference. Used to size worker memory limits before loading."""
+    registry = registry or default_registry()
+    total = 0
+    for name, count in counts.items():
+        if name not in registry:
+            continue
+        algorithm = registry.get(name)
+        per_entry = 120 + algorithm.bits // 4 if algorithm.exact else 4 * algorithm.bits // 8
+        total += count * (per_entry + 16)
+    return total
+
+
 def _search(part: _AlgorithmIndex, values: list[str], radius: int
             ) -> list[tuple[np.ndarray, np.ndarray]]:
     if isinstance(part.index, ExactIndex):

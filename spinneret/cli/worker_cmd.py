@@ -7,6 +7,18 @@ import typer
 from spinneret.context import AppContext
 
 
+def child_memory_limit_kb(context: AppContext) -> int:
+    """A child is replaced once it uses more than its own hash index (which grows with the
+    lists, so twice today's estimate) plus `worker_max_memory_kb` for the work of a task."""
+    from matcher.matching import estimate_index_bytes
+
+    counts: dict[str, int] = {}
+    for info in context.store.lists():
+        for algorithm, count in info.counts.items():
+            counts[algorithm] = counts.get(algorithm, 0) + count
+    return context.settings.worker_max_memory_kb + 2 * estimate_index_bytes(counts) // 1024
+
+
 def register(app: typer.Typer) -> None:
     @app.command("worker")
     def worker(
@@ -23,6 +35,7 @@ def register(app: typer.Typer) -> None:
         context = AppContext()
         _ = context.db  # migrate before children start, so they never race on it
         celery_app = configure(context.settings, context.redis_url)
+        celery_app.conf.worker_max_memory_per_child = child_memory_limit_kb(context)
         argv = [
             "worker",
             f"--loglevel={loglevel}",
