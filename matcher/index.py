@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from matcher._bucket_kernel import bucket_fill
 from matcher._hamming_kernel import probe_and_verify
 from matcher.errors import InvalidHash
 
@@ -381,12 +382,18 @@ class HammingIndex:
         hashes = self._hashes[:n]
         for i, part in enumerate(self._parts):
             keys = substring_keys(hashes, part)
-            order = np.argsort(keys, kind="stable")
-            self._perm[i * n : (i + 1) * n] = order
             counts = np.bincount(keys, minlength=1 << part.width)
             size = (1 << part.width) + 1
+            ends = np.cumsum(counts)
+            if self.compiled and bucket_fill is not None:
+                starts = np.empty(size - 1, dtype=np.int64)
+                starts[0] = 0
+                starts[1:] = ends[:-1]
+                bucket_fill(keys, starts, self._perm[i * n : (i + 1) * n])
+            else:
+                self._perm[i * n : (i + 1) * n] = np.argsort(keys, kind="stable")
             self._offsets[dir_at] = i * n
-            self._offsets[dir_at + 1 : dir_at + size] = np.cumsum(counts) + i * n
+            self._offsets[dir_at + 1 : dir_at + size] = ends + i * n
             self._dir_base.append(dir_at)
             self._perm_base.append(i * n)
             dir_at += size

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from matcher.algorithms import AlgorithmRegistry, HashAlgorithm, HashValue, default_registry
+from matcher.columns import EntryColumns, Payloads
 from matcher.errors import ListNotFound, MatcherError
 from matcher.hashing import ImageHashes
 from matcher.index import ExactIndex, HammingIndex
@@ -104,12 +105,12 @@ class Thresholds:
 
 @dataclass
 class _AlgorithmIndex:
-    """One list's entries of one algorithm; labels and source ids are indexed by entry id."""
+    """One list's entries of one algorithm; labels and source ids are indexed by entry id
+    (packed, decoded only for matches)."""
 
     algorithm: HashAlgorithm
     index: HammingIndex | ExactIndex
-    labels: list[str]
-    source_ids: list[str]
+    payloads: Payloads
 
 
 @dataclass
@@ -149,13 +150,14 @@ class Matcher:
         self._lists = {}
         for info in store.lists():
             try:
-                self.load_list(info, store.entries(info.name))
+                self.load_columns(info, store.entry_columns(info.name))
             except ListNotFound:
                 continue  # deleted meanwhile
         self.version = version
 
     def load_list(self, info, entries: Iterable) -> None:
-        """Build this list's indexes from `entries` and swap them in (other lists untouched)."""
+        """Build this list's indexes from `entries` (`ListEntry`s) and swap them in (other
+        lists untouched)."""
         grouped: dict[str, tuple[list[str], list[str], list[str]]] = {}
         for entry in entries:
             hashes, labels, sources = grouped.setdefault(entry.algorithm, ([], [], []))
@@ -164,15 +166,37 @@ class Matcher:
             sources.append(entry.source_id)
         by_algorithm: dict[str, _AlgorithmIndex] = {}
         for name, (hashes, labels, sources) in grouped.items():
-            if name not in self.registry:
-                log.warning("list %s: skipping %d %s entries (algorithm not installed)",
-                            info.name, len(hashes), name)
+            algorithm = self._installed(info, name, len(hashes))
+            if algorithm is None:
                 continue
-            algorithm = self.registry.get(name)
             index = self._new_index(algorithm)
             index.add(hashes)
-            by_algorithm[algorithm.name] = _AlgorithmIndex(algorithm, index, labels, sources)
+            by_algorithm[algorithm.name] = _AlgorithmIndex(
+                algorithm, index, Payloads.from_pairs(labels, sources))
         self._lists[info.name] = _LoadedList(info, by_algorithm)
+
+    def load_columns(self, info, columns: Mapping[str, EntryColumns]) -> None:
+        """Like `load_list`, from `FingerprintStore.entry_columns` (the fast warm-start path:
+        hashes go to the index as one uint64 array, payloads stay packed)."""
+        by_algorithm: dict[str, _AlgorithmIndex] = {}
+        for name, part in columns.items():
+            algorithm = self._installed(info, name, len(part))
+            if algorithm is None:
+                continue
+            index = self._new_index(algorithm)
+            if isinstance(index, HammingIndex):
+                index.add(part.words())
+            else:
+                index.add(part.hexes())
+            by_algorithm[algorithm.name] = _AlgorithmIndex(algorithm, index, part.payloads)
+        self._lists[info.name] = _LoadedList(info, by_algorithm)
+
+    def _installed(self, info, name: str, count: int) -> HashAlgorithm | None:
+        if name not in self.registry:
+            log.warning("list %s: skipping %d %s entries (algorithm not installed)",
+                        info.name, count, name)
+            return None
+        return self.registry.get(name)
 
     def _new_index(self, algorithm: HashAlgorithm) -> HammingIndex | ExactIndex:
         if algorithm.exact:
@@ -225,7 +249,8 @@ class Matcher:
 
     def _reload(self, store, name: str) -> None:
         try:
-            self.load_list(store.get_list(name), store.entries(name))
+            info = store.get_list(name)
+            self.load_columns(info, store.entry_columns(name))
         except ListNotFound:
             self.remove_list(name)
 
@@ -291,11 +316,12 @@ class Matcher:
             else:
                 entry_hash = query
             info = loaded.info
+            label, source_id = part.payloads.get(entry_id)
             matches.append(Match(
                 list=name, list_kind=getattr(info, "kind", "block"),
                 category=getattr(info, "category", ""), source=getattr(info, "source", ""),
                 algorithm=alg_name, entry_hash=entry_hash, query_hash=query, distance=distance,
-                label=part.labels[entry_id], source_id=part.source_ids[entry_id],
+                label=label, source_id=source_id,
                 decision="auto" if auto else "review",
             ))
         matches.sort(key=lambda m: (m.decision != "auto", m.distance, m.list, m.algorithm,

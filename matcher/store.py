@@ -18,6 +18,7 @@ Contract (key layout in docs/redis-keys.md):
 
 from __future__ import annotations
 
+import binascii
 import re
 import time
 import uuid
@@ -27,10 +28,10 @@ from dataclasses import dataclass
 import redis
 
 from matcher.algorithms import AlgorithmRegistry, default_registry
+from matcher.columns import FIELD_SEPARATOR, EntryColumns, Payloads
 from matcher.errors import InvalidHash, InvalidListName, ListNotFound, MatcherError
 
 KINDS = ("block", "allow")
-FIELD_SEPARATOR = "\x1f"
 # No braces (they would break the hash tag), no colons or spaces (keys stay parseable).
 _LIST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _HEX_BYTES = b"0123456789abcdef"
@@ -82,6 +83,10 @@ class StoreChange:
 
 class StoreConflict(MatcherError):
     """The list changed underneath an operation (or its aside data expired); retry it."""
+
+
+class StoreCorrupt(MatcherError):
+    """Entries in Redis that the store did not write (wrong length or not hex)."""
 
 
 # KEYS: version, changelog. ARGV: maxlen, channel, list, op, algorithm, hash.
@@ -268,6 +273,63 @@ class FingerprintStore:
                 text = _s(value)
                 label, _, source_id = text.partition(FIELD_SEPARATOR)
                 yield ListEntry(alg, _s(field), label, source_id)
+
+    def entry_columns(self, name: str, algorithm: str | None = None) -> dict[str, EntryColumns]:
+        """A list's entries as columns per algorithm (the warm-start read: HSCAN pages decoded
+        straight into one bytes block each, no object per entry). One consistent version: if
+        the list is replaced during the read, it is read again."""
+        keys = self.list_keys(name)
+        for _attempt in range(5):
+            meta = self._meta(keys)
+            if meta is None:
+                raise ListNotFound(name)
+            algorithms = _split(meta.get("algorithms", ""))
+            if algorithm is not None:
+                wanted = self._registry.get(algorithm).name
+                algorithms = [a for a in algorithms if a == wanted]
+            token = meta["token"]
+            columns = {
+                alg: self._read_columns(name, keys.entries(token, alg), alg)
+                for alg in algorithms
+            }
+            # A replace swaps the token and UNLINKs the old keys: a scan that overlapped it
+            # may have ended early on the vanished key.
+            if _s(self._r.hget(keys.meta, "token")) == token:
+                return columns
+        raise StoreConflict(f"list {name!r} kept changing while being read")
+
+    def _read_columns(self, name: str, key: str, algorithm: str) -> EntryColumns:
+        size = self._registry.get(algorithm).hex_length // 2
+        digests: list[bytes] = []
+        payloads: list[Payloads] = []
+        read = 0
+        cursor = 0
+        while True:
+            cursor, page = self._r.hscan(key, cursor, count=self._batch_size)
+            if page:
+                fields = list(page)
+                values = list(page.values())
+                if isinstance(fields[0], str):  # a client with decode_responses=True
+                    fields = [f.encode() for f in fields]
+                    values = [v.encode() for v in values]
+                joined = b"".join(fields)
+                if len(joined) != 2 * size * len(fields) or len(set(map(len, fields))) != 1:
+                    raise StoreCorrupt(f"list {name!r}: a stored {algorithm} hash is not "
+                                       f"{2 * size} hex digits")
+                try:
+                    digests.append(binascii.unhexlify(joined))
+                except binascii.Error:
+                    raise StoreCorrupt(f"list {name!r}: a stored {algorithm} hash is not "
+                                       "hex") from None
+                payloads.append(Payloads.from_values(values))
+                read += len(fields)
+            if not int(cursor):
+                break
+        columns = EntryColumns(algorithm, size, b"".join(digests), Payloads.concat(payloads)
+                               if payloads else Payloads.from_values([]))
+        if read > int(self._r.hlen(key)):  # HSCAN repeated fields during a rehash
+            columns = columns.unique()
+        return columns
 
     def changes_since(self, version: int) -> list[StoreChange]:
         """Changes after `version`, oldest first; one `resync` change if the changelog no longer
