@@ -40,6 +40,7 @@ class WorkerState:
             HashCache(context.redis, settings.redis_key_prefix, settings.hash_cache_ttl_s),
         )
         log.info("worker index loaded: %s", self.matcher.size())
+        _warm_up_hashing()
 
     @functools.cached_property
     def notices(self) -> NoticeService:
@@ -48,6 +49,20 @@ class WorkerState:
     def close(self) -> None:
         self.matcher.stop()
         self.context.close()
+
+
+def _warm_up_hashing() -> None:
+    """Load (or compile, on a fresh install) the numba hashing kernels before the first task,
+    so it is not the one that pays for it."""
+    import io
+
+    from PIL import Image
+
+    from matcher.hashing import hash_image
+
+    buffer = io.BytesIO()
+    Image.linear_gradient("L").convert("RGB").save(buffer, "PNG")
+    hash_image(buffer.getvalue())
 
 
 _state: WorkerState | None = None
