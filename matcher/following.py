@@ -2,7 +2,9 @@
 
 A background thread listens on the store's pub/sub channel and also polls the store version
 (pub/sub drops messages while disconnected), applying each change with `Matcher.sync`.
-Matching and syncing take the same lock, so a lookup never sees a half-applied change.
+Matching and applying a change take the same lock, so a lookup never sees a half-applied
+change; a changed list is read and indexed outside that lock (a 10M-entry reload takes
+seconds) and only swapped in under it.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class FollowingMatcher:
     ) -> None:
         self._store = store
         self._lock = threading.Lock()
+        self._sync_lock = threading.Lock()  # one sync at a time (thread and sync_now callers)
         self._matcher = Matcher.from_store(store, thresholds, dihedral=dihedral)
         self._poll_interval_s = poll_interval_s
         self._stop = threading.Event()
@@ -57,8 +60,8 @@ class FollowingMatcher:
 
     def sync_now(self) -> int:
         """Apply pending store changes now; returns how many were applied."""
-        with self._lock:
-            applied = self._matcher.sync(self._store)
+        with self._sync_lock:
+            applied = self._matcher.sync(self._store, lock=self._lock)
         if applied:
             self.last_applied_at = time.monotonic()
             log.info("index synced to store version %s (%d changes)", self.version, applied)

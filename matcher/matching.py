@@ -15,6 +15,7 @@ list's indexes. Decisions (see docs/matching.md):
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -143,17 +144,19 @@ class Matcher:
         matcher._load_all(store)
         return matcher
 
-    def _load_all(self, store) -> None:
+    def _load_all(self, store, guard: contextlib.AbstractContextManager | None = None) -> None:
         # Read the version first: a change made while loading is applied again by the next
         # sync, and applying a change twice is harmless.
         version = store.version()
-        self._lists = {}
+        lists: dict[str, _LoadedList] = {}
         for info in store.lists():
             try:
-                self.load_columns(info, store.entry_columns(info.name))
+                lists[info.name] = self._build_columns(info, store.entry_columns(info.name))
             except ListNotFound:
                 continue  # deleted meanwhile
-        self.version = version
+        with guard or contextlib.nullcontext():
+            self._lists = lists
+            self.version = version
 
     def load_list(self, info, entries: Iterable) -> None:
         """Build this list's indexes from `entries` (`ListEntry`s) and swap them in (other
@@ -178,6 +181,9 @@ class Matcher:
     def load_columns(self, info, columns: Mapping[str, EntryColumns]) -> None:
         """Like `load_list`, from `FingerprintStore.entry_columns` (the fast warm-start path:
         hashes go to the index as one uint64 array, payloads stay packed)."""
+        self._lists[info.name] = self._build_columns(info, columns)
+
+    def _build_columns(self, info, columns: Mapping[str, EntryColumns]) -> _LoadedList:
         by_algorithm: dict[str, _AlgorithmIndex] = {}
         for name, part in columns.items():
             algorithm = self._installed(info, name, len(part))
@@ -189,7 +195,7 @@ class Matcher:
             else:
                 index.add(part.hexes())
             by_algorithm[algorithm.name] = _AlgorithmIndex(algorithm, index, part.payloads)
-        self._lists[info.name] = _LoadedList(info, by_algorithm)
+        return _LoadedList(info, by_algorithm)
 
     def _installed(self, info, name: str, count: int) -> HashAlgorithm | None:
         if name not in self.registry:
@@ -221,8 +227,12 @@ class Matcher:
             removed += len(part.index.remove_hashes([value]))
         return removed
 
-    def sync(self, store) -> int:
-        """Apply the store's changes since `version`, per list; returns how many were applied."""
+    def sync(self, store, lock: contextlib.AbstractContextManager | None = None) -> int:
+        """Apply the store's changes since `version`, per list; returns how many were applied.
+
+        With `lock` (the one `match` callers hold), lists are read and indexed outside it and
+        only swapped in under it: matching never waits for a large list to reload."""
+        guard = lock or contextlib.nullcontext()
         changes = store.changes_since(self.version)
         # A replace is superseded by a later replace or delete of the same list (each reload
         # reads the list's current state).
@@ -232,27 +242,33 @@ class Matcher:
                 last_reload[change.list] = position
         for position, change in enumerate(changes):
             if change.op == "resync":
-                self._load_all(store)
+                self._load_all(store, guard)
                 return len(changes)
             if change.op == "replace":
                 if last_reload.get(change.list) == position:
-                    self._reload(store, change.list)
+                    self._reload(store, change.list, guard)
             elif change.op == "delete":
-                self.remove_list(change.list)
+                with guard:
+                    self.remove_list(change.list)
             elif change.op == "retract":
                 if change.hash:
-                    self.retract(change.list, change.algorithm, change.hash)
+                    with guard:
+                        self.retract(change.list, change.algorithm, change.hash)
             else:
                 log.warning("ignoring unknown store change %r", change.op)
             self.version = change.version
         return len(changes)
 
-    def _reload(self, store, name: str) -> None:
+    def _reload(self, store, name: str, guard: contextlib.AbstractContextManager) -> None:
         try:
             info = store.get_list(name)
-            self.load_columns(info, store.entry_columns(name))
+            loaded = self._build_columns(info, store.entry_columns(name))
         except ListNotFound:
-            self.remove_list(name)
+            with guard:
+                self.remove_list(name)
+            return
+        with guard:
+            self._lists[name] = loaded
 
     # -- matching ---------------------------------------------------------------------
 

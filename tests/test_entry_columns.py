@@ -4,6 +4,7 @@ columns, `Matcher.load_columns`, and the counting-sort index build."""
 from __future__ import annotations
 
 import random
+import threading
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ import redis
 from matcher.algorithms import HashValue
 from matcher.columns import EntryColumns, Payloads
 from matcher.errors import ListNotFound
+from matcher.following import FollowingMatcher
 from matcher.hashing import ImageHashes
 from matcher.index import HammingIndex
 from matcher.matching import Matcher, Thresholds
@@ -159,3 +161,31 @@ def test_counting_sort_build_equals_argsort():
     query = words[0] ^ np.array([7, 0, 1, 0], dtype=np.uint64)
     ids, found = compiled.search(query, 31)
     assert ids.tolist()[:2] == [0, 5000] and len(ids) == 101 and set(found.tolist()) == {4}
+
+
+def test_matching_is_not_blocked_while_a_list_reloads(store, monkeypatch):
+    base = "f0e1d2c3b4a59687"
+    query = ImageHashes((HashValue("phash", base),), "PNG", 1, 1, 0)
+    store.replace_list("l", [ListEntry("phash", base, "old")])
+    follower = FollowingMatcher(store, Thresholds.defaults())  # not started: synced by hand
+    reading, release = threading.Event(), threading.Event()
+    real = FingerprintStore.entry_columns
+
+    def slow_read(self, name, algorithm=None):
+        reading.set()
+        release.wait(30)
+        return real(self, name, algorithm)
+
+    monkeypatch.setattr(FingerprintStore, "entry_columns", slow_read)
+    store.replace_list("l", [ListEntry("phash", base, "new")])
+    syncing = threading.Thread(target=follower.sync_now)
+    syncing.start()
+    try:
+        assert reading.wait(30)
+        # The reload is under way (reading the list): lookups still answer, from the old list.
+        assert [m.label for m in follower.match(query)] == ["old"]
+    finally:
+        release.set()
+        syncing.join(30)
+    assert [m.label for m in follower.match(query)] == ["new"]
+    assert follower.version == store.version()
