@@ -26,7 +26,7 @@ from matcher.algorithms import AlgorithmRegistry, HashAlgorithm, HashValue, defa
 from matcher.columns import EntryColumns, Payloads
 from matcher.errors import ListNotFound, MatcherError
 from matcher.hashing import ImageHashes
-from matcher.index import ExactIndex, HammingIndex
+from matcher.index import ExactIndex, HammingIndex, bytes_to_words
 
 log = logging.getLogger(__name__)
 
@@ -193,7 +193,7 @@ class Matcher:
             if isinstance(index, HammingIndex):
                 index.add(part.words())
             else:
-                index.add(part.hexes())
+                index.add(bytes_to_words(part.digests, part.digest_size), part.digest_size * 2)
             by_algorithm[algorithm.name] = _AlgorithmIndex(algorithm, index, part.payloads)
         return _LoadedList(info, by_algorithm)
 

@@ -12,10 +12,10 @@ import redis
 
 from matcher.algorithms import HashValue
 from matcher.columns import EntryColumns, Payloads
-from matcher.errors import ListNotFound
+from matcher.errors import InvalidHash, ListNotFound
 from matcher.following import FollowingMatcher
 from matcher.hashing import ImageHashes
-from matcher.index import HammingIndex
+from matcher.index import ExactIndex, HammingIndex, bytes_to_words
 from matcher.matching import Matcher, Thresholds
 from matcher.store import FingerprintStore, ListEntry, StoreConflict, StoreCorrupt
 
@@ -189,3 +189,19 @@ def test_matching_is_not_blocked_while_a_list_reloads(store, monkeypatch):
         syncing.join(30)
     assert [m.label for m in follower.match(query)] == ["new"]
     assert follower.version == store.version()
+
+
+def test_exact_index_on_padded_words():
+    index = ExactIndex()
+    sha1 = ["ab" * 20, "AB" * 19 + "cd", "00" * 20]  # 160 bits: padded to 3 words
+    ids = index.add(sha1)
+    assert index.search("ab" * 20)[0].tolist() == [ids[0]]
+    assert index.search("ab" * 19 + "cd")[0].tolist() == [ids[1]]
+    assert index.search("ab" * 19 + "ce")[0].tolist() == []
+    assert index.search("zz" * 20)[0].tolist() == [] and index.search("ab")[0].tolist() == []
+    more = index.add(bytes_to_words(bytes.fromhex("ab" * 20), 20), 40)
+    assert index.search("ab" * 20)[0].tolist() == [ids[0], more[0]]
+    assert index.remove_hashes(["AB" * 20]).tolist() == [ids[0], more[0]] and len(index) == 2
+    with pytest.raises(InvalidHash, match="expected 40-digit hashes"):
+        index.add(["ab" * 16])
+    assert index.memory_bytes() < 200
