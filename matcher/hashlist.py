@@ -320,9 +320,9 @@ def write_hash_list(
     fmt = ListFormat(format)
     count = 0
     if fmt is ListFormat.csv:
-        # QUOTE_MINIMAL only quotes characters of the line terminator: quote every label
-        # and source id so a lone "\r" inside one cannot end the row when read back.
-        writer = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)
+        # RFC 4180 line ends: QUOTE_MINIMAL quotes a field holding any character of the line
+        # terminator, so with "\r\n" a lone "\r" inside a label is quoted and round-trips.
+        writer = csv.writer(out, lineterminator="\r\n")
         writer.writerow(["algorithm", "hash", "label", "source_id"])
         for entry in entries:
             if algorithm and entry.algorithm != algorithm:
