@@ -12,12 +12,11 @@ import sys
 from importlib import resources
 
 import pytest
-from aiohttp import web
 
 from records.db import Database
 from records.images import ImageRecorder
 from records.matches import MatchRepository
-from spinneret.demo.site import build_demo_site
+from spinneret.demo.site import build_demo_site, serve_on_loopback
 
 
 @pytest.fixture
@@ -43,13 +42,6 @@ async def _cli(env: dict[str, str], *args: str, timeout: float = 240) -> tuple[i
     return process.returncode, out.decode(), err.decode()
 
 
-async def _serve(app: web.Application) -> tuple[web.AppRunner, str]:
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    return runner, f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/"
-
 
 def _demo_list_path() -> str:
     return str(resources.files("spinneret.demo").joinpath("demo_list.csv"))
@@ -57,7 +49,7 @@ def _demo_list_path() -> str:
 
 async def test_crawl_command_hashes_matches_and_records_in_process(crawl_env, settings):
     site = build_demo_site(listed_seeds=range(6), unlisted=24, unlisted_size=(240, 180))
-    runner, base_url = await _serve(site.app())
+    runner, base_url = await serve_on_loopback(site.app())
     try:
         code, _, err = await _cli(crawl_env, "lists", "import", _demo_list_path(), "--list", "demo")
         assert code == 0, err
@@ -81,7 +73,7 @@ async def test_crawl_command_hashes_matches_and_records_in_process(crawl_env, se
 
 async def test_killed_crawl_resumes_and_records_every_image_once(crawl_env, settings):
     site = build_demo_site(listed_seeds=range(0), unlisted=60, unlisted_size=(200, 150))
-    runner, base_url = await _serve(site.app())
+    runner, base_url = await serve_on_loopback(site.app())
     try:
         code, _, err = await _cli(crawl_env, "sites", "add", base_url, "--name", "slow",
                                   "--owner-email", "owner@example.invalid", "--rate", "12")

@@ -13,7 +13,6 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from aiohttp import web
 from redis.cluster import RedisCluster
 
 from matcher.following import FollowingMatcher
@@ -26,7 +25,7 @@ from records.types import NewSite
 from spinneret.context import AppContext
 from spinneret.crawling import run_crawl
 from spinneret.demo.run import demo_list_entries
-from spinneret.demo.site import build_demo_site
+from spinneret.demo.site import build_demo_site, serve_on_loopback
 from spinneret.redis_clients import RedisConfigError, is_cluster, node_url, startup_nodes
 from tests.redis_cluster import LocalCluster
 
@@ -57,14 +56,6 @@ def _entries(list_no: int, n: int = 300) -> list[ListEntry]:
         out.append(ListEntry("md5", digest[:32], f"label-{i}"))
     return out
 
-
-async def _serve(app: web.Application) -> tuple[web.AppRunner, str]:
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
-    return runner, f"http://127.0.0.1:{port}/"
 
 
 def test_cluster_urls_are_recognised():
@@ -123,7 +114,7 @@ def _crawl_kill_and_go_on(cluster, context, follower) -> None:
     site = build_demo_site(unlisted=10, unlisted_size=(200, 150))
 
     async def crawl():
-        runner, base_url = await _serve(site.app())
+        runner, base_url = await serve_on_loopback(site.app())
         try:
             SiteRepository(context.db).add(NewSite(
                 base_url=base_url, name="clustersite", owner_email="o@example.invalid",

@@ -25,7 +25,7 @@ from spinneret.context import AppContext
 from spinneret.crawling import run_crawl
 from spinneret.demo.images import generate
 from spinneret.demo.run import demo_list_entries
-from spinneret.demo.site import build_demo_site
+from spinneret.demo.site import build_demo_site, serve_on_loopback
 from tests.worker_helpers import WorkerProcess
 from worker.celery_app import configure
 from worker.sink import build_payload
@@ -61,14 +61,6 @@ def worker(context, celery_app, tmp_path):
     proc.stop()
 
 
-async def _serve(app: web.Application) -> tuple[web.AppRunner, str]:
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
-    return runner, f"http://127.0.0.1:{port}/"
-
 
 def _add_site(context: AppContext, base_url: str, name: str = "testsite"):
     return SiteRepository(context.db).add(NewSite(
@@ -81,7 +73,7 @@ def test_crawl_finds_every_listed_image_and_flags_no_unlisted(context, worker):
     site = build_demo_site(unlisted=200, unlisted_size=(320, 240))
 
     async def crawl():
-        runner, base_url = await _serve(site.app())
+        runner, base_url = await serve_on_loopback(site.app())
         try:
             _add_site(context, base_url)
             return await run_crawl(context, "testsite")
@@ -208,7 +200,7 @@ def test_list_imported_during_a_crawl_is_used_for_the_rest_of_it(context, worker
             release.set()
 
     async def crawl():
-        runner, base_url = await _serve(app)
+        runner, base_url = await serve_on_loopback(app)
         try:
             _add_site(context, base_url)
             return await run_crawl(context, "testsite", on_progress=on_progress)

@@ -28,7 +28,7 @@ from records.sites import SiteRepository
 from records.types import NewSite
 from spinneret.context import AppContext
 from spinneret.crawling import CrawlSummary, child_env
-from spinneret.demo.site import DemoSite
+from spinneret.demo.site import DemoSite, serve_on_loopback
 
 DEMO_LIST = "demo-authority"
 DEMO_SITE = "demo"
@@ -115,12 +115,7 @@ class WorkerProcess:
 
 
 async def serve_site(site: DemoSite) -> tuple[web.AppRunner, str]:
-    runner = web.AppRunner(site.app(), access_log=None)
-    await runner.setup()
-    tcp = web.TCPSite(runner, "127.0.0.1", 0)
-    await tcp.start()
-    port = tcp._server.sockets[0].getsockname()[1]  # aiohttp exposes no public accessor
-    return runner, f"http://127.0.0.1:{port}/"
+    return await serve_on_loopback(site.app())
 
 
 def demo_context(base: AppContext, smtp_port: int | None = None) -> AppContext:

@@ -106,6 +106,16 @@ class DemoSite:
         return app
 
 
+async def serve_on_loopback(app: web.Application) -> tuple[web.AppRunner, str]:
+    """Serve `app` on a free loopback port; returns the runner (to clean up) and base URL."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # aiohttp has no public accessor
+    return runner, f"http://127.0.0.1:{port}/"
+
+
 def _html(title: str, body: str) -> web.Response:
     page = f"<!doctype html><html><head><title>{html.escape(title)}</title></head><body>{body}</body></html>"
     return web.Response(text=page, content_type="text/html")
