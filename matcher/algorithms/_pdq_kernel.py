@@ -169,33 +169,40 @@ def pdq_hash(rgb: np.ndarray, dct: tuple[np.ndarray, int] | None = None) -> tupl
 
 def pdq_dihedral(rgb: np.ndarray, dct: tuple[np.ndarray, int] | None = None,
                  ) -> tuple[list[str], int]:
-    """The 8 rotations/flips' PDQ hex (pdqhash.compute_dihedral's order) and the quality."""
+    """The 8 rotations/flips' PDQ hex (pdqhash.compute_dihedral's order) and the quality.
+
+    A transposed image's DCT is exactly the transposed DCT, but a mirrored one's is not the
+    sign-flipped DCT: PDQ's box windows and 64 sample points are not mirror-symmetric, so a
+    mirrored image is sampled on a grid about a pixel off (8-100 bits on fine texture). So
+    the three mirrorings go through the whole pipeline, and the transposes come from those.
+    """
     rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
     if min(rgb.shape[0], rgb.shape[1]) < MIN_SIDE:
         return ["0" * 64] * 8, 0
     coefficients, quality = dct if dct is not None else pdq_dct(rgb)
+    lr = pdq_dct(rgb[:, ::-1])[0]
+    ud = pdq_dct(rgb[::-1, :])[0]
+    both = pdq_dct(rgb[::-1, ::-1])[0]
+    variants = [coefficients, lr.T, both, ud.T, ud, lr, coefficients.T, both.T]
     margin = _margin(rgb)
-    hexes = [dct_to_hex(c, margin) for c in dihedral(coefficients)]
-    if None not in hexes:
-        return hexes, quality
-    vectors, quality = pdqhash.compute_dihedral(rgb)
-    return [_reference_hex(v) for v in vectors], int(quality)
+    hexes = []
+    for index, variant in enumerate(variants):
+        hex_ = dct_to_hex(variant, margin)
+        if hex_ is None:  # too close to call by rounding: ask the reference implementation
+            vector, _ = pdqhash.compute(np.ascontiguousarray(_DIHEDRAL_PIXELS[index](rgb)))
+            hex_ = _reference_hex(vector)
+        hexes.append(hex_)
+    return hexes, quality
 
 
-def dihedral(coefficients: np.ndarray) -> list[np.ndarray]:
-    """The DCT of the 8 rotations/flips (reference order: original, rot90, rot180, rot270,
-    flip x, flip y, flip +1, flip -1): sign flips of odd frequencies and transposes."""
-    odd_i = np.where(np.arange(16) % 2 == 1, 1.0, -1.0)  # frequency i + 1 is odd where i even
-    rows = odd_i[:, None] * np.ones(16)[None, :]
-    cols = np.ones(16)[:, None] * odd_i[None, :]
-    a = coefficients
-    return [
-        a,
-        (cols * a).T,
-        rows * cols * a,
-        (rows * a).T,
-        rows * a,
-        cols * a,
-        a.T,
-        (rows * cols * a).T,
-    ]
+#: The pixel transform behind each variant of `pdq_dihedral`, in its order.
+_DIHEDRAL_PIXELS = (
+    lambda a: a,
+    lambda a: np.rot90(a, 1),
+    lambda a: np.rot90(a, 2),
+    lambda a: np.rot90(a, 3),
+    lambda a: a[::-1, :],
+    lambda a: a[:, ::-1],
+    lambda a: a.transpose(1, 0, 2),
+    lambda a: a[::-1, ::-1].transpose(1, 0, 2),
+)

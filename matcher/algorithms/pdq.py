@@ -49,8 +49,8 @@ class Pdq(HashAlgorithm):
         return HashValue(self.name, hex_, quality)
 
     def compute_dihedral(self, image: DecodedImage) -> list[HashValue]:
-        """The hashes of the 8 rotations/flips, original first (in pdqhash's order), from one
-        DCT: a turned or flipped image's coefficients are the original's, transposed and with
-        odd frequencies negated."""
+        """The hashes of the 8 rotations/flips, original first (in pdqhash's order), equal to
+        hashing the turned pixels: the 3 mirrorings are hashed for real (PDQ's sampling is
+        not mirror-symmetric) and the transposes are taken from their DCTs (exact)."""
         hexes, quality = _kernel().pdq_dihedral(image.rgb_array(), _dct(image))
         return [HashValue(self.name, hex_, quality) for hex_ in hexes]
