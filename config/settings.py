@@ -118,6 +118,11 @@ class Settings(BaseSettings):
     broker_visibility_timeout_s: float = Field(
         default=600.0, gt=0, description="Unacked tasks of a dead worker are redelivered after this."
     )
+    redeliver_after_s: float = Field(
+        default=900.0,
+        gt=0,
+        description="An image task not recorded this long after it was sent is sent again.",
+    )
     hash_cache_ttl_s: int = Field(
         default=7 * 24 * 3600, gt=0, description="How long hashes are reused by SHA-256."
     )

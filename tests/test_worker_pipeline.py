@@ -28,7 +28,8 @@ from spinneret.demo.run import demo_list_entries
 from spinneret.demo.site import build_demo_site, serve_on_loopback
 from tests.worker_helpers import WorkerProcess
 from worker.celery_app import configure
-from worker.sink import build_payload
+from worker.ledger import TaskLedger
+from worker.sink import build_payload, send_image_task
 from worker.tasks import hash_and_match
 
 
@@ -104,6 +105,7 @@ def test_worker_killed_mid_batch_every_image_recorded_exactly_once(
     crawl = CrawlRepository(context.db).create(site.id)
     images = [_jpeg(seed) for seed in range(4)]
     total = 24
+    ledger = TaskLedger(context.redis, context.settings.redis_key_prefix)
     first = WorkerProcess.start(context.settings, tmp_path / "w1.log", concurrency=2)
     first.wait_ready(celery_app)
     for n in range(total):
@@ -112,7 +114,7 @@ def test_worker_killed_mid_batch_every_image_recorded_exactly_once(
             data=images[n % len(images)], content_type="image/jpeg", site_id=site.id,
             crawl_id=crawl.id, via="img",
         )
-        hash_and_match.apply_async(args=[build_payload(found, context.settings, context.redis)])
+        send_image_task(build_payload(found, context.settings, context.redis), ledger)
 
     def recorded() -> int:
         with context.db.session() as session:
@@ -138,6 +140,7 @@ def test_worker_killed_mid_batch_every_image_recorded_exactly_once(
     urls = [event.url for event in events]
     assert len(urls) == total and len(set(urls)) == total
     assert all(event.status == "hashed" for event in events)
+    assert ledger.pending() == 0, "every task crossed off the ledger"
     print(f"\nkill -9 after {at_kill}/{total} images; after restart {len(urls)} recorded once each")
 
 

@@ -22,6 +22,7 @@ def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
         "SPINNERET_DATABASE_URL": settings.effective_database_url,
         "SPINNERET_INDEX_SYNC_INTERVAL_S": "0.2",
         "SPINNERET_BROKER_VISIBILITY_TIMEOUT_S": "4",
+        "SPINNERET_REDELIVER_AFTER_S": "5",
     }
     env.update(extra)
     return env

@@ -12,6 +12,7 @@ import redis
 from config import Settings
 from crawler.types import FoundImage
 from worker.celery_app import BrokerQueueDepth
+from worker.ledger import TaskLedger, redeliver_stale
 from worker.tasks import hash_and_match
 
 BYTES_KEY_TTL_S = 6 * 3600
@@ -29,11 +30,16 @@ class CelerySink:
         self._depth = 0
         self._depth_checked_at = 0.0
         self._queue_depth = BrokerQueueDepth()
+        self._ledger = TaskLedger(client, settings.redis_key_prefix)
+
+    def redeliver_stale(self) -> int:
+        """Send again the tasks a broker lost (see worker/ledger.py)."""
+        return redeliver_stale(self._ledger, self._client, self._settings.redeliver_after_s)
 
     async def submit(self, image: FoundImage) -> None:
         payload = build_payload(image, self._settings, self._client)
-        # apply_async does blocking socket I/O; keep the crawler's event loop free.
-        await asyncio.to_thread(hash_and_match.apply_async, args=[payload])
+        # Redis and the broker are blocking socket I/O; keep the crawler's event loop free.
+        await asyncio.to_thread(send_image_task, payload, self._ledger)
         self.sent += 1
         self.sent_urls.add(image.url)
 
@@ -46,6 +52,14 @@ class CelerySink:
 
     def close(self) -> None:
         self._queue_depth.close()
+
+
+def send_image_task(payload: dict, ledger: TaskLedger) -> str:
+    """File the task in the ledger, then send it; returns its id."""
+    task_id = uuid.uuid4().hex
+    ledger.add(task_id, payload)
+    hash_and_match.apply_async(args=[payload], task_id=task_id)
+    return task_id
 
 
 def build_payload(image: FoundImage, settings: Settings, client: redis.Redis) -> dict:

@@ -18,6 +18,7 @@ from notices.service import NoticeService
 from records.images import ImageRecorder
 from spinneret.context import AppContext
 from spinneret.pipeline import ImageProcessor
+from worker.ledger import TaskLedger, redeliver_stale
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,8 @@ class WorkerState:
             HashOptions.from_settings(settings),
             HashCache(context.redis, settings.redis_key_prefix, settings.hash_cache_ttl_s),
         )
+        self.ledger = TaskLedger(context.redis, settings.redis_key_prefix)
+        self._sweeper = _Sweeper(self.ledger, context.redis, settings.redeliver_after_s)
         log.info("worker index loaded: %s", self.matcher.size())
         _warm_up_hashing()
 
@@ -47,8 +50,34 @@ class WorkerState:
         return NoticeService(self.context.db, self.context.settings)
 
     def close(self) -> None:
+        self._sweeper.stop()
         self.matcher.stop()
         self.context.close()
+
+
+class _Sweeper:
+    """Re-sends image tasks the broker lost, from every worker process (one at a time)."""
+
+    def __init__(self, ledger: TaskLedger, client, older_than_s: float) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, args=(ledger, client, older_than_s), daemon=True,
+            name="spinneret-redeliver",
+        )
+        self._thread.start()
+
+    def _run(self, ledger: TaskLedger, client, older_than_s: float) -> None:
+        interval = min(60.0, max(1.0, older_than_s / 4))
+        while not self._stop.wait(interval):
+            try:
+                sent = redeliver_stale(ledger, client, older_than_s)
+                if sent:
+                    log.warning("re-sent %d image task(s) the broker lost", sent)
+            except Exception:
+                log.exception("redelivery sweep failed; retrying")
+
+    def stop(self) -> None:
+        self._stop.set()
 
 
 def _warm_up_hashing() -> None:

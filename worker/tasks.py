@@ -40,6 +40,19 @@ def hash_and_match(self, payload: dict) -> dict:
     (bytes) or `data_key` (a short-lived Redis key holding the bytes, deleted after use).
     """
     state = worker_state()
+    try:
+        result = _hash_and_match(state, payload)
+    except TRANSIENT_ERRORS:
+        raise  # retried; the ledger keeps the task until it is recorded
+    except Exception:
+        state.ledger.done(self.request.id)  # a bad payload: re-sending cannot help
+        raise
+    # Only now that the outcome is committed can the ledger entry go.
+    state.ledger.done(self.request.id)
+    return result
+
+
+def _hash_and_match(state, payload: dict) -> dict:
     job = ImageJob(
         crawl_id=int(payload["crawl_id"]),
         site_id=int(payload["site_id"]),
