@@ -8,7 +8,7 @@ decides (INSERT ... ON CONFLICT DO NOTHING); whoever loses records nothing.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -148,16 +148,24 @@ class ImageRecorder:
                 height=row.height, format=row.format,
             )
 
-    def recorded_urls(self, crawl_id: int, after_id: int = 0) -> list[tuple[int, str]]:
-        """(event id, image URL) of a crawl's records with id > `after_id`, oldest first:
-        lets a caller follow which images got their record without rereading them all."""
+    def recorded_among(self, crawl_id: int, urls: Iterable[str]) -> set[str]:
+        """Which of `urls` this crawl has a record for (hashed or skipped).
+
+        Asked by URL, not by "ids after the last one seen": on PostgreSQL, concurrent
+        writers commit ids out of order, so an id watermark would skip records.
+        """
+        by_key = {url_key(url): url for url in urls}
+        found: set[str] = set()
+        keys = list(by_key)
         with self._db.session(readonly=True) as session:
-            rows = session.execute(
-                select(ImageEvent.id, ImageEvent.url)
-                .where(ImageEvent.crawl_id == crawl_id, ImageEvent.id > after_id)
-                .order_by(ImageEvent.id)
-            )
-            return [(event_id, url) for event_id, url in rows]
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
+                rows = session.execute(
+                    select(ImageEvent.url_key)
+                    .where(ImageEvent.crawl_id == crawl_id, ImageEvent.url_key.in_(chunk))
+                )
+                found.update(by_key[key] for (key,) in rows)
+        return found
 
     def events(self, crawl_id: int) -> list[ImageEventRecord]:
         with self._db.session(readonly=True) as session:

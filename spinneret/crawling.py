@@ -227,12 +227,9 @@ async def _wait_recorded(context, crawl_id, sink, progress, on_progress) -> None
         await drain()
     recorder = ImageRecorder(context.db)
     pending = set(sink.sent_urls)
-    last_id = 0
     deadline = time.monotonic() + RECORD_WAIT_TIMEOUT_S
     while True:
-        for event_id, url in recorder.recorded_urls(crawl_id, last_id):
-            pending.discard(url)
-            last_id = event_id
+        pending -= recorder.recorded_among(crawl_id, pending)
         progress.images_recorded = len(sink.sent_urls) - len(pending)
         if on_progress:
             on_progress(progress)
