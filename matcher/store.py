@@ -256,6 +256,14 @@ class FingerprintStore:
                 infos.append(_info(name, meta))
         return infos
 
+    def _algorithms_of(self, meta: dict[str, str], algorithm: str | None) -> list[str]:
+        """The list's algorithms, or just `algorithm` (validated) if it has it."""
+        algorithms = _split(meta.get("algorithms", ""))
+        if algorithm is None:
+            return algorithms
+        wanted = self._registry.get(algorithm).name
+        return [a for a in algorithms if a == wanted]
+
     def entries(self, name: str, algorithm: str | None = None) -> Iterator[ListEntry]:
         """Stream a list's entries in HSCAN batches (an entry changed meanwhile may be missed or
         seen twice, as with any HSCAN)."""
@@ -263,10 +271,7 @@ class FingerprintStore:
         meta = self._meta(keys)
         if meta is None:
             raise ListNotFound(name)
-        algorithms = _split(meta.get("algorithms", ""))
-        if algorithm is not None:
-            wanted = self._registry.get(algorithm).name
-            algorithms = [a for a in algorithms if a == wanted]
+        algorithms = self._algorithms_of(meta, algorithm)
         for alg in algorithms:
             key = keys.entries(meta["token"], alg)
             for field, value in self._r.hscan_iter(key, count=self._batch_size):
@@ -283,10 +288,7 @@ class FingerprintStore:
             meta = self._meta(keys)
             if meta is None:
                 raise ListNotFound(name)
-            algorithms = _split(meta.get("algorithms", ""))
-            if algorithm is not None:
-                wanted = self._registry.get(algorithm).name
-                algorithms = [a for a in algorithms if a == wanted]
+            algorithms = self._algorithms_of(meta, algorithm)
             token = meta["token"]
             columns = {
                 alg: self._read_columns(name, keys.entries(token, alg), alg)

@@ -127,6 +127,24 @@ def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> dict[str, st
     reset_settings_cache()
 
 
+@pytest.fixture
+def cli(cli_env, capsys, monkeypatch):
+    """Run `spinneret ARGS` in-process against `settings`; returns (status, stdout, stderr)."""
+    from spinneret.cli import main
+
+    def run(*args: str) -> tuple[int, str, str]:
+        monkeypatch.setattr(sys, "argv", ["spinneret", *args])
+        code = 0
+        try:
+            main()
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
 def reference_dir() -> Path | None:
     """The full PDQ reference set (`../shared/reference/pdq`), if this checkout has it."""
     candidates = []

@@ -5,35 +5,16 @@ from __future__ import annotations
 
 import json
 import random
-import sys
 from pathlib import Path
 
 import pytest
 import redis
 
 from matcher.store import FingerprintStore, ListEntry
-from spinneret.cli import main
 from tests.conftest import run_cli
 
 MD5S = [f"{random.Random(i).getrandbits(128):032x}" for i in range(4)]
 PDQS = [f"{random.Random(100 + i).getrandbits(256):064x}" for i in range(3)]
-
-
-@pytest.fixture
-def cli(cli_env, capsys, monkeypatch):
-    """Run `spinneret ARGS` in-process; returns (exit status, stdout, stderr)."""
-
-    def run(*args: str) -> tuple[int, str, str]:
-        monkeypatch.setattr(sys, "argv", ["spinneret", *args])
-        code = 0
-        try:
-            main()
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +12,6 @@ import pytest
 from PIL import Image, ImageDraw, ImageEnhance
 
 from matcher.hashing import hash_image
-from spinneret.cli import main
 from tests.conftest import run_cli
 
 
@@ -35,21 +33,6 @@ def save(image: Image.Image, path: Path, fmt: str = "PNG", **kwargs) -> Path:
     image.save(buffer, fmt, **kwargs)
     path.write_bytes(buffer.getvalue())
     return path
-
-
-@pytest.fixture
-def cli(cli_env, capsys, monkeypatch):
-    def run(*args: str) -> tuple[int, str, str]:
-        monkeypatch.setattr(sys, "argv", ["spinneret", *args])
-        code = 0
-        try:
-            main()
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
 
 
 @pytest.fixture
