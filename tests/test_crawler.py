@@ -29,12 +29,16 @@ from tests.sites import (
 class ListSink:
     images: list[FoundImage] = field(default_factory=list)
     backout: bool = False
-    on_submit: object = None
+    stall_after: int | None = None  # accept this many images, then hang every later submit
+    stalled: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def submit(self, image: FoundImage) -> None:
+        if self.stall_after is not None and len(self.images) >= self.stall_after:
+            # Hanging here (rather than counting and hoping the test task wakes first)
+            # freezes the crawl at a known point however fast the machine is.
+            self.stalled.set()
+            await asyncio.Future()
         self.images.append(image)
-        if callable(self.on_submit):
-            self.on_submit(self)
 
     def needs_backout(self) -> bool:
         return self.backout
@@ -174,17 +178,11 @@ async def test_resume_after_kill_fetches_nothing_twice(sites, aredis, crawl_sett
     routes, images = chain_site(30, 4)
     sites.routes(routes)
     expected = {sites.base + p for p in images}
-    killed = asyncio.Event()
-
-    def kill_after_40(sink: ListSink) -> None:
-        if len(sink.images) >= 40:
-            killed.set()
-
-    first = ListSink(on_submit=kill_after_40)
+    first = ListSink(stall_after=40)
     target = sites.target(max_depth=100)
     task = asyncio.create_task(Crawler(target, crawl_settings, frontier_for(aredis, crawl_settings),
                                        first, resolver=sites.resolver).run())
-    await asyncio.wait_for(killed.wait(), 20)
+    await asyncio.wait_for(first.stalled.wait(), 20)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
