@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -55,6 +56,7 @@ _MEMORY_SLACK = 1 << 20
 _DELTA_MIN = 4096  # scanned tail allowed before tables are rebuilt ...
 _DELTA_FRACTION = 16  # ... or 1/16 of the indexed part, whichever is larger
 _DEAD_FRACTION = 4  # compact when more than 1/4 of the entries are tombstones
+_KERNEL_CHUNK = 8192  # candidates the compiled kernel gathers before verifying them
 
 
 # --- hex <-> uint64 words ---------------------------------------------------------------
@@ -264,6 +266,7 @@ class HammingIndex:
         self._perm_base: list[int] = []
         self._probes: dict[int, _Probe] = {}
         self._probe_counts: dict[int, int] = {}
+        self._scratch = threading.local()
 
     # -- size ---------------------------------------------------------------------------
 
@@ -560,14 +563,26 @@ class HammingIndex:
             owners = np.empty(self._buffer, dtype=np.int64)
             candidates = np.empty(self._buffer, dtype=np.int64)
             found = np.empty(self._buffer, dtype=np.int32)
+            lows, highs, scratch = self._kernel_scratch(len(probe.tables))
             hits = probe_and_verify(
                 self._offsets, self._perm, self._hashes, self._alive, words, keys,
                 probe.tables, probe.masks, probe.bases, radius, owners, candidates, found,
+                lows, highs, scratch,
             )
             if hits <= self._buffer:
                 break
             self._buffer = 1 << int(hits).bit_length()
         return self._dedupe(owners[:hits], candidates[:hits], found[:hits])
+
+    def _kernel_scratch(self, probes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per-thread scratch arrays for the kernel, reused across queries."""
+        local = self._scratch
+        lows = getattr(local, "lows", None)
+        if lows is None or len(lows) < probes or local.candidates.dtype != self._perm.dtype:
+            local.lows = np.empty(probes, dtype=np.int64)
+            local.highs = np.empty(probes, dtype=np.int64)
+            local.candidates = np.empty(_KERNEL_CHUNK, dtype=self._perm.dtype)
+        return local.lows, local.highs, local.candidates
 
     def _dedupe(self, owners: np.ndarray, candidates: np.ndarray, found: np.ndarray):
         # A near hash is found through several substrings: keep one of each.

@@ -167,3 +167,26 @@ def test_exact_index():
     assert index.remove_hashes(["bb" * 16]).tolist() == [ids[1]]
     assert len(index) == 1 and index.memory_bytes() > 0
     assert index.search("cc" * 16)[0].tolist() == []
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_buckets_larger_than_the_kernel_candidate_list(compiled):
+    """Many entries sharing substrings overflow the compiled kernel's candidate list (one
+    bucket alone bigger than it, and many mid-sized ones): every hit is still returned once."""
+    from matcher import index as index_module
+
+    rng = np.random.default_rng(11)
+    chunk = index_module._KERNEL_CHUNK
+    base = rng.integers(0, 2**64, size=1, dtype=np.uint64)
+    # 1.5 chunks of copies of one hash (one huge bucket per table), plus near copies of it
+    # with a few low bits flipped (many buckets), plus unrelated hashes.
+    copies = np.repeat(base, chunk + chunk // 2)
+    near = base ^ rng.integers(0, 1 << 6, size=chunk, dtype=np.uint64)
+    other = rng.integers(0, 2**64, size=5000, dtype=np.uint64)
+    data = np.concatenate([copies, near, other]).reshape(-1, 1)
+    index = HammingIndex(64, 8, substrings=4, compiled=compiled)
+    ids = index.add(data)
+    index.rebuild()
+    queries = np.vstack([base.reshape(1, 1), _flip(rng, base, 3).reshape(1, 1),
+                         other[:3].reshape(-1, 1)])
+    _assert_exact(index, data, ids, np.ones(len(data), bool), queries, 8)
