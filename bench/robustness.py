@@ -40,8 +40,7 @@ from robustness_edits import GOALS, EditCase, all_edits
 from config import Settings
 from matcher.algorithms import HashValue
 from matcher.algorithms.pdq import Pdq
-from matcher.decode import decode_image
-from matcher.hashing import ImageHashes, hash_image
+from matcher.hashing import HashOptions, ImageHashes, hash_image_decoded
 from matcher.matching import Matcher, Thresholds
 from matcher.store import ListEntry, ListInfo
 from spinneret.demo import images as demo_images
@@ -49,11 +48,16 @@ from spinneret.demo import images as demo_images
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
 CACHE = RESULTS / "robustness_distractors.json"
-PERCEPTUAL = ("pdq", "phash", "dhash")
-BITS = {"pdq": 256, "phash": 64, "dhash": 64}
+PERCEPTUAL = ("pdq", "phash", "dhash", "cropdct")
+BITS = {"pdq": 256, "phash": 64, "dhash": 64, "cropdct": 256}
+#: Algorithms gated by a minimum quality (their flat-image hashes are not matched).
+WITH_QUALITY = ("pdq", "cropdct")
 DISTRACTOR_SIZE = (256, 192)
 DISTRACTOR_SEED0 = 1_000_000
 SYNTHETIC_ORIGINALS = 30
+#: Distractors whose query variants are compared with every other distractor's stored hash
+#: (36 lookups x 10,000 hashes each).
+VARIANT_PAIR_QUERIES = 1000
 SKIMAGE_PHOTOS = ("astronaut", "camera", "chelsea", "coffee", "rocket",
                   "hubble_deep_field", "coins", "moon", "brick", "grass", "gravel",
                   "immunohistochemistry", "retina", "page", "text", "cell", "clock")
@@ -78,6 +82,17 @@ class Hashed:
         if found is None:
             raise KeyError(algorithm)
         return found
+
+    def lookups(self, algorithm: str) -> list[HashValue]:
+        """Every hash of `algorithm` a query is looked up by: the hash and its variants."""
+        return [self.value(algorithm),
+                *(v for v in self.hashes.variants if v.algorithm == algorithm)]
+
+
+def quality_ok(value: HashValue, thresholds: Thresholds) -> bool:
+    if value.algorithm not in WITH_QUALITY:
+        return True
+    return (value.quality or 0) >= thresholds.get(_registry_get(value.algorithm)).min_quality
 
 
 # --- originals -------------------------------------------------------------------------------
@@ -148,9 +163,10 @@ _PDQ = Pdq()
 
 
 def hash_bytes(data: bytes) -> Hashed:
-    """The production path: hash_image, plus the dihedral PDQ hashes hash_and_match adds."""
-    hashes = hash_image(data)
-    dihedral = tuple(_PDQ.compute_dihedral(decode_image(data)))
+    """The production path (`matcher.service.hash_for_matching`): every hash with its query
+    variants (cropdct's crop guesses), plus the dihedral PDQ hashes."""
+    hashes, decoded = hash_image_decoded(data, HashOptions(), variants=True)
+    dihedral = tuple(_PDQ.compute_dihedral(decoded))
     return Hashed(hashes, dihedral)
 
 
@@ -175,6 +191,7 @@ def _distractor_task(seed: int) -> dict:
 def _hashed_to_json(hashed: Hashed) -> dict:
     return {
         "values": [[v.algorithm, v.hex, v.quality] for v in hashed.hashes.values],
+        "variants": [[v.algorithm, v.hex, v.quality] for v in hashed.hashes.variants],
         "dihedral": [v.hex for v in hashed.dihedral],
         "quality": hashed.dihedral[0].quality if hashed.dihedral else None,
     }
@@ -182,14 +199,16 @@ def _hashed_to_json(hashed: Hashed) -> dict:
 
 def _hashed_from_json(item: dict) -> Hashed:
     values = tuple(HashValue(a, h, q) for a, h, q in item["values"])
+    variants = tuple(HashValue(a, h, q) for a, h, q in item["variants"])
     dihedral = tuple(HashValue("pdq", h, item["quality"]) for h in item["dihedral"])
-    return Hashed(ImageHashes(values, "JPEG", *DISTRACTOR_SIZE, 0), dihedral)
+    return Hashed(ImageHashes(values, "JPEG", *DISTRACTOR_SIZE, 0, variants), dihedral)
 
 
 def distractors(count: int, pool, log) -> list[Hashed]:
     """`count` distractors, from the cache where it has them (the cache only grows)."""
     params = {"size": list(DISTRACTOR_SIZE), "format": "JPEG85", "seed0": DISTRACTOR_SEED0,
-              "generator": "spinneret.demo.images.generate"}
+              "generator": "spinneret.demo.images.generate",
+              "algorithms": list(HashOptions().algorithms), "variants": True}
     cached: list[dict] = []
     if CACHE.is_file():
         try:
@@ -266,6 +285,20 @@ def pair_histogram(a: np.ndarray, b: np.ndarray | None, bits: int) -> np.ndarray
     return hist
 
 
+def lookup_histogram(queries: list[np.ndarray], stored: np.ndarray, bits: int,
+                     skip_self: bool = False) -> np.ndarray:
+    """Histogram over (query image, stored hash) pairs of the least distance from any of the
+    query's lookups (rows of words) to the stored hash. With `skip_self`, query i and stored
+    row i are the same image (distractors against the distractor list) and not counted."""
+    hist = np.zeros(bits + 1, dtype=np.int64)
+    for i, lookups in enumerate(queries):
+        d = np.bitwise_count(lookups[:, None, :] ^ stored[None, :, :]).sum(axis=2).min(axis=0)
+        if skip_self and i < len(d):
+            d = np.delete(d, i)
+        hist += np.bincount(d, minlength=bits + 1)[: bits + 1]
+    return hist
+
+
 def distance(a: str, b: str) -> int:
     return int.bit_count(int(a, 16) ^ int(b, 16))
 
@@ -282,7 +315,8 @@ def fmt_table(rows: list[list[str]], header: list[str]) -> str:
     return "\n".join(lines)
 
 
-COLUMNS = [("pdq", "plain", "pdq"), ("pdq+dih", "dihedral", "pdq"), ("phash", "plain", "phash"),
+COLUMNS = [("pdq", "plain", "pdq"), ("pdq+dih", "dihedral", "pdq"), ("cropdct", "plain", "cropdct"),
+           ("phash", "plain", "phash"),
            ("dhash", "plain", "dhash"), ("any", "plain", "*"), ("any+dih", "dihedral", "*"),
            ("sha256", "plain", "sha256")]
 
@@ -362,12 +396,14 @@ def main(argv: list[str] | None = None) -> int:
                 for level, count in counts.items():
                     cross_false[mode][f"{alg}:{level}"] += count
         original = original_hashes[index]
-        quality_ok = (hashed.value("pdq").quality or 0) >= thresholds.get(_PDQ).min_quality
         for alg in PERCEPTUAL:
-            d = distance(hashed.value(alg).hex, original.value(alg).hex)
-            distances[name][alg].append(d if alg != "pdq" or quality_ok else None)
+            usable = [v for v in hashed.lookups(alg) if quality_ok(v, thresholds)]
+            stored = original.value(alg).hex
+            distances[name][alg].append(
+                min(distance(v.hex, stored) for v in usable) if usable else None)
         dih = min(distance(v.hex, original.value("pdq").hex) for v in hashed.dihedral)
-        distances[name]["pdq+dih"].append(dih if quality_ok else None)
+        pdq_ok = quality_ok(hashed.value("pdq"), thresholds)
+        distances[name]["pdq+dih"].append(dih if pdq_ok else None)
 
     false_distractors = {"plain": defaultdict(int), "dihedral": defaultdict(int)}
     flagged_images = {"plain": {"auto": 0, "review": 0}, "dihedral": {"auto": 0, "review": 0}}
@@ -385,15 +421,26 @@ def main(argv: list[str] | None = None) -> int:
             if levels:
                 flagged_images[mode]["review"] += 1
 
-    # Distinct-pair distance histograms (PDQ pairs only where both have quality >= min).
-    min_quality = thresholds.get(_PDQ).min_quality
+    # Distinct-pair distance histograms (pairs with a quality-gated hash only where both pass).
+    # An algorithm with query variants (cropdct) is measured as matching does it: a pair's
+    # distance is the least over the query's variants, against the other image's stored hash.
     histograms: dict[str, dict[str, list[int]]] = {}
     for alg in PERCEPTUAL:
         def rows(items: list[Hashed], alg: str = alg) -> np.ndarray:
-            keep = [h.value(alg).hex for h in items
-                    if alg != "pdq" or (h.value("pdq").quality or 0) >= min_quality]
+            keep = [h.value(alg).hex for h in items if quality_ok(h.value(alg), thresholds)]
             return words(keep) if keep else np.zeros((0, BITS[alg] // 64), np.uint64)
         d_rows, o_rows = rows(distractor_hashes), rows(original_hashes)
+        if any(h.lookups(alg)[1:] for h in distractor_hashes[:1]):
+            # Same filter as rows(): row i of d_rows is distractor i of d_lookups.
+            d_lookups = [words([v.hex for v in h.lookups(alg) if quality_ok(v, thresholds)])
+                         for h in distractor_hashes if quality_ok(h.value(alg), thresholds)]
+            histograms[alg] = {
+                "distractor x original": lookup_histogram(d_lookups, o_rows, BITS[alg]).tolist(),
+                "distractor x distractor": lookup_histogram(
+                    d_lookups[:VARIANT_PAIR_QUERIES], d_rows, BITS[alg], skip_self=True).tolist(),
+                "original x original": pair_histogram(o_rows, None, BITS[alg]).tolist(),
+            }
+            continue
         histograms[alg] = {
             "distractor x original": pair_histogram(d_rows, o_rows, BITS[alg]).tolist(),
             "distractor x distractor": pair_histogram(d_rows, None, BITS[alg]).tolist(),
@@ -514,6 +561,7 @@ def report(results: dict, thresholds: Thresholds) -> None:
               "original x original"]
     rows = []
     for alg, points in (("pdq", [16, 24, 31, 36, 40, 48, 56, 64, 70]),
+                        ("cropdct", [16, 24, 31, 36, 40, 48, 56, 64, 70]),
                         ("phash", [4, 6, 8, 10, 12, 14, 16]),
                         ("dhash", [4, 6, 8, 10, 12, 14, 16])):
         rows += sweep_rows(results, alg, goal_edits, points)

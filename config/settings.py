@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     )
     # Comma-separated in the environment (SPINNERET_ALGORITHMS=sha256,pdq), a list in TOML.
     algorithms: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["sha256", "md5", "phash", "dhash", "pdq"]
+        default_factory=lambda: ["sha256", "md5", "phash", "dhash", "pdq", "cropdct"]
     )
 
     # --- matching (per-algorithm Hamming distances; exact hashes always auto) --
@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     phash_review_distance: int = Field(default=10, ge=0, le=64)
     dhash_auto_distance: int = Field(default=6, ge=0, le=64)
     dhash_review_distance: int = Field(default=10, ge=0, le=64)
+    cropdct_auto_distance: int = Field(default=31, ge=0, le=256)
+    cropdct_review_distance: int = Field(default=40, ge=0, le=256)
+    cropdct_min_quality: int = Field(default=50, ge=0, le=100)
     match_dihedral: bool = Field(
         default=False, description="Also match PDQ's 8 rotations/flips of each image."
     )

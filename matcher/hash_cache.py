@@ -23,7 +23,8 @@ class HashCache:
 
     def _key(self, sha256: str, algorithms: tuple[str, ...]) -> str:
         # The algorithm set is part of the key so a configuration change never returns stale sets.
-        return f"{self._prefix}:hashcache:{','.join(algorithms)}:{sha256}"
+        # v2: entries carry the query variants too.
+        return f"{self._prefix}:hashcache:v2:{','.join(algorithms)}:{sha256}"
 
     @staticmethod
     def sha256_of(data: bytes) -> str:
@@ -35,8 +36,10 @@ class HashCache:
             return None
         payload = json.loads(raw)
         values = tuple(HashValue(v["a"], v["h"], v.get("q")) for v in payload["values"])
+        variants = tuple(HashValue(v["a"], v["h"], v.get("q")) for v in payload.get("variants", ()))
         return ImageHashes(
-            values, payload["format"], payload["width"], payload["height"], payload["size"]
+            values, payload["format"], payload["width"], payload["height"], payload["size"],
+            variants,
         )
 
     def put(self, hashes: ImageHashes, algorithms: tuple[str, ...]) -> None:
@@ -45,6 +48,7 @@ class HashCache:
             return
         payload = {
             "values": [{"a": v.algorithm, "h": v.hex, "q": v.quality} for v in hashes.values],
+            "variants": [{"a": v.algorithm, "h": v.hex, "q": v.quality} for v in hashes.variants],
             "format": hashes.format,
             "width": hashes.width,
             "height": hashes.height,

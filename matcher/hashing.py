@@ -18,6 +18,8 @@ class ImageHashes:
     width: int
     height: int
     size_bytes: int
+    #: Query-only hashes (`HashAlgorithm.query_variants`): matched, never listed or stored.
+    variants: tuple[HashValue, ...] = ()
 
     def get(self, algorithm: str) -> HashValue | None:
         for value in self.values:
@@ -33,7 +35,7 @@ class ImageHashes:
 
 @dataclass(frozen=True)
 class HashOptions:
-    algorithms: tuple[str, ...] = ("sha256", "md5", "phash", "dhash", "pdq")
+    algorithms: tuple[str, ...] = ("sha256", "md5", "phash", "dhash", "pdq", "cropdct")
     max_pixels: int = DEFAULT_MAX_PIXELS
     working_size: int = DEFAULT_WORKING_SIZE
 
@@ -59,8 +61,13 @@ def hash_image_decoded(
     data: bytes,
     options: HashOptions | None = None,
     registry: AlgorithmRegistry | None = None,
+    *,
+    variants: bool = False,
 ) -> tuple[ImageHashes, DecodedImage]:
-    """`hash_image`, also returning the decoded image for further hashing (PDQ dihedral)."""
+    """`hash_image`, also returning the decoded image for further hashing (PDQ dihedral).
+
+    With `variants`, the algorithms' query-only hashes too (what matching needs; listing
+    an image's hashes does not)."""
     options = options or HashOptions()
     registry = registry or default_registry()
     algorithms = [registry.get(name) for name in options.algorithms]
@@ -69,7 +76,11 @@ def hash_image_decoded(
         algo.compute_bytes(data) if algo.from_bytes else algo.compute(decoded)
         for algo in algorithms
     )
-    hashes = ImageHashes(values, decoded.format, decoded.width, decoded.height, len(data))
+    extra: tuple[HashValue, ...] = ()
+    if variants:
+        extra = tuple(v for algo in algorithms if not algo.from_bytes
+                      for v in algo.query_variants(decoded))
+    hashes = ImageHashes(values, decoded.format, decoded.width, decoded.height, len(data), extra)
     return hashes, decoded
 
 

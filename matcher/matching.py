@@ -80,7 +80,7 @@ class Thresholds:
 
     @classmethod
     def from_settings(cls, settings) -> Thresholds:
-        for name in ("pdq", "phash", "dhash"):
+        for name in ("pdq", "phash", "dhash", "cropdct"):
             auto = getattr(settings, f"{name}_auto_distance")
             review = getattr(settings, f"{name}_review_distance")
             if review < auto:
@@ -98,6 +98,10 @@ class Thresholds:
                 ),
                 "dhash": AlgorithmThresholds(
                     settings.dhash_auto_distance, settings.dhash_review_distance
+                ),
+                "cropdct": AlgorithmThresholds(
+                    settings.cropdct_auto_distance, settings.cropdct_review_distance,
+                    settings.cropdct_min_quality,
                 ),
             },
             dihedral=settings.match_dihedral,
@@ -306,7 +310,7 @@ class Matcher:
                  ) -> dict[str, list[str]]:
         queries: dict[str, list[str]] = {}
         extra = list(dihedral) if (dihedral and self.dihedral) else []
-        for value in [*hashes.values, *extra]:
+        for value in [*hashes.values, *hashes.variants, *extra]:
             if value.algorithm not in self.registry:
                 continue
             algorithm = self.registry.get(value.algorithm)

@@ -11,11 +11,12 @@ from matcher.matching import Match, Matcher
 def hash_for_matching(
     data: bytes, options: HashOptions, dihedral: bool
 ) -> tuple[ImageHashes, list[HashValue] | None]:
-    """Decode once; every configured hash, plus PDQ's 8 rotations/flips when `dihedral`.
+    """Decode once; every configured hash and its query variants (`ImageHashes.variants`),
+    plus PDQ's 8 rotations/flips when `dihedral`.
 
     Raises `UnhashableImage` if the bytes cannot be decoded.
     """
-    hashes, decoded = hash_image_decoded(data, options)
+    hashes, decoded = hash_image_decoded(data, options, variants=True)
     variants = None
     if dihedral and "pdq" in options.algorithms:
         variants = Pdq().compute_dihedral(decoded)

@@ -35,6 +35,7 @@ PINNED = {
     "phash": "a822352a965f9577",
     "dhash": "bdbd5a5abdbd5a5a",
     "pdq": "5530a2d788510aff78d77700c7277da8ce4e2ad5b05d28fde20b7f025d80d7a8",
+    "cropdct": "52aa77d1ad01bf2aec41855dad4134e847ebc51717bbadcb52fa4c6bed019005",
 }
 
 
@@ -106,8 +107,8 @@ class TestEveryAlgorithm:
             assert distance(a.hex, b.hex) <= algorithm.default_auto_distance
 
 
-def test_default_registry_has_the_five_algorithms():
-    assert default_registry().names() == ["sha256", "md5", "phash", "dhash", "pdq"]
+def test_default_registry_has_the_six_algorithms():
+    assert default_registry().names() == ["sha256", "md5", "phash", "dhash", "pdq", "cropdct"]
 
 
 def test_registry_rejects_duplicate_names_case_insensitively():

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.conftest import DATA_DIR, reference_dir
 from PIL import Image
 
 from matcher.decode import decode_image
 from matcher.errors import UnhashableImage
 from matcher.hashing import HashOptions, hash_image
 from spinneret.demo.images import generate
+from tests.conftest import DATA_DIR, reference_dir
 
 PDQ = HashOptions(algorithms=("pdq",))
 BRIDGE = DATA_DIR / "pdq" / "bridge-mods" / "aaa-orig.jpg"
@@ -196,7 +196,8 @@ def test_every_pillow_mode_hashes(mode: str, format: str):
     original = generate(12, (320, 240))
     data = encode(original.convert(mode), format)
     hashes = hash_image(data)
-    assert [v.algorithm for v in hashes.values] == ["sha256", "md5", "phash", "dhash", "pdq"]
+    assert [v.algorithm for v in hashes.values] == ["sha256", "md5", "phash", "dhash", "pdq",
+                                                    "cropdct"]
     reference = pdq(encode(original, "PNG"))
     limit = 60 if mode == "1" else 40  # 1-bit dithering is a big change; HSV/LAB round-trip
     assert distance(hashes.get("pdq").hex, reference) <= limit

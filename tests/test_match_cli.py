@@ -70,7 +70,7 @@ def test_edited_copy_found_unrelated_not(listed: Path, cli):
         assert m["decision"] in ("auto", "review")
     assert records[1]["matches"] == []
     exact = {m["algorithm"]: m for m in records[2]["matches"]}
-    assert set(exact) == {"sha256", "md5", "phash", "dhash", "pdq"}
+    assert set(exact) == {"sha256", "md5", "phash", "dhash", "pdq", "cropdct"}
     assert all(m["distance"] == 0 and m["decision"] == "auto" for m in exact.values())
 
 

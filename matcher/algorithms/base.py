@@ -49,6 +49,11 @@ class HashAlgorithm(ABC):
     def compute_bytes(self, data: bytes) -> HashValue:  # pragma: no cover - per plug-in
         raise NotImplementedError(f"{self.name} hashes decoded images; call compute")
 
+    def query_variants(self, image: DecodedImage) -> list[HashValue]:
+        """Extra hashes of the same image that a query is also looked up by (never stored
+        in lists), e.g. `cropdct`'s crop guesses. Most algorithms have none."""
+        return []
+
     def parse(self, text: str) -> str:
         """Validate a hash string and return it normalised (lowercase hex, no spaces)."""
         value = text.strip().lower()
