@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     phash_review_distance: int = Field(default=10, ge=0, le=64)
     dhash_auto_distance: int = Field(default=6, ge=0, le=64)
     dhash_review_distance: int = Field(default=10, ge=0, le=64)
+    # Beyond review, up to this distance, pHash/dHash matches count (as review) only when
+    # another algorithm matches the same image too; 0 turns it off.
+    phash_corroborate_distance: int = Field(default=12, ge=0, le=64)
+    dhash_corroborate_distance: int = Field(default=12, ge=0, le=64)
     cropdct_auto_distance: int = Field(default=31, ge=0, le=256)
     cropdct_review_distance: int = Field(default=40, ge=0, le=256)
     cropdct_min_quality: int = Field(default=50, ge=0, le=100)

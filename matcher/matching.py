@@ -7,6 +7,9 @@ list's indexes. Decisions (see docs/matching.md):
   `review` distance "review"; farther is no match;
 - exact (cryptographic) hashes match only when equal and are always "auto";
 - a PDQ hash whose quality is below the minimum is not matched at all;
+- beyond the review distance but within the algorithm's `corroborate` distance (pHash and
+  dHash; 0 = off), a match is "review" only when another algorithm matches the same image
+  (same list, label and source id) too: two weak signals agreeing, one alone is dropped;
 - a hit on any allow-list (within that algorithm's review distance) suppresses every block
   match of the image;
 - with dihedral matching on, PDQ's 8 rotations/flips are matched too and each entry reports
@@ -51,10 +54,12 @@ class AlgorithmThresholds:
     auto: int
     review: int
     min_quality: int = 0
+    #: Up to this distance a match counts (as review) when another algorithm agrees; 0 = off.
+    corroborate: int = 0
 
     @property
     def radius(self) -> int:
-        return max(self.auto, self.review)
+        return max(self.auto, self.review, self.corroborate)
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,7 @@ class Thresholds:
             algorithm.default_auto_distance,
             algorithm.default_review_distance,
             algorithm.default_min_quality,
+            algorithm.default_corroborate_distance,
         )
 
     @classmethod
@@ -87,6 +93,12 @@ class Thresholds:
                 raise MatcherError(
                     f"{name}_review_distance ({review}) is below {name}_auto_distance ({auto})"
                 )
+            corroborate = getattr(settings, f"{name}_corroborate_distance", 0)
+            if corroborate and corroborate < review:
+                raise MatcherError(
+                    f"{name}_corroborate_distance ({corroborate}) is below "
+                    f"{name}_review_distance ({review}); use 0 to turn it off"
+                )
         return cls(
             {
                 "pdq": AlgorithmThresholds(
@@ -94,10 +106,12 @@ class Thresholds:
                     settings.pdq_min_quality,
                 ),
                 "phash": AlgorithmThresholds(
-                    settings.phash_auto_distance, settings.phash_review_distance
+                    settings.phash_auto_distance, settings.phash_review_distance,
+                    corroborate=settings.phash_corroborate_distance,
                 ),
                 "dhash": AlgorithmThresholds(
-                    settings.dhash_auto_distance, settings.dhash_review_distance
+                    settings.dhash_auto_distance, settings.dhash_review_distance,
+                    corroborate=settings.dhash_corroborate_distance,
                 ),
                 "cropdct": AlgorithmThresholds(
                     settings.cropdct_auto_distance, settings.cropdct_review_distance,
@@ -288,14 +302,16 @@ class Matcher:
                 part = loaded.by_algorithm.get(alg_name)
                 if part is None or not len(part.index):
                     continue
-                radius = self.thresholds.get(part.algorithm).radius
-                for value, (ids, found) in zip(values, _search(part, values, radius),
+                limits = self.thresholds.get(part.algorithm)
+                for value, (ids, found) in zip(values, _search(part, values, limits.radius),
                                                strict=True):
                     if not len(ids):
                         continue
                     if is_allow:
-                        allowed = True
-                        break
+                        if int(found.min()) <= limits.review:
+                            allowed = True
+                            break
+                        continue
                     for entry_id, distance in zip(ids.tolist(), found.tolist(), strict=True):
                         key = (name, alg_name, entry_id)
                         if key not in best or distance < best[key][0]:
@@ -325,18 +341,25 @@ class Matcher:
         return queries
 
     def _matches(self, best: dict[tuple[str, str, int], tuple[int, str]]) -> list[Match]:
+        payloads = {key: self._lists[key[0]].by_algorithm[key[1]].payloads.get(key[2])
+                    for key in best}
+        corroborated = _corroborated(self._lists, self.thresholds, best, payloads)
         matches = []
         for (name, alg_name, entry_id), (distance, query) in best.items():
             loaded = self._lists[name]
             part = loaded.by_algorithm[alg_name]
             limits = self.thresholds.get(part.algorithm)
+            if not part.algorithm.exact and distance > limits.review and (
+                (name, alg_name, entry_id) not in corroborated
+            ):
+                continue
             auto = part.algorithm.exact or distance <= limits.auto
             if isinstance(part.index, HammingIndex):
                 entry_hash = part.index.hashes_of([entry_id])[0]
             else:
                 entry_hash = query
             info = loaded.info
-            label, source_id = part.payloads.get(entry_id)
+            label, source_id = payloads[(name, alg_name, entry_id)]
             matches.append(Match(
                 list=name, list_kind=getattr(info, "kind", "block"),
                 category=getattr(info, "category", ""), source=getattr(info, "source", ""),
@@ -380,6 +403,25 @@ def estimate_index_bytes(counts: dict[str, int], registry: AlgorithmRegistry | N
         per_entry = 120 + algorithm.bits // 4 if algorithm.exact else 4 * algorithm.bits // 8
         total += count * (per_entry + 16)
     return total
+
+
+def _corroborated(lists: Mapping[str, _LoadedList], thresholds: Thresholds,
+                  best: Mapping[tuple[str, str, int], tuple[int, str]],
+                  payloads: Mapping[tuple[str, str, int], tuple[str, str]],
+                  ) -> set[tuple[str, str, int]]:
+    """Entries matched beyond their review distance (within `corroborate`) whose image another
+    algorithm matched too: same list, same non-empty (label, source id), other algorithm."""
+    weak, images = [], {}
+    for key, (distance, _) in best.items():
+        name, alg_name, _ = key
+        identity = payloads[key]
+        if not any(identity):
+            continue  # nothing ties this entry to another algorithm's
+        images.setdefault((name, identity), set()).add(alg_name)
+        if distance > thresholds.get(lists[name].by_algorithm[alg_name].algorithm).review:
+            weak.append(key)
+    return {key for key in weak
+            if images[(key[0], payloads[key])] - {key[1]}}
 
 
 def _search(part: _AlgorithmIndex, values: list[str], radius: int

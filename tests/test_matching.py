@@ -205,3 +205,54 @@ def test_sync_reload_of_deleted_list(store):
     store.delete_list("gone")
     matcher.sync(store)
     assert matcher.lists() == [] and matcher.size() == {}
+
+
+def _corroboration_matcher(*entries: ListEntry) -> Matcher:
+    matcher = Matcher(Thresholds.from_settings(Settings()))
+    matcher.load_list(Info("known"), list(entries))
+    return matcher
+
+
+def test_two_weak_algorithms_agreeing_on_one_image_are_a_review():
+    dbase = "3c3c3c3c3c3c3c3c"
+    query = image_hashes(HashValue("phash", BASE), HashValue("dhash", dbase))
+    # 11 bits: beyond review (10), within corroborate (12), for both algorithms.
+    alone = _corroboration_matcher(ListEntry("phash", flip(BASE, 11), "photo 7", "case-7"))
+    assert alone.match(query) == []  # one weak signal is not enough
+    both = _corroboration_matcher(ListEntry("phash", flip(BASE, 11), "photo 7", "case-7"),
+                                  ListEntry("dhash", flip(dbase, 11), "photo 7", "case-7"))
+    found = both.match(query)
+    assert {(m.algorithm, m.distance, m.decision) for m in found} == {
+        ("phash", 11, "review"), ("dhash", 11, "review")}
+    other_image = _corroboration_matcher(
+        ListEntry("phash", flip(BASE, 11), "photo 7", "case-7"),
+        ListEntry("dhash", flip(dbase, 11), "photo 8", "case-8"))
+    assert other_image.match(query) == []  # they must agree on the same image
+    untied = _corroboration_matcher(ListEntry("phash", flip(BASE, 11)),
+                                    ListEntry("dhash", flip(dbase, 11)))
+    assert untied.match(query) == []  # no label or source id: nothing ties them together
+    beyond = _corroboration_matcher(ListEntry("phash", flip(BASE, 13), "photo 7", "case-7"),
+                                    ListEntry("dhash", flip(dbase, 13), "photo 7", "case-7"))
+    assert beyond.match(query) == []
+
+
+def test_a_weak_match_is_carried_by_a_strong_one_of_the_same_image():
+    matcher = _corroboration_matcher(ListEntry("phash", flip(BASE, 12), "photo 7", "case-7"),
+                                     ListEntry("dhash", "3c3c3c3c3c3c3c3c", "photo 7", "case-7"))
+    found = matcher.match(image_hashes(HashValue("phash", BASE),
+                                       HashValue("dhash", "3c3c3c3c3c3c3c3c")))
+    assert [(m.algorithm, m.decision) for m in found] == [("dhash", "auto"), ("phash", "review")]
+
+
+def test_allow_list_beyond_review_does_not_suppress():
+    matcher = Matcher(Thresholds.from_settings(Settings()))
+    matcher.load_list(Info("known"), [ListEntry("phash", BASE, "photo", "1")])
+    matcher.load_list(Info("ok", kind="allow"), [ListEntry("phash", flip(BASE, 11), "fine", "2")])
+    assert [m.list for m in matcher.match(image_hashes(HashValue("phash", BASE)))] == ["known"]
+
+
+def test_corroborate_distance_below_review_is_rejected():
+    with pytest.raises(MatcherError, match="phash_corroborate_distance"):
+        Thresholds.from_settings(Settings(phash_corroborate_distance=8))
+    off = Thresholds.from_settings(Settings(phash_corroborate_distance=0))
+    assert off.per_algorithm["phash"].radius == 10

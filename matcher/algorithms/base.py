@@ -38,6 +38,8 @@ class HashAlgorithm(ABC):
     default_auto_distance: ClassVar[int] = 0
     default_review_distance: ClassVar[int] = 0
     default_min_quality: ClassVar[int] = 0
+    #: Beyond review, up to this distance, a match counts only with another algorithm's.
+    default_corroborate_distance: ClassVar[int] = 0
 
     @property
     def hex_length(self) -> int:

@@ -57,6 +57,7 @@ class PHash(HashAlgorithm):
     bits = 64
     default_auto_distance = 6
     default_review_distance = 10
+    default_corroborate_distance = 12
 
     def compute(self, image: DecodedImage) -> HashValue:
         return HashValue(self.name, bits_to_hex(phash_bits(image.gray_array())))
@@ -67,6 +68,7 @@ class DHash(HashAlgorithm):
     bits = 64
     default_auto_distance = 6
     default_review_distance = 10
+    default_corroborate_distance = 12
 
     def compute(self, image: DecodedImage) -> HashValue:
         return HashValue(self.name, bits_to_hex(dhash_bits(image.gray_array())))
