@@ -80,5 +80,5 @@ def test_shipped_demo_list_matches_the_generator():
     shipped = DEMO_LIST_PATH.read_text(encoding="utf-8")
     assert shipped.splitlines()[0] == ",".join(HEADER)
     rows = list(csv.DictReader(shipped.splitlines()))
-    assert len(rows) == 20 * 5
+    assert len(rows) == 20 * 6
     assert shipped == render_csv(), "run: python -m spinneret.demo.make_list"

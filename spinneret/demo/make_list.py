@@ -1,7 +1,7 @@
 """Regenerate the shipped demo hash list: `python -m spinneret.demo.make_list [PATH]`.
 
-Seeds 0..19 of the demo generator, each hashed (pdq, phash, dhash, md5, sha256) from its
-original PNG encoding. A test checks the shipped file matches the generator.
+Seeds 0..19 of the demo generator, each hashed (pdq, phash, dhash, md5, sha256, cropdct)
+from its original PNG encoding. A test checks the shipped file matches the generator.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from spinneret.demo.images import generate_bytes
 
 DEMO_LIST_PATH = Path(__file__).with_name("demo_list.csv")
 DEMO_SEEDS = range(20)
-DEMO_ALGORITHMS = ("pdq", "phash", "dhash", "md5", "sha256")
+DEMO_ALGORITHMS = ("pdq", "phash", "dhash", "md5", "sha256", "cropdct")
 HEADER = ("algorithm", "hash", "label", "source_id")
 
 
