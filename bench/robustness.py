@@ -285,6 +285,26 @@ def pair_histogram(a: np.ndarray, b: np.ndarray | None, bits: int) -> np.ndarray
     return hist
 
 
+def joint_pairs(first: tuple[np.ndarray, np.ndarray], second: tuple[np.ndarray, np.ndarray] | None,
+                points: list[int]) -> list[int]:
+    """Pairs whose distances on two algorithms are both <= t, for each t in `points`.
+    `first`/`second` are (rows of algorithm A, rows of algorithm B) of the same images, in
+    the same order; without `second`, distinct pairs within `first`."""
+    counts = [0] * len(points)
+    a_rows, b_rows = first
+    a_other, b_other = second if second is not None else first
+    for start in range(0, len(a_rows), 256):
+        stop = min(start + 256, len(a_rows))
+        da = np.bitwise_count(a_rows[start:stop, None, :] ^ a_other[None, :, :]).sum(axis=2)
+        db = np.bitwise_count(b_rows[start:stop, None, :] ^ b_other[None, :, :]).sum(axis=2)
+        both = np.maximum(da, db)
+        if second is None:  # keep j > i only
+            both = both[np.arange(len(a_other))[None, :] > np.arange(start, stop)[:, None]]
+        for k, t in enumerate(points):
+            counts[k] += int((both <= t).sum())
+    return counts
+
+
 def lookup_histogram(queries: list[np.ndarray], stored: np.ndarray, bits: int,
                      skip_self: bool = False) -> np.ndarray:
     """Histogram over (query image, stored hash) pairs of the least distance from any of the
@@ -446,6 +466,19 @@ def main(argv: list[str] | None = None) -> int:
             "distractor x distractor": pair_histogram(d_rows, None, BITS[alg]).tolist(),
             "original x original": pair_histogram(o_rows, None, BITS[alg]).tolist(),
         }
+    # Corroboration: pairs of distinct images within t bits on pHash *and* dHash.
+    both = {alg: (words([h.value(alg).hex for h in distractor_hashes]),
+                  words([h.value(alg).hex for h in original_hashes])) for alg in ("phash", "dhash")}
+    joint_points = [10, 12, 14]
+    joint = {
+        "points": joint_points,
+        "distractor x original": joint_pairs((both["phash"][0], both["dhash"][0]),
+                                             (both["phash"][1], both["dhash"][1]), joint_points),
+        "distractor x distractor": joint_pairs((both["phash"][0], both["dhash"][0]), None,
+                                               joint_points),
+        "original x original": joint_pairs((both["phash"][1], both["dhash"][1]), None,
+                                           joint_points),
+    }
     log("done")
 
     results = {
@@ -468,6 +501,7 @@ def main(argv: list[str] | None = None) -> int:
             "edited_copy_matches_to_other_originals": {m: dict(v) for m, v in cross_false.items()},
         },
         "pair_histograms": histograms,
+        "phash_and_dhash_pairs": joint,
         "seconds": round(time.perf_counter() - started, 1),
     }
     report(results, thresholds)
@@ -546,6 +580,19 @@ def report(results: dict, thresholds: Thresholds) -> None:
         if not values:
             continue
         worst, worst_auto = min(values), min(autos)
+        if family == "dihedral":
+            # The goal is "found when dihedral matching is on": judged over the originals
+            # PDQ accepts (its quality gate refuses the rest, turned or not).
+            review = th["pdq"]["review"]
+            shares = []
+            for name in by_family[family]:
+                usable = [d for d in results["distances"][name]["pdq+dih"] if d is not None]
+                shares.append(sum(d <= review for d in usable) / (len(usable) or 1))
+            accepted = min(shares)
+            print(f"  {family:20} >= {goal:.2f}: {'met   ' if accepted >= goal else 'MISSED'} "
+                  f"(worst edit {accepted:.3f} of the originals PDQ accepts; "
+                  f"{worst:.3f} of all)")
+            continue
         print(f"  {family:20} >= {goal:.2f}: {'met   ' if worst >= goal else 'MISSED'} "
               f"(worst edit {worst:.3f}; at auto only {worst_auto:.3f})")
     auto_false = fm["distractor_images_flagged"]["dihedral"]["auto"] + \
@@ -565,6 +612,11 @@ def report(results: dict, thresholds: Thresholds) -> None:
                         ("phash", [4, 6, 8, 10, 12, 14, 16]),
                         ("dhash", [4, 6, 8, 10, 12, 14, 16])):
         rows += sweep_rows(results, alg, goal_edits, points)
+    joint = results["phash_and_dhash_pairs"]
+    for k, t in enumerate(joint["points"]):
+        rows.append([f"phash and dhash <= {t}", "-"] + [
+            f"{joint[kind][k]:,}" for kind in
+            ("distractor x original", "distractor x distractor", "original x original")])
     print(fmt_table(rows, header))
 
 

@@ -41,4 +41,5 @@ def test_robustness_bench_quick(tmp_path: Path) -> None:
     data = json.loads(out.read_text())
     assert data["recall"]["format PNG"]["sha256"]["auto"] == 1.0  # lossless: bytes-identical
     assert data["distractors"] == 300
-    assert set(data["pair_histograms"]) == {"pdq", "phash", "dhash"}
+    assert set(data["pair_histograms"]) == {"pdq", "phash", "dhash", "cropdct"}
+    assert data["recall"]["crop 10%"]["cropdct"]["review"] > 0  # found through the guesses
