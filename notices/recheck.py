@@ -24,7 +24,7 @@ from crawler.errors import SkipUrl, SsrfBlocked
 from crawler.ssrf import GuardedResolver, SsrfPolicy
 from matcher.algorithms import default_registry
 from matcher.errors import MatcherError
-from matcher.hashing import HashOptions, hash_image
+from matcher.hashing import HashOptions, hash_image_decoded
 from notices.clock import Clock, SystemClock
 from notices.policy import audit, first_notified_at
 from records.models import Match, Notice, NoticeItem
@@ -132,18 +132,27 @@ def review_distance(settings, algorithm: str) -> int:
 
 def still_matches(body: bytes, algorithm: str, query_hash: str, settings) -> bool:
     """Does `body` hash (with the item's algorithm) to within review distance of the
-    hash of the image originally found? Exact algorithms need equality."""
+    hash of the image originally found? Exact algorithms need equality.
+
+    The found hash may be one of the query's variants (a cropdct crop guess, or a PDQ
+    rotation when dihedral matching found it), so every hash matching would look the image
+    up by is compared, not only the plain one."""
     options = HashOptions(algorithms=(algorithm,), max_pixels=settings.max_image_pixels,
                           working_size=settings.hash_working_size_px)
+    plugin = default_registry().get(algorithm)
     try:
-        value = hash_image(body, options).get(algorithm)
+        hashes, decoded = hash_image_decoded(body, options, variants=True)
+        values = [v.hex for v in (*hashes.values, *hashes.variants) if v.algorithm == algorithm]
+        if hasattr(plugin, "compute_dihedral"):
+            values += [v.hex for v in plugin.compute_dihedral(decoded)]
     except MatcherError:
         return False  # no longer an image we can decode: not the matched image
-    if value is None:
+    if not values:
         return False
-    if default_registry().get(algorithm).exact:
-        return value.hex == query_hash.lower()
-    distance = (int(value.hex, 16) ^ int(query_hash, 16)).bit_count()
+    if plugin.exact:
+        return values[0] == query_hash.lower()
+    found = int(query_hash, 16)
+    distance = min((int(value, 16) ^ found).bit_count() for value in values)
     return distance <= review_distance(settings, algorithm)
 
 

@@ -87,11 +87,11 @@ def _warm_up_hashing() -> None:
 
     from PIL import Image
 
-    from matcher.hashing import hash_image
+    from matcher.hashing import hash_image_decoded
 
     buffer = io.BytesIO()
     Image.linear_gradient("L").convert("RGB").save(buffer, "PNG")
-    hash_image(buffer.getvalue())
+    hash_image_decoded(buffer.getvalue(), variants=True)  # cropdct's guesses have a kernel too
 
 
 _state: WorkerState | None = None

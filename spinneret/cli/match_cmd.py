@@ -16,7 +16,6 @@ from matcher.hashing import HashOptions
 from matcher.matching import Match, Matcher, Thresholds
 from matcher.service import hash_and_match
 from spinneret.cli.common import console, err_console
-from spinneret.cli.hash_cmd import read_and_hash
 from spinneret.context import AppContext
 
 FIELDS = ("list", "algorithm", "distance", "label", "source_id", "decision")
@@ -28,9 +27,8 @@ class MatchFormat(enum.StrEnum):
 
 
 def match_file(path: Path, matcher: Matcher, options: HashOptions) -> list[Match]:
-    """Hash one file and match it; `UnhashableImage` if it cannot be read or decoded."""
-    if not matcher.dihedral:
-        return matcher.match(read_and_hash(path, options))
+    """Hash one file and match it as a worker would (query variants, dihedral when on);
+    `UnhashableImage` if it cannot be read or decoded."""
     try:
         data = path.read_bytes()
     except OSError as exc:

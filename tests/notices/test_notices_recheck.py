@@ -116,3 +116,41 @@ async def test_private_address_refused_without_permission(db, settings, clock, m
     checked, _ = await service.recheck_once()
     assert len(checked.unknown) == 1 and test_site.requests == []
     assert service.list()[0].items[0].status == "open"
+
+
+def _hex_distance(a: str, b: str) -> int:
+    return (int(a, 16) ^ int(b, 16)).bit_count()
+
+
+def test_still_matches_compares_the_variant_that_was_found():
+    """A crop found through a cropdct guess, or a rotation found through a PDQ dihedral hash,
+    stores that variant as the query hash; the recheck must compare against the variants too
+    or every such item would look removed on its first recheck."""
+    from config import Settings
+    from matcher.decode import decode_image
+    from matcher.hashing import hash_image_decoded
+    from notices.recheck import still_matches
+    from spinneret.demo import edits
+    from spinneret.demo.images import generate
+
+    settings = Settings()
+    original = generate(21, (640, 480))
+    listed = hash_image(edits.encode(original))
+
+    cropped = edits.encode(edits.crop(original, 0.10))
+    hashes, _ = hash_image_decoded(cropped, variants=True)
+    guesses = [v.hex for v in hashes.variants if v.algorithm == "cropdct"]
+    found = min(guesses, key=lambda h: _hex_distance(h, listed.get("cropdct").hex))
+    assert _hex_distance(found, hashes.get("cropdct").hex) > settings.cropdct_review_distance
+    assert still_matches(cropped, "cropdct", found, settings)
+
+    turned = edits.encode(original.rotate(90, expand=True))
+    from matcher.algorithms.pdq import Pdq
+
+    dihedral = [v.hex for v in Pdq().compute_dihedral(decode_image(turned))]
+    found = min(dihedral, key=lambda h: _hex_distance(h, listed.get("pdq").hex))
+    assert still_matches(turned, "pdq", found, settings)
+
+    other = edits.encode(generate(22, (640, 480)))
+    assert not still_matches(other, "cropdct", guesses[0], settings)
+    assert not still_matches(other, "pdq", found, settings)
