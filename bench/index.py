@@ -207,12 +207,15 @@ def main() -> None:
     parser.add_argument("--radius64", type=int, nargs="+", default=[8],
                         help="Radii for 64-bit hashes (the goal's is 8; matching ships with "
                              "review 10 and corroborate 12).")
+    parser.add_argument("--radius256", type=int, nargs="+", default=[31],
+                        help="Radii for 256-bit hashes (the goal's is 31; PDQ review is 40).")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
     cases = []
     for n in args.sizes:
-        pairs = [(b, r) for b in args.bits for r in (args.radius64 if b == 64 else [31])]
+        radii = {64: args.radius64, 256: args.radius256}
+        pairs = [(b, r) for b in args.bits for r in radii[b]]
         for bits, radius in pairs:
             for kind in args.data:
                 sample = args.sample if n * bits <= 64_000_000 else max(4, args.sample // 4)

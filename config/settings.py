@@ -79,7 +79,7 @@ class Settings(BaseSettings):
     phash_corroborate_distance: int = Field(default=12, ge=0, le=64)
     dhash_corroborate_distance: int = Field(default=12, ge=0, le=64)
     cropdct_auto_distance: int = Field(default=31, ge=0, le=256)
-    cropdct_review_distance: int = Field(default=40, ge=0, le=256)
+    cropdct_review_distance: int = Field(default=31, ge=0, le=256)
     cropdct_min_quality: int = Field(default=50, ge=0, le=100)
     match_dihedral: bool = Field(
         default=False, description="Also match PDQ's 8 rotations/flips of each image."

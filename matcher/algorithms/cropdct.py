@@ -72,7 +72,9 @@ class CropDct(HashAlgorithm):
     bits = 256
     has_quality = True
     default_auto_distance = 31
-    default_review_distance = 40
+    # No review band: 32-40 bits added 0.009 recall in the robustness benchmark, while each
+    # image's 36 lookups at radius 40 cost 2.7x (1M entries) to 6x (10M) those at 31.
+    default_review_distance = 31
     default_min_quality = 50
 
     def compute(self, image: DecodedImage) -> HashValue:

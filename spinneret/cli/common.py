@@ -25,7 +25,7 @@ def add_user_errors(*types: type[BaseException]) -> None:
     USER_ERRORS = USER_ERRORS + tuple(types)
 
 
-class OutputFormat(str, enum.Enum):
+class OutputFormat(enum.StrEnum):
     table = "table"
     json = "json"
     csv = "csv"
