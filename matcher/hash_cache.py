@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 
 import redis
 
@@ -21,17 +22,19 @@ class HashCache:
         self._prefix = prefix
         self._ttl_s = ttl_s
 
-    def _key(self, sha256: str, algorithms: tuple[str, ...]) -> str:
-        # The algorithm set is part of the key so a configuration change never returns stale sets.
-        # v2: entries carry the query variants too.
-        return f"{self._prefix}:hashcache:v2:{','.join(algorithms)}:{sha256}"
+    def _key(self, sha256: str, algorithms: tuple[str, ...], variants: Iterable[str]) -> str:
+        # The algorithm set is part of the key so a configuration change never returns stale
+        # sets; so is the set whose query variants were computed (v2: entries carry them).
+        wanted = ",".join(sorted(variants))
+        return f"{self._prefix}:hashcache:v2:{','.join(algorithms)}|{wanted}:{sha256}"
 
     @staticmethod
     def sha256_of(data: bytes) -> str:
         return hashlib.sha256(data).hexdigest()
 
-    def get(self, sha256: str, algorithms: tuple[str, ...]) -> ImageHashes | None:
-        raw = self._client.get(self._key(sha256, algorithms))
+    def get(self, sha256: str, algorithms: tuple[str, ...], variants: Iterable[str] = ()
+            ) -> ImageHashes | None:
+        raw = self._client.get(self._key(sha256, algorithms, variants))
         if raw is None:
             return None
         payload = json.loads(raw)
@@ -42,7 +45,8 @@ class HashCache:
             variants,
         )
 
-    def put(self, hashes: ImageHashes, algorithms: tuple[str, ...]) -> None:
+    def put(self, hashes: ImageHashes, algorithms: tuple[str, ...], variants: Iterable[str] = ()
+            ) -> None:
         sha256 = hashes.sha256
         if sha256 is None:
             return
@@ -54,4 +58,5 @@ class HashCache:
             "height": hashes.height,
             "size": hashes.size_bytes,
         }
-        self._client.set(self._key(sha256, algorithms), json.dumps(payload), ex=self._ttl_s)
+        self._client.set(self._key(sha256, algorithms, variants), json.dumps(payload),
+                         ex=self._ttl_s)

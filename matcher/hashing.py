@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from matcher.algorithms import AlgorithmRegistry, HashValue, default_registry
@@ -62,12 +62,12 @@ def hash_image_decoded(
     options: HashOptions | None = None,
     registry: AlgorithmRegistry | None = None,
     *,
-    variants: bool = False,
+    variants: bool | Collection[str] = False,
 ) -> tuple[ImageHashes, DecodedImage]:
     """`hash_image`, also returning the decoded image for further hashing (PDQ dihedral).
 
     With `variants`, the algorithms' query-only hashes too (what matching needs; listing
-    an image's hashes does not)."""
+    an image's hashes does not): True for every algorithm, or the names of those wanted."""
     options = options or HashOptions()
     registry = registry or default_registry()
     algorithms = [registry.get(name) for name in options.algorithms]
@@ -78,7 +78,8 @@ def hash_image_decoded(
     )
     extra: tuple[HashValue, ...] = ()
     if variants:
-        extra = tuple(v for algo in algorithms if not algo.from_bytes
+        extra = tuple(v for algo in algorithms
+                      if algo.has_query_variants and (variants is True or algo.name in variants)
                       for v in algo.query_variants(decoded))
     hashes = ImageHashes(values, decoded.format, decoded.width, decoded.height, len(data), extra)
     return hashes, decoded

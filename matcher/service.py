@@ -2,21 +2,32 @@
 
 from __future__ import annotations
 
-from matcher.algorithms import HashValue
+from collections.abc import Collection
+
+from matcher.algorithms import HashValue, default_registry
 from matcher.algorithms.pdq import Pdq
 from matcher.hashing import HashOptions, ImageHashes, hash_image_decoded
 from matcher.matching import Match, Matcher
 
 
+def variant_algorithms(matcher) -> frozenset[str]:
+    """The loaded algorithms whose queries have variants: computing cropdct's 35 crop
+    guesses (~1.3 ms an image) is wasted when no loaded list has cropdct entries."""
+    registry = default_registry()
+    return frozenset(name for name in matcher.size()
+                     if name in registry and registry.get(name).has_query_variants)
+
+
 def hash_for_matching(
-    data: bytes, options: HashOptions, dihedral: bool
+    data: bytes, options: HashOptions, dihedral: bool,
+    variants: bool | Collection[str] = True,
 ) -> tuple[ImageHashes, list[HashValue] | None]:
-    """Decode once; every configured hash and its query variants (`ImageHashes.variants`),
-    plus PDQ's 8 rotations/flips when `dihedral`.
+    """Decode once; every configured hash and its query variants (`ImageHashes.variants`;
+    `variants` as in `hash_image_decoded`), plus PDQ's 8 rotations/flips when `dihedral`.
 
     Raises `UnhashableImage` if the bytes cannot be decoded.
     """
-    hashes, decoded = hash_image_decoded(data, options, variants=True)
+    hashes, decoded = hash_image_decoded(data, options, variants=variants)
     variants = None
     if dihedral and "pdq" in options.algorithms:
         variants = Pdq().compute_dihedral(decoded)
@@ -27,5 +38,6 @@ def hash_and_match(
     data: bytes, matcher: Matcher, options: HashOptions
 ) -> tuple[ImageHashes, list[Match]]:
     """Hash `data` (decoded once) and match it against `matcher`."""
-    hashes, variants = hash_for_matching(data, options, bool(getattr(matcher, "dihedral", False)))
-    return hashes, matcher.match(hashes, variants)
+    hashes, dihedral = hash_for_matching(data, options, bool(getattr(matcher, "dihedral", False)),
+                                         variant_algorithms(matcher))
+    return hashes, matcher.match(hashes, dihedral)

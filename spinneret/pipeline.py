@@ -11,7 +11,7 @@ from matcher.errors import UnhashableImage
 from matcher.hash_cache import HashCache
 from matcher.hashing import HashOptions, ImageHashes
 from matcher.matching import Match
-from matcher.service import hash_for_matching
+from matcher.service import hash_for_matching, variant_algorithms
 from records.images import ImageRecorder, MatchRecordInput
 
 log = logging.getLogger(__name__)
@@ -57,14 +57,15 @@ class ImageProcessor:
         """Hashes of `data` (whose SHA-256 is `sha256`), the PDQ dihedral variants when
         needed, and whether the hashes were reused from the cache."""
         wants_dihedral = bool(getattr(self._matcher, "dihedral", False))
+        with_variants = variant_algorithms(self._matcher)
         if self._cache is not None and not wants_dihedral:
-            cached = self._cache.get(sha256, self._options.algorithms)
+            cached = self._cache.get(sha256, self._options.algorithms, with_variants)
             if cached is not None:
                 return cached, None, True
-        hashes, variants = hash_for_matching(data, self._options, wants_dihedral)
+        hashes, dihedral = hash_for_matching(data, self._options, wants_dihedral, with_variants)
         if self._cache is not None:
-            self._cache.put(hashes, self._options.algorithms)
-        return hashes, variants, False
+            self._cache.put(hashes, self._options.algorithms, with_variants)
+        return hashes, dihedral, False
 
     def process(self, job: ImageJob, data: bytes) -> ImageOutcome:
         sha256 = HashCache.sha256_of(data)

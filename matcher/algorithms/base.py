@@ -35,6 +35,8 @@ class HashAlgorithm(ABC):
     #: Reads the raw bytes instead of the decoded image.
     from_bytes: ClassVar[bool] = False
     has_quality: ClassVar[bool] = False
+    #: Overrides `query_variants` (queries are looked up by more than one hash).
+    has_query_variants: ClassVar[bool] = False
     default_auto_distance: ClassVar[int] = 0
     default_review_distance: ClassVar[int] = 0
     default_min_quality: ClassVar[int] = 0
