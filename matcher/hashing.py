@@ -6,6 +6,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from matcher.algorithms import AlgorithmRegistry, HashValue, default_registry
+from matcher.borders import without_border
 from matcher.decode import DEFAULT_MAX_PIXELS, DEFAULT_WORKING_SIZE, DecodedImage, decode_image
 
 
@@ -63,11 +64,14 @@ def hash_image_decoded(
     registry: AlgorithmRegistry | None = None,
     *,
     variants: bool | Collection[str] = False,
+    trim_borders: bool = False,
 ) -> tuple[ImageHashes, DecodedImage]:
     """`hash_image`, also returning the decoded image for further hashing (PDQ dihedral).
 
     With `variants`, the algorithms' query-only hashes too (what matching needs; listing
-    an image's hashes does not): True for every algorithm, or the names of those wanted."""
+    an image's hashes does not): True for every algorithm, or the names of those wanted.
+    With `trim_borders`, an image with a uniform border (padding, letterbox) also gets the
+    perceptual hashes of itself without it, as variants (`matcher.borders`)."""
     options = options or HashOptions()
     registry = registry or default_registry()
     algorithms = [registry.get(name) for name in options.algorithms]
@@ -81,6 +85,10 @@ def hash_image_decoded(
         extra = tuple(v for algo in algorithms
                       if algo.has_query_variants and (variants is True or algo.name in variants)
                       for v in algo.query_variants(decoded))
+    if trim_borders:
+        inner = without_border(decoded)
+        if inner is not None:
+            extra += tuple(algo.compute(inner) for algo in algorithms if not algo.from_bytes)
     hashes = ImageHashes(values, decoded.format, decoded.width, decoded.height, len(data), extra)
     return hashes, decoded
 

@@ -23,11 +23,12 @@ def hash_for_matching(
     variants: bool | Collection[str] = True,
 ) -> tuple[ImageHashes, list[HashValue] | None]:
     """Decode once; every configured hash and its query variants (`ImageHashes.variants`;
-    `variants` as in `hash_image_decoded`), plus PDQ's 8 rotations/flips when `dihedral`.
+    `variants` as in `hash_image_decoded`; the hashes without a uniform border, when the
+    image has one), plus PDQ's 8 rotations/flips when `dihedral`.
 
     Raises `UnhashableImage` if the bytes cannot be decoded.
     """
-    hashes, decoded = hash_image_decoded(data, options, variants=variants)
+    hashes, decoded = hash_image_decoded(data, options, variants=variants, trim_borders=True)
     variants = None
     if dihedral and "pdq" in options.algorithms:
         variants = Pdq().compute_dihedral(decoded)
