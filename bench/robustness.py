@@ -164,8 +164,9 @@ _PDQ = Pdq()
 
 def hash_bytes(data: bytes) -> Hashed:
     """The production path (`matcher.service.hash_for_matching`): every hash with its query
-    variants (cropdct's crop guesses), plus the dihedral PDQ hashes."""
-    hashes, decoded = hash_image_decoded(data, HashOptions(), variants=True)
+    variants (cropdct's crop guesses; the hashes without a uniform border, if it has one),
+    plus the dihedral PDQ hashes."""
+    hashes, decoded = hash_image_decoded(data, HashOptions(), variants=True, trim_borders=True)
     dihedral = tuple(_PDQ.compute_dihedral(decoded))
     return Hashed(hashes, dihedral)
 
@@ -208,7 +209,8 @@ def distractors(count: int, pool, log) -> list[Hashed]:
     """`count` distractors, from the cache where it has them (the cache only grows)."""
     params = {"size": list(DISTRACTOR_SIZE), "format": "JPEG85", "seed0": DISTRACTOR_SEED0,
               "generator": "spinneret.demo.images.generate",
-              "algorithms": list(HashOptions().algorithms), "variants": True}
+              "algorithms": list(HashOptions().algorithms), "variants": True,
+              "trim_borders": True}
     cached: list[dict] = []
     if CACHE.is_file():
         try:
