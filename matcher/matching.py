@@ -9,7 +9,7 @@ list's indexes. Decisions (see docs/matching.md):
 - a PDQ hash whose quality is below the minimum is not matched at all;
 - beyond the review distance but within the algorithm's `corroborate` distance (pHash and
   dHash; 0 = off), a match is "review" only when another algorithm matches the same image
-  (same list, label and source id) too: two weak signals agreeing, one alone is dropped;
+  (same list and source id) too: two weak signals agreeing, one alone is dropped;
 - a hit on any allow-list (within that algorithm's review distance) suppresses every block
   match of the image;
 - with dihedral matching on, PDQ's 8 rotations/flips are matched too and each entry reports
@@ -410,18 +410,19 @@ def _corroborated(lists: Mapping[str, _LoadedList], thresholds: Thresholds,
                   payloads: Mapping[tuple[str, str, int], tuple[str, str]],
                   ) -> set[tuple[str, str, int]]:
     """Entries matched beyond their review distance (within `corroborate`) whose image another
-    algorithm matched too: same list, same non-empty (label, source id), other algorithm."""
+    algorithm matched too: same list, same non-empty source id, other algorithm. (Labels are
+    not enough: lists often label every entry with its category.)"""
     weak, images = [], {}
     for key, (distance, _) in best.items():
         name, alg_name, _ = key
-        identity = payloads[key]
-        if not any(identity):
+        identity = payloads[key][1]
+        if not identity:
             continue  # nothing ties this entry to another algorithm's
         images.setdefault((name, identity), set()).add(alg_name)
         if distance > thresholds.get(lists[name].by_algorithm[alg_name].algorithm).review:
             weak.append(key)
     return {key for key in weak
-            if images[(key[0], payloads[key])] - {key[1]}}
+            if images[(key[0], payloads[key][1])] - {key[1]}}
 
 
 def _search(part: _AlgorithmIndex, values: list[str], radius: int

@@ -228,9 +228,9 @@ def test_two_weak_algorithms_agreeing_on_one_image_are_a_review():
         ListEntry("phash", flip(BASE, 11), "photo 7", "case-7"),
         ListEntry("dhash", flip(dbase, 11), "photo 8", "case-8"))
     assert other_image.match(query) == []  # they must agree on the same image
-    untied = _corroboration_matcher(ListEntry("phash", flip(BASE, 11)),
-                                    ListEntry("dhash", flip(dbase, 11)))
-    assert untied.match(query) == []  # no label or source id: nothing ties them together
+    untied = _corroboration_matcher(ListEntry("phash", flip(BASE, 11), "category"),
+                                    ListEntry("dhash", flip(dbase, 11), "category"))
+    assert untied.match(query) == []  # a shared label without a source id ties nothing
     beyond = _corroboration_matcher(ListEntry("phash", flip(BASE, 13), "photo 7", "case-7"),
                                     ListEntry("dhash", flip(dbase, 13), "photo 7", "case-7"))
     assert beyond.match(query) == []
