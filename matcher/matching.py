@@ -86,6 +86,10 @@ class Thresholds:
 
     @classmethod
     def from_settings(cls, settings) -> Thresholds:
+        """`{name}_auto_distance` and `{name}_review_distance` of each perceptual algorithm,
+        and its `{name}_min_quality` / `{name}_corroborate_distance` where the settings have
+        one (0 otherwise)."""
+        per_algorithm = {}
         for name in ("pdq", "phash", "dhash", "cropdct"):
             auto = getattr(settings, f"{name}_auto_distance")
             review = getattr(settings, f"{name}_review_distance")
@@ -99,27 +103,9 @@ class Thresholds:
                     f"{name}_corroborate_distance ({corroborate}) is below "
                     f"{name}_review_distance ({review}); use 0 to turn it off"
                 )
-        return cls(
-            {
-                "pdq": AlgorithmThresholds(
-                    settings.pdq_auto_distance, settings.pdq_review_distance,
-                    settings.pdq_min_quality,
-                ),
-                "phash": AlgorithmThresholds(
-                    settings.phash_auto_distance, settings.phash_review_distance,
-                    corroborate=settings.phash_corroborate_distance,
-                ),
-                "dhash": AlgorithmThresholds(
-                    settings.dhash_auto_distance, settings.dhash_review_distance,
-                    corroborate=settings.dhash_corroborate_distance,
-                ),
-                "cropdct": AlgorithmThresholds(
-                    settings.cropdct_auto_distance, settings.cropdct_review_distance,
-                    settings.cropdct_min_quality,
-                ),
-            },
-            dihedral=settings.match_dihedral,
-        )
+            per_algorithm[name] = AlgorithmThresholds(
+                auto, review, getattr(settings, f"{name}_min_quality", 0), corroborate)
+        return cls(per_algorithm, dihedral=settings.match_dihedral)
 
 
 @dataclass
@@ -341,18 +327,20 @@ class Matcher:
         return queries
 
     def _matches(self, best: dict[tuple[str, str, int], tuple[int, str]]) -> list[Match]:
-        payloads = {key: self._lists[key[0]].by_algorithm[key[1]].payloads.get(key[2])
-                    for key in best}
-        corroborated = _corroborated(self._lists, self.thresholds, best, payloads)
+        parts = {key: self._lists[key[0]].by_algorithm[key[1]] for key in best}
+        payloads = {key: parts[key].payloads.get(key[2]) for key in best}
+        # Matched beyond the review distance (within `corroborate`): kept only if corroborated.
+        weak = {key for key, (distance, _) in best.items()
+                if not parts[key].algorithm.exact
+                and distance > self.thresholds.get(parts[key].algorithm).review}
+        dropped = weak - _corroborated(weak, payloads)
         matches = []
         for (name, alg_name, entry_id), (distance, query) in best.items():
-            loaded = self._lists[name]
-            part = loaded.by_algorithm[alg_name]
-            limits = self.thresholds.get(part.algorithm)
-            if not part.algorithm.exact and distance > limits.review and (
-                (name, alg_name, entry_id) not in corroborated
-            ):
+            if (name, alg_name, entry_id) in dropped:
                 continue
+            loaded = self._lists[name]
+            part = parts[(name, alg_name, entry_id)]
+            limits = self.thresholds.get(part.algorithm)
             auto = part.algorithm.exact or distance <= limits.auto
             if isinstance(part.index, HammingIndex):
                 entry_hash = part.index.hashes_of([entry_id])[0]
@@ -405,24 +393,19 @@ def estimate_index_bytes(counts: dict[str, int], registry: AlgorithmRegistry | N
     return total
 
 
-def _corroborated(lists: Mapping[str, _LoadedList], thresholds: Thresholds,
-                  best: Mapping[tuple[str, str, int], tuple[int, str]],
+def _corroborated(weak: set[tuple[str, str, int]],
                   payloads: Mapping[tuple[str, str, int], tuple[str, str]],
                   ) -> set[tuple[str, str, int]]:
-    """Entries matched beyond their review distance (within `corroborate`) whose image another
-    algorithm matched too: same list, same non-empty source id, other algorithm. (Labels are
-    not enough: lists often label every entry with its category.)"""
-    weak, images = [], {}
-    for key, (distance, _) in best.items():
-        name, alg_name, _ = key
-        identity = payloads[key][1]
-        if not identity:
-            continue  # nothing ties this entry to another algorithm's
-        images.setdefault((name, identity), set()).add(alg_name)
-        if distance > thresholds.get(lists[name].by_algorithm[alg_name].algorithm).review:
-            weak.append(key)
+    """The `weak` matches whose image another algorithm matched too: same list, same
+    non-empty source id, other algorithm. (Labels are not enough: lists often label every
+    entry with its category.) `payloads` holds the (label, source id) of every match."""
+    algorithms_by_image: dict[tuple[str, str], set[str]] = {}
+    for (name, alg_name, _), (_, source_id) in payloads.items():
+        if source_id:  # nothing else ties this entry to another algorithm's
+            algorithms_by_image.setdefault((name, source_id), set()).add(alg_name)
     return {key for key in weak
-            if images[(key[0], payloads[key][1])] - {key[1]}}
+            if payloads[key][1]
+            and algorithms_by_image[(key[0], payloads[key][1])] - {key[1]}}
 
 
 def _search(part: _AlgorithmIndex, values: list[str], radius: int
