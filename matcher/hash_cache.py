@@ -38,11 +38,9 @@ class HashCache:
         if raw is None:
             return None
         payload = json.loads(raw)
-        values = tuple(HashValue(v["a"], v["h"], v.get("q")) for v in payload["values"])
-        variants = tuple(HashValue(v["a"], v["h"], v.get("q")) for v in payload.get("variants", ()))
         return ImageHashes(
-            values, payload["format"], payload["width"], payload["height"], payload["size"],
-            variants,
+            _decode(payload["values"]), payload["format"], payload["width"], payload["height"],
+            payload["size"], _decode(payload.get("variants", ())),
         )
 
     def put(self, hashes: ImageHashes, algorithms: tuple[str, ...], variants: Iterable[str] = ()
@@ -51,8 +49,8 @@ class HashCache:
         if sha256 is None:
             return
         payload = {
-            "values": [{"a": v.algorithm, "h": v.hex, "q": v.quality} for v in hashes.values],
-            "variants": [{"a": v.algorithm, "h": v.hex, "q": v.quality} for v in hashes.variants],
+            "values": _encode(hashes.values),
+            "variants": _encode(hashes.variants),
             "format": hashes.format,
             "width": hashes.width,
             "height": hashes.height,
@@ -60,3 +58,11 @@ class HashCache:
         }
         self._client.set(self._key(sha256, algorithms, variants), json.dumps(payload),
                          ex=self._ttl_s)
+
+
+def _encode(values: Iterable[HashValue]) -> list[dict]:
+    return [{"a": v.algorithm, "h": v.hex, "q": v.quality} for v in values]
+
+
+def _decode(items: Iterable[dict]) -> tuple[HashValue, ...]:
+    return tuple(HashValue(v["a"], v["h"], v.get("q")) for v in items)
