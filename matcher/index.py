@@ -71,15 +71,19 @@ def words_for(bits: int) -> int:
 def hex_to_words(hexes: Sequence[str], bits: int) -> np.ndarray:
     """Hex strings (MSB first) to an (n, bits/64) uint64 array; `InvalidHash` if malformed."""
     width = words_for(bits)
-    digits = bits // 4
+    raw = _hex_bytes(hexes, bits // 4, f"{bits}-bit hash")
+    return np.frombuffer(raw, dtype=">u8").astype(np.uint64).reshape(len(hexes), width)
+
+
+def _hex_bytes(hexes: Sequence[str], digits: int, noun: str = "hash") -> bytes:
+    """The bytes of equal-length hex strings, concatenated; `InvalidHash` if malformed."""
     for text in hexes:
         if len(text) != digits:
-            raise InvalidHash(f"{bits}-bit hash must be {digits} hex digits, got {len(text)}")
+            raise InvalidHash(f"{noun} must be {digits} hex digits, got {len(text)}")
     try:
-        raw = bytes.fromhex("".join(hexes))
+        return bytes.fromhex("".join(hexes))
     except ValueError:
         raise InvalidHash("hash has characters other than 0-9a-f") from None
-    return np.frombuffer(raw, dtype=">u8").astype(np.uint64).reshape(len(hexes), width)
 
 
 def words_to_hex(words: np.ndarray) -> list[str]:
@@ -684,14 +688,7 @@ def digest_words(hexes: Sequence[str], digits: int) -> np.ndarray:
     with zero bytes to whole words; `InvalidHash` if malformed."""
     if digits <= 0 or digits % 2:
         raise InvalidHash(f"a hex digest has an even number of digits, not {digits}")
-    for text in hexes:
-        if len(text) != digits:
-            raise InvalidHash(f"hash must be {digits} hex digits, got {len(text)}")
-    try:
-        raw = bytes.fromhex("".join(hexes))
-    except ValueError:
-        raise InvalidHash("hash has characters other than 0-9a-f") from None
-    return bytes_to_words(raw, digits // 2)
+    return bytes_to_words(_hex_bytes(hexes, digits), digits // 2)
 
 
 def bytes_to_words(raw: bytes, size: int) -> np.ndarray:
