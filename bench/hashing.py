@@ -21,7 +21,6 @@ for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_name, "1")
 
 import argparse  # noqa: E402
-import hashlib  # noqa: E402
 import io  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
@@ -31,11 +30,9 @@ import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-import imagehash  # noqa: E402
-import numpy as np  # noqa: E402
-import pdqhash  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from bench.baselines import naive  # noqa: E402
 from matcher.decode import DEFAULT_WORKING_SIZE, _draft_target  # noqa: E402
 from matcher.hashing import HashOptions, hash_image  # noqa: E402
 from matcher.service import hash_for_matching  # noqa: E402
@@ -64,15 +61,6 @@ def make_images() -> dict[str, bytes]:
         "png 1024x768": encode(photo(3, (1024, 768)), "PNG"),
         "gif 640x480": encode(photo(4, (640, 480)).quantize(256), "GIF"),
     }
-
-
-def naive(data: bytes) -> None:
-    image = Image.open(io.BytesIO(data)).convert("RGB")
-    imagehash.phash(image)
-    imagehash.dhash(image)
-    pdqhash.compute(np.asarray(image))
-    hashlib.sha256(data).hexdigest()
-    hashlib.md5(data).hexdigest()
 
 
 def floor(data: bytes) -> None:
