@@ -7,7 +7,6 @@ would give per connection, checked here on the servers' own offsets).
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import time
 from collections.abc import Iterator
@@ -20,14 +19,12 @@ from matcher.hashing import hash_image
 from matcher.matching import Matcher, Thresholds
 from matcher.store import ListEntry
 from records.matches import MatchRepository
-from records.sites import SiteRepository
-from records.types import NewSite
 from spinneret.context import AppContext
-from spinneret.crawling import run_crawl
 from spinneret.demo.run import demo_list_entries
-from spinneret.demo.site import build_demo_site, serve_on_loopback
+from spinneret.demo.site import build_demo_site
 from spinneret.redis_clients import RedisConfigError, is_cluster, node_url, startup_nodes
 from tests.redis_cluster import LocalCluster
+from tests.worker_helpers import crawl_on_loopback
 
 LIST_NAMES = [f"authority-{n}" for n in range(8)]
 
@@ -113,17 +110,7 @@ def _crawl_kill_and_go_on(cluster, context, follower) -> None:
     # --- crawl a loopback site: frontier and workers on the cluster -------------------
     site = build_demo_site(unlisted=10, unlisted_size=(200, 150))
 
-    async def crawl():
-        runner, base_url = await serve_on_loopback(site.app())
-        try:
-            SiteRepository(context.db).add(NewSite(
-                base_url=base_url, name="clustersite", owner_email="o@example.invalid",
-                rate_per_s=1000))
-            return await run_crawl(context, "clustersite")
-        finally:
-            await runner.cleanup()
-
-    summary = asyncio.run(crawl())
+    summary = crawl_on_loopback(context, site.app(), "clustersite")
     assert summary.crawl.status == "finished"
     assert summary.crawl.images_hashed == len(site.images)
     matches = MatchRepository(context.db).list(crawl_id=summary.crawl.id, limit=10_000)

@@ -25,6 +25,7 @@ from records.sites import SiteRepository
 from records.types import NewSite
 from spinneret.context import AppContext
 from spinneret.demo.images import generate
+from spinneret.demo.site import serve_on_loopback
 from tests.worker_helpers import WorkerProcess, worker_env
 from worker.celery_app import configure
 from worker.sink import build_payload
@@ -99,15 +100,8 @@ class LoggedSite:
 
     def __enter__(self) -> LoggedSite:
         self._thread.start()
-        self._runner = web.AppRunner(self.app(), access_log=None)
-
-        async def start() -> str:
-            await self._runner.setup()
-            site = web.TCPSite(self._runner, "127.0.0.1", 0)
-            await site.start()
-            return f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/"
-
-        self.url = asyncio.run_coroutine_threadsafe(start(), self._loop).result(10)
+        self._runner, self.url = asyncio.run_coroutine_threadsafe(
+            serve_on_loopback(self.app()), self._loop).result(10)
         return self
 
     def __exit__(self, *exc) -> None:

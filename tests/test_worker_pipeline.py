@@ -22,11 +22,10 @@ from records.matches import MatchRepository
 from records.sites import SiteRepository
 from records.types import NewSite
 from spinneret.context import AppContext
-from spinneret.crawling import run_crawl
 from spinneret.demo.images import generate
 from spinneret.demo.run import demo_list_entries
-from spinneret.demo.site import build_demo_site, serve_on_loopback
-from tests.worker_helpers import WorkerProcess
+from spinneret.demo.site import build_demo_site
+from tests.worker_helpers import WorkerProcess, crawl_on_loopback
 from worker.celery_app import configure
 from worker.ledger import TaskLedger
 from worker.sink import build_payload, send_image_task
@@ -73,15 +72,7 @@ def test_crawl_finds_every_listed_image_and_flags_no_unlisted(context, worker):
     context.store.replace_list("demo-authority", demo_list_entries(), source="demo")
     site = build_demo_site(unlisted=200, unlisted_size=(320, 240))
 
-    async def crawl():
-        runner, base_url = await serve_on_loopback(site.app())
-        try:
-            _add_site(context, base_url)
-            return await run_crawl(context, "testsite")
-        finally:
-            await runner.cleanup()
-
-    summary = asyncio.run(crawl())
+    summary = crawl_on_loopback(context, site.app())
     assert summary.crawl.status == "finished"
     assert summary.crawl.images_hashed == len(site.images) == 220
 
@@ -202,15 +193,7 @@ def test_list_imported_during_a_crawl_is_used_for_the_rest_of_it(context, worker
             context.store.replace_list("mid-crawl", entries, source="test")
             release.set()
 
-    async def crawl():
-        runner, base_url = await serve_on_loopback(app)
-        try:
-            _add_site(context, base_url)
-            return await run_crawl(context, "testsite", on_progress=on_progress)
-        finally:
-            await runner.cleanup()
-
-    summary = asyncio.run(crawl())
+    summary = crawl_on_loopback(context, app, on_progress=on_progress)
     matches = MatchRepository(context.db).list(crawl_id=summary.crawl.id)
     assert release.is_set()
     assert {m.image_url.rsplit("/", 1)[1] for m in matches} == {"late.jpg"}

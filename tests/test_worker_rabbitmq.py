@@ -8,7 +8,6 @@ vhost is used. Skipped, with the reason, when RabbitMQ does not answer.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import socket
@@ -19,7 +18,6 @@ from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
-from aiohttp import web
 
 from crawler.types import FoundImage
 from records.crawls import CrawlRepository, image_counts
@@ -28,11 +26,10 @@ from records.matches import MatchRepository
 from records.sites import SiteRepository
 from records.types import NewSite
 from spinneret.context import AppContext
-from spinneret.crawling import run_crawl
 from spinneret.demo.run import demo_list_entries
 from spinneret.demo.site import build_demo_site
 from tests.test_scale_out import _png
-from tests.worker_helpers import WorkerProcess
+from tests.worker_helpers import WorkerProcess, crawl_on_loopback
 from worker.celery_app import BrokerQueueDepth, configure
 from worker.sink import CelerySink, build_payload
 from worker.tasks import hash_and_match
@@ -148,22 +145,8 @@ def test_crawl_to_match_through_a_worker_on_rabbitmq(context, celery_app, tmp_pa
     site = build_demo_site(unlisted=30, unlisted_size=(240, 180))
     worker = _start_worker(context, tmp_path, celery_app)
 
-    async def crawl():
-        runner = web.AppRunner(site.app(), access_log=None)
-        await runner.setup()
-        tcp = web.TCPSite(runner, "127.0.0.1", 0)
-        await tcp.start()
-        base_url = f"http://127.0.0.1:{tcp._server.sockets[0].getsockname()[1]}/"
-        try:
-            SiteRepository(context.db).add(NewSite(
-                base_url=base_url, name="rabbitsite", owner_email="o@example.invalid",
-                rate_per_s=1000))
-            return await run_crawl(context, "rabbitsite")
-        finally:
-            await runner.cleanup()
-
     try:
-        summary = asyncio.run(crawl())
+        summary = crawl_on_loopback(context, site.app(), "rabbitsite")
     finally:
         worker.stop()
     assert summary.crawl.status == "finished"

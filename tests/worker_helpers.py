@@ -74,3 +74,26 @@ class WorkerProcess:
                 self.kill_hard()
             except ProcessLookupError:
                 pass
+
+
+def crawl_on_loopback(context, app, name: str = "testsite", **run_options):
+    """Serve `app` on a loopback port, register it as site `name` and crawl it through the
+    configured pipeline; returns `run_crawl`'s summary."""
+    import asyncio
+
+    from records.sites import SiteRepository
+    from records.types import NewSite
+    from spinneret.crawling import run_crawl
+    from spinneret.demo.site import serve_on_loopback
+
+    async def crawl():
+        runner, base_url = await serve_on_loopback(app)
+        try:
+            SiteRepository(context.db).add(NewSite(
+                base_url=base_url, name=name, owner_email="owner@example.invalid",
+                rate_per_s=1000))
+            return await run_crawl(context, name, **run_options)
+        finally:
+            await runner.cleanup()
+
+    return asyncio.run(crawl())
