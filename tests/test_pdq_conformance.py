@@ -10,12 +10,12 @@ import csv
 from pathlib import Path
 
 import pytest
-from tests.conftest import DATA_DIR, reference_dir
 from PIL import Image, ImageOps
 
 from matcher.algorithms.pdq import Pdq
 from matcher.decode import DecodedImage
 from matcher.hashing import HashOptions, hash_image
+from tests.conftest import DATA_DIR, reference_dir
 
 BUNDLED = DATA_DIR / "pdq"
 FULL = reference_dir()

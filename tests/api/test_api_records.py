@@ -193,7 +193,6 @@ async def test_crawl_start_progress_stop_resume(api):
         assert (await response.json())["id"] == crawl_id
         for _ in range(2400):  # bounded: a loaded machine may be slow
             state = await _crawl(api, crawl_id)
-            progress = state["progress"] or {}
             if state["status"] != "running":
                 break
             await asyncio.sleep(0.05)
