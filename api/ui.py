@@ -181,9 +181,8 @@ async def list_retract(request: web.Request) -> web.Response:
 async def list_delete(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     set_audit(request, f"list:{name}", op="delete")
-    store = services(request).store
-    await asyncio.to_thread(store.get_list, name)
-    await asyncio.to_thread(store.delete_list, name)
+    # delete_list raises ListNotFound (404) itself.
+    await asyncio.to_thread(services(request).store.delete_list, name)
     return redirect(request, "/lists", f"Deleted list {name}.")
 
 

@@ -73,12 +73,18 @@ async def test_import_match_export_retract_delete(api, make_png):
     response = await api.client.get("/api/v1/lists/authority", headers=api.bearer("viewer"))
     assert response.status == 404
     assert "no hash list" in (await response.json())["error"]
+    response = await api.client.delete("/api/v1/lists/authority",
+                                       headers=api.bearer("analyst"))
+    assert response.status == 404
+    assert "no hash list" in (await response.json())["error"]
 
     response = await api.client.get("/api/v1/audit", params={"target": "list:authority"},
                                     headers=api.bearer("viewer"))
     events = await response.json()
     ops = [e["details"]["op"] for e in reversed(events)]
-    assert ops == ["import", "retract", "retract", "delete"]
+    assert ops == ["import", "retract", "retract", "delete", "delete"]
+    # Refused attempts are audited too, with the answer they got.
+    assert [e["details"]["status"] for e in reversed(events)][-2:] == [200, 404]
     assert events[-1]["details"]["version"] == 1 and events[-1]["actor"].startswith("api:")
 
 
