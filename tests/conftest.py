@@ -28,6 +28,21 @@ TESTS_DIR = Path(__file__).parent
 DATA_DIR = TESTS_DIR / "data"
 
 
+_MEASUREMENTS: list[str] = []
+
+
+def report(line: str) -> None:
+    """Show a figure a test measured in the run's summary (print() is hidden by pytest -q)."""
+    _MEASUREMENTS.append(line.strip())
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if _MEASUREMENTS:
+        terminalreporter.section("measured by the tests")
+        for line in _MEASUREMENTS:
+            terminalreporter.write_line(line)
+
+
 def _machine_redis() -> str | None:
     url = "redis://127.0.0.1:6379/15"
     client = redis.Redis.from_url(url, socket_connect_timeout=0.5)

@@ -13,6 +13,7 @@ from matcher.hashing import HashOptions, hash_image
 from spinneret.demo.edits import DEFAULT_EDITS, DIHEDRAL_EDITS, GEOMETRY_EDITS, encode
 from spinneret.demo.images import generate, generate_bytes
 from spinneret.demo.make_list import DEMO_LIST_PATH, HEADER, render_csv
+from tests.conftest import report
 
 PERCEPTUAL = HashOptions(algorithms=("pdq", "phash", "dhash"))
 AUTO = {"pdq": 31, "phash": 10, "dhash": 10}  # PDQ auto; pHash/dHash review distance
@@ -45,7 +46,7 @@ def test_seeds_are_perceptually_distinct_and_good_quality():
         matrix = np.unpackbits(np.array(rows), axis=1).astype(np.int32)
         distances = matrix @ (1 - matrix).T + (1 - matrix) @ matrix.T
         minimum[name] = int(distances[upper].min())
-    print(f"\nminimum pairwise distance over {seeds} seeds: {minimum}")
+    report(f"minimum pairwise distance over {seeds} seeds: {minimum}")
     assert minimum["pdq"] > 70
     assert minimum["phash"] > 10 and minimum["dhash"] > 10
 

@@ -15,7 +15,7 @@ from PIL import Image, ImageOps
 from matcher.algorithms.pdq import Pdq
 from matcher.decode import DecodedImage
 from matcher.hashing import HashOptions, hash_image
-from tests.conftest import DATA_DIR, reference_dir
+from tests.conftest import DATA_DIR, reference_dir, report
 
 BUNDLED = DATA_DIR / "pdq"
 FULL = reference_dir()
@@ -45,8 +45,8 @@ def check_expected(root: Path) -> list[int]:
         d = distance(pdq_of(root / row["path"]), row["pdq_hex"])
         assert d <= REFERENCE_TOLERANCE, f"{row['path']}: {d} bits from the reference"
         distances.append(d)
-    print(
-        f"\nPDQ conformance ({root}): {len(distances)} images, "
+    report(
+        f"PDQ conformance ({root}): {len(distances)} images, "
         f"max distance {max(distances)}, mean {sum(distances) / len(distances):.2f} bits"
     )
     return distances

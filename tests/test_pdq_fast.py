@@ -16,7 +16,7 @@ from matcher.algorithms import _pdq_kernel
 from matcher.algorithms.pdq import Pdq, bits_to_hex
 from matcher.decode import decode_image
 from spinneret.demo.images import generate
-from tests.conftest import DATA_DIR, reference_dir
+from tests.conftest import DATA_DIR, reference_dir, report
 
 
 def distance(a: str, b: str) -> int:
@@ -62,8 +62,8 @@ def test_equals_pdqhash_on_hundreds_of_images():
         quality_gaps.append(abs(our_quality - int(quality)))
         assert distances[-1] <= 4, name
     identical = sum(d == 0 for d in distances) / len(distances)
-    print(
-        f"\nvectorised PDQ vs pdqhash: {len(images)} images, {identical:.1%} identical, "
+    report(
+        f"vectorised PDQ vs pdqhash: {len(images)} images, {identical:.1%} identical, "
         f"max {max(distances)}, mean {np.mean(distances):.3f} bits; quality max gap "
         f"{max(quality_gaps)}"
     )

@@ -23,6 +23,7 @@ from spinneret.context import AppContext
 from spinneret.demo.run import demo_list_entries
 from spinneret.demo.site import build_demo_site
 from spinneret.redis_clients import RedisConfigError, is_cluster, node_url, startup_nodes
+from tests.conftest import report
 from tests.redis_cluster import LocalCluster
 from tests.worker_helpers import crawl_on_loopback
 
@@ -101,7 +102,7 @@ def test_store_frontier_and_failover_on_a_cluster(cluster, context):
         _crawl_kill_and_go_on(cluster, context, follower)
     finally:
         follower.stop()
-    print(f"whole cluster test {time.monotonic() - started:.1f} s")
+    report(f"whole cluster test {time.monotonic() - started:.1f} s")
 
 
 def _crawl_kill_and_go_on(cluster, context, follower) -> None:
@@ -143,7 +144,7 @@ def _crawl_kill_and_go_on(cluster, context, follower) -> None:
     while "after-failover" not in {m.list for m in follower.match(probe)}:
         assert time.monotonic() < deadline, "follower never saw the import after failover"
         time.sleep(0.1)
-    print(f"\ncluster: failover took {failover_s:.1f} s")
+    report(f"cluster: failover took {failover_s:.1f} s")
 
 
 def _retry(call, attempts: int = 20):
