@@ -209,15 +209,18 @@ class Settings(BaseSettings):
         for name, value in self.model_dump().items():
             if isinstance(value, SecretStr):
                 value = "********" if value.get_secret_value() else ""
-            elif isinstance(value, str) and "://" in value and "@" in value:
-                value = _mask_url_password(value)
+            elif isinstance(value, str):
+                value = mask_url_password(value)
             elif isinstance(value, Path):
                 value = str(value)
             out[name] = value
         return out
 
 
-def _mask_url_password(url: str) -> str:
+def mask_url_password(url: str) -> str:
+    """`scheme://user:pass@host` with the password masked; any other string unchanged."""
+    if "://" not in url or "@" not in url:
+        return url
     scheme, rest = url.split("://", 1)
     creds, host = rest.rsplit("@", 1)
     if ":" in creds:

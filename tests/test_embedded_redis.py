@@ -58,3 +58,12 @@ def test_external_redis_url_is_used_instead(tmp_path, redis_server_url):
     status = run_cli("redis", "status", env=env)
     assert "using external Redis" in status.stdout
     assert not (tmp_path / "redis").exists()
+
+
+def test_status_masks_the_external_servers_password(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SPINNERET_")}
+    env.update(SPINNERET_DATA_DIR=str(tmp_path),
+               SPINNERET_REDIS_URL="redis://ops:topsecret@127.0.0.1:6379/15")
+    status = run_cli("redis", "status", env=env)
+    assert "redis://ops:********@127.0.0.1:6379/15" in status.stdout
+    assert "topsecret" not in status.stdout + status.stderr

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from config import get_settings
+from config import get_settings, mask_url_password
 from spinneret.cli.common import console
 from spinneret.embedded_redis import EmbeddedRedis
 
@@ -17,7 +17,8 @@ def register(app: typer.Typer) -> None:
         """Show whether the embedded server runs, where, and how much it holds."""
         settings = get_settings()
         if settings.redis_url:
-            console.print(f"using external Redis from SPINNERET_REDIS_URL: {settings.redis_url}")
+            console.print(f"using external Redis from SPINNERET_REDIS_URL: "
+                          f"{mask_url_password(settings.redis_url)}")
             return
         state = EmbeddedRedis(settings.data_dir).status()
         if not state.running:
