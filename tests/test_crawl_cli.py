@@ -26,6 +26,7 @@ def crawl_env(settings) -> dict[str, str]:
         SPINNERET_DATA_DIR=str(settings.data_dir),
         SPINNERET_REDIS_URL=settings.redis_url,
         SPINNERET_REDIS_KEY_PREFIX=settings.redis_key_prefix,
+        SPINNERET_DATABASE_URL=settings.effective_database_url,
         SPINNERET_ALLOW_PRIVATE_NETWORKS="true",
         SPINNERET_PIPELINE="inprocess",
         SPINNERET_HASH_PROCESSES="2",
