@@ -171,7 +171,8 @@ async def list_retract(request: web.Request) -> web.Response:
     set_audit(request, f"list:{name}", op="retract", hash=value, algorithm=algorithm)
     if not value:
         raise ApiError(400, "give the hash to retract")
-    removed = await asyncio.to_thread(services(request).store.retract, name, value, algorithm)
+    removed = await asyncio.to_thread(services(request).store.retract, name, value, algorithm,
+                                      by=request[PRINCIPAL].actor)
     if not removed:
         raise EntryNotFound(f"hash {value.lower()} is not in list {name!r}")
     return redirect(request, f"/lists/{quote(name, safe='')}",

@@ -139,7 +139,8 @@ async def retract_hash(request: web.Request) -> web.Response:
     value = field(data, "hash", str, required=True)
     algorithm = field(data, "algorithm", str)
     set_audit(request, f"list:{name}", op="retract", hash=value, algorithm=algorithm)
-    removed = await asyncio.to_thread(services(request).store.retract, name, value, algorithm)
+    removed = await asyncio.to_thread(services(request).store.retract, name, value, algorithm,
+                                      by=request[PRINCIPAL].actor)
     if not removed:
         raise EntryNotFound(f"hash {value.strip().lower()} is not in list {name!r}")
     return ok({"list": name, "removed": removed})

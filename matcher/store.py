@@ -434,9 +434,10 @@ class FingerprintStore:
         self._r.srem(self.registry_key, name)
         self._log(name, "delete")
 
-    def retract(self, name: str, hash: str, algorithm: str | None = None) -> int:
+    def retract(self, name: str, hash: str, algorithm: str | None = None, *, by: str = "") -> int:
         """Remove `hash` from list `name` (from every algorithm of matching length unless
-        `algorithm` is given). Returns the number of entries removed (0 if absent)."""
+        `algorithm` is given), noting `by` as the list's last editor. Returns the number of
+        entries removed (0 if absent)."""
         keys = self.list_keys(name)
         if algorithm is not None:
             alg = self._registry.get(algorithm)
@@ -462,7 +463,7 @@ class FingerprintStore:
             try:
                 removed = self._retract(
                     keys=[keys.meta, *(keys.entries(token, a) for a in present)],
-                    args=[token, value, time.time(), "", *present],
+                    args=[token, value, time.time(), by, *present],
                 )
                 break
             except redis.ResponseError as exc:

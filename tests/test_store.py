@@ -171,10 +171,12 @@ def test_swap_refuses_when_aside_data_expired(store, redis_client, monkeypatch):
 def test_retract(store):
     pdq = make_entries(3)
     md5 = make_entries(2, "md5", seed=8)
-    store.replace_list("l", pdq + md5)
+    store.replace_list("l", pdq + md5, by="importer")
     version = store.version()
-    assert store.retract("l", pdq[0].hash.upper()) == 1
-    assert store.retract("l", pdq[0].hash) == 0
+    assert store.retract("l", pdq[0].hash.upper(), by="alice") == 1
+    assert store.get_list("l").updated_by == "alice"
+    assert store.retract("l", pdq[0].hash, by="bob") == 0
+    assert store.get_list("l").updated_by == "alice"  # nothing removed, nothing noted
     assert store.retract("l", "0x" + md5[1].hash, algorithm="md5") == 1
     info = store.get_list("l")
     assert info.counts == {"md5": 1, "pdq": 2}

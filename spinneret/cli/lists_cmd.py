@@ -229,7 +229,7 @@ def register(app: typer.Typer) -> None:
         """Remove one hash from a list at once (e.g. a false positive)."""
         context = AppContext()
         try:
-            removed = context.store.retract(name, hash, algorithm)
+            removed = context.store.retract(name, hash, algorithm, by=_who())
         finally:
             context.close()
         if not removed:
