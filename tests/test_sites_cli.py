@@ -145,6 +145,23 @@ def test_bad_fields_are_one_line_errors(cli: Cli) -> None:
         assert err.startswith("error: ") and message in err and len(err.strip().splitlines()) == 1
 
 
+def test_extra_hosts_are_added_to_the_urls_own(cli: Cli) -> None:
+    code, _, err = cli(*ADD, "--host", "cdn.example.net", "--host", "*.Img.Example.org",
+                       "--host", "example.org")
+    assert code == 0, err
+    site = json.loads(cli("sites", "show", "example", "--format", "json")[1])
+    assert site["hosts"] == ["example.org", "cdn.example.net", "*.img.example.org"]
+    _, out, _ = cli("sites", "show", "example")
+    assert "cdn.example.net" in out
+
+    for bad in ("https://cdn.example.net", "cdn.example.net/img", " "):
+        code, _, err = cli("sites", "add", "https://other.example", "--name", "other",
+                           "--owner-email", "a@b.example", "--host", bad)
+        assert code == 2 and err.startswith("error: --host") and len(err.strip().splitlines()) == 1
+    assert [s["name"] for s in json.loads(cli("sites", "ls", "--format", "json")[1])] == [
+        "example"]
+
+
 def test_show_and_rm_unknown_site(cli: Cli) -> None:
     for args in (("sites", "show", "nope"), ("sites", "rm", "nope")):
         code, _, err = cli(*args)
