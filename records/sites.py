@@ -52,10 +52,13 @@ def validate(site: NewSite) -> NewSite:
         )
     host = http_host(site.base_url, "site URL")
     for label, email in (("owner e-mail", site.owner_email), ("abuse e-mail", site.abuse_email)):
-        if email is not None and not _EMAIL.match(email):
+        if email and not _EMAIL.match(email):
             raise InvalidSite(f"{label} {email!r} is not an e-mail address")
     if site.webhook_url is not None:
         http_host(site.webhook_url, "webhook URL")
+    # Notices go by e-mail and/or webhook: "" is "no owner e-mail" (the column is not null).
+    if not site.owner_email and not site.webhook_url:
+        raise InvalidSite("a site needs an owner e-mail or a webhook URL to receive notices")
     if site.max_pages is not None and site.max_pages <= 0:
         raise InvalidSite(f"max pages must be positive, got {site.max_pages}")
     if site.max_depth is not None and site.max_depth < 0:
@@ -66,7 +69,8 @@ def validate(site: NewSite) -> NewSite:
         if not pattern.strip():
             raise InvalidSite("include/exclude patterns must not be empty")
     hosts = tuple(h.strip().lower() for h in site.hosts if h.strip()) or (host,)
-    return dataclasses.replace(site, base_url=site.base_url.strip(), hosts=hosts)
+    return dataclasses.replace(site, base_url=site.base_url.strip(), hosts=hosts,
+                               owner_email=site.owner_email or "")
 
 
 def to_record(row: Site) -> SiteRecord:

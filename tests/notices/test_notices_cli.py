@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from notices.service import NoticeService
+from records.sites import SiteRepository
 from tests.conftest import run_cli
 
 
@@ -54,3 +55,24 @@ def test_review_notices_and_stats_commands(db, settings, clock, make_site, recor
     [row] = [json.loads(line) for line in stats.stdout.splitlines()]
     assert (row["site"], row["open"], row["removed"]) == ("cli-site", 2, 0)
     assert run_cli("notices", "recheck", env=env).returncode == 0
+
+
+def test_site_with_only_a_webhook_gets_webhook_notices(db, settings, clock, record_match,
+                                                       cli_env):
+    """Notices go by e-mail and/or webhook, so a site needs one of the two, not an e-mail."""
+    hook = "http://127.0.0.1:9/hook"
+    added = run_cli("sites", "add", "http://127.0.0.1:9/", "--name", "hook-only",
+                    "--webhook", hook, env=cli_env)
+    assert added.returncode == 0, added.stderr
+    neither = run_cli("sites", "add", "http://127.0.0.1:9/", "--name", "nobody", env=cli_env)
+    assert neither.returncode == 2 and neither.stderr.strip() == (
+        "error: a site needs an owner e-mail or a webhook URL to receive notices")
+
+    site = SiteRepository(db).get("hook-only")
+    assert site.owner_email == "" and site.webhook_secret
+    record_match(site, "http://x.test/hooked.png")
+    settings.notice_batch_window_s = 0
+    service = NoticeService(db, settings, clock=clock)
+    service.apply_policy()
+    [notice] = service.list()
+    assert [(d.channel, d.recipient) for d in notice.deliveries] == [("webhook", hook)]
