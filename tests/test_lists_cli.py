@@ -3,6 +3,8 @@ point `spinneret.cli.main`, plus one real subprocess)."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import random
 from pathlib import Path
@@ -155,3 +157,68 @@ def test_real_entry_point_in_a_subprocess(cli_env, tmp_path):
     assert done.returncode == 2
     assert done.stderr.startswith("error: line 2: invalid JSON")
     assert "Traceback" not in done.stderr
+
+
+def test_ls_csv_quotes_fields_with_commas(cli, tmp_path):
+    source = 'Hotline, EU "intake"'
+    assert cli("lists", "import", str(csv_file(tmp_path)), "--list", "l", "--source", source,
+               "--category", "policy")[0] == 0
+    code, out, _ = cli("lists", "ls", "--format", "csv")
+    assert code == 0
+    header, row = csv.reader(io.StringIO(out))
+    assert header == ["name", "kind", "category", "source", "version", "entries", "updated_at"]
+    assert row[:6] == ["l", "block", "policy", source, "1", "6"]
+
+
+def test_backup_and_restore_keep_every_list_with_its_metadata(cli, store, tmp_path):
+    assert cli("lists", "import", str(csv_file(tmp_path)), "--list", "blocked",
+               "--source", "Hotline, EU", "--category", "illegal",
+               "--description", 'authority "A" list')[0] == 0
+    allow = tmp_path / "allow.csv"
+    allow.write_text(f'algorithm,hash,label,source_id\npdq,{PDQS[0]},"logo, ours",a1\n')
+    assert cli("lists", "import", str(allow), "--list", "ours", "--kind", "allow",
+               "--category", "known-good")[0] == 0
+    before = {info.name: info for info in store.lists()}
+    entries = {name: set(store.entries(name)) for name in before}
+
+    backup = tmp_path / "backup"
+    code, out, err = cli("lists", "backup", str(backup))
+    assert (code, err) == (0, "")
+    assert out.strip() == f"backed up 2 list(s), 7 entries, to {backup}"
+    assert sorted(p.name for p in backup.iterdir()) == ["blocked.csv", "lists.json", "ours.csv"]
+
+    for name in before:
+        assert cli("lists", "delete", name)[0] == 0
+    code, out, err = cli("lists", "restore", str(backup))
+    assert (code, err) == (0, "")
+    assert "restored list ours (allow)" in out and "restored list blocked (block)" in out
+    for name, old in before.items():
+        new = store.get_list(name)
+        assert (new.kind, new.source, new.category, new.description, new.counts) == (
+            old.kind, old.source, old.category, old.description, old.counts), name
+        assert set(store.entries(name)) == entries[name]
+    assert store.get_list("ours").kind == "allow"  # an allow list stays an allow list
+
+    # One list only; the others are left as they are.
+    assert cli("lists", "delete", "ours")[0] == 0
+    assert cli("lists", "retract", "blocked", MD5S[0])[0] == 0
+    code, out, _ = cli("lists", "restore", str(backup), "--list", "ours")
+    assert code == 0 and "blocked" not in out
+    assert store.get_list("ours").kind == "allow"
+    assert store.get_list("blocked").counts == {"md5": 2, "pdq": 3}
+
+
+def test_restore_refuses_an_incomplete_backup_and_changes_nothing(cli, store, tmp_path):
+    assert cli("lists", "import", str(csv_file(tmp_path)), "--list", "l")[0] == 0
+    backup = tmp_path / "backup"
+    assert cli("lists", "backup", str(backup))[0] == 0
+    version = store.version()
+    code, _, err = cli("lists", "restore", str(backup), "--list", "other")
+    assert code == 2 and "no list other in the backup" in err
+    (backup / "l.csv").unlink()
+    code, out, err = cli("lists", "restore", str(backup))
+    assert code == 2 and out == "" and "list 'l' has no file 'l.csv'" in err
+    (backup / "lists.json").unlink()
+    code, _, err = cli("lists", "restore", str(backup))
+    assert code == 2 and "not a list backup" in err
+    assert store.version() == version

@@ -1,16 +1,20 @@
-"""`spinneret lists ...`: import, list, show, export, delete hash lists and retract hashes."""
+"""`spinneret lists ...`: import, list, show, export, delete hash lists and retract hashes;
+back up and restore every list with its metadata."""
 
 from __future__ import annotations
 
 import contextlib
+import csv
 import datetime as dt
 import enum
+import functools
 import getpass
 import json
 import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TextIO
 
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
@@ -18,12 +22,17 @@ from rich.table import Table
 
 from matcher.errors import EntryNotFound, HashListFileError
 from matcher.hashlist import ListFormat, export_list, import_file
-from matcher.store import ListInfo
+from matcher.store import FingerprintStore, ListInfo, StoreConflict
 from spinneret.cli.common import OutputFormat, console, err_console
 from spinneret.context import AppContext
 
 # Files smaller than this import too fast for a progress bar to help.
 PROGRESS_MIN_BYTES = 4 * 1024 * 1024
+
+BACKUP_MANIFEST = "lists.json"
+BACKUP_FORMAT = "spinneret-lists-backup"
+# Metadata a restore gives back to each list (the rest is the store's: version, times, by).
+RESTORED_FIELDS = ("kind", "source", "category", "description")
 
 
 class ListKind(enum.StrEnum):
@@ -74,6 +83,61 @@ def _info_dict(info: ListInfo) -> dict[str, object]:
         "entries": info.total, "created_at": info.created_at, "updated_at": info.updated_at,
         "updated_by": info.updated_by,
     }
+
+
+def _write_atomically(path: Path, write: Callable[[TextIO], object]) -> object:
+    """Write through `path`.partial and rename, so a failure leaves no half file."""
+    partial = path.with_name(path.name + ".partial")
+    try:
+        with open(partial, "w", encoding="utf-8", newline="") as out:
+            result = write(out)
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return result
+
+
+def backup_lists(store: FingerprintStore, directory: Path) -> list[dict[str, object]]:
+    """Export every list to `directory`/<name>.csv and its metadata to lists.json (written
+    last: a directory without it is not a finished backup). A list changed while it was being
+    exported is exported again."""
+    directory.mkdir(parents=True, exist_ok=True)
+    manifest: list[dict[str, object]] = []
+    for listed in store.lists():
+        filename = f"{listed.name}.csv"
+        export = functools.partial(export_list, store, listed.name, format=ListFormat.csv)
+        for _ in range(3):
+            before = store.get_list(listed.name)
+            count = _write_atomically(directory / filename, export)
+            info = store.get_list(listed.name)
+            if info.version == before.version and count == info.total:
+                break
+        else:
+            raise StoreConflict(f"list {listed.name!r} kept changing while being backed up")
+        manifest.append({**_info_dict(info), "file": filename})
+    _write_atomically(directory / BACKUP_MANIFEST, lambda out: json.dump(
+        {"format": BACKUP_FORMAT, "store_version": store.version(), "lists": manifest},
+        out, indent=2))
+    return manifest
+
+
+def read_backup(directory: Path) -> list[dict[str, object]]:
+    """The lists a backup directory holds, checked before anything is restored."""
+    path = directory / BACKUP_MANIFEST
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise HashListFileError(f"{path}: not a list backup ({exc})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != BACKUP_FORMAT:
+        raise HashListFileError(f"{path}: not a {BACKUP_FORMAT} manifest")
+    lists = manifest.get("lists") or []
+    for item in lists:
+        filename = str(item.get("file", ""))
+        if Path(filename).name != filename or not (directory / filename).is_file():
+            raise HashListFileError(f"{directory}: list {item.get('name')!r} has no file "
+                                    f"{item.get('file')!r}")
+    return lists
 
 
 def register(app: typer.Typer) -> None:
@@ -134,12 +198,12 @@ def register(app: typer.Typer) -> None:
                 sys.stdout.write(json.dumps(_info_dict(info)) + "\n")
             return
         if format is OutputFormat.csv:
-            sys.stdout.write("name,kind,category,source,version,entries,updated_at\n")
+            writer = csv.writer(sys.stdout, lineterminator="\n")
+            writer.writerow(("name", "kind", "category", "source", "version", "entries",
+                             "updated_at"))
             for info in infos:
-                sys.stdout.write(
-                    f"{info.name},{info.kind},{info.category},{info.source},{info.version},"
-                    f"{info.total},{_when(info.updated_at)}\n"
-                )
+                writer.writerow((info.name, info.kind, info.category, info.source, info.version,
+                                 info.total, _when(info.updated_at)))
             return
         table = Table(title="Hash lists")
         for column in ("name", "kind", "category", "source", "version", "entries", "updated"):
@@ -193,18 +257,55 @@ def register(app: typer.Typer) -> None:
         context = AppContext()
         try:
             if output is None:
-                count = export_list(context.store, name, sys.stdout, format, algorithm)
+                export_list(context.store, name, sys.stdout, format, algorithm)
             else:
-                # Written next to the target and renamed, so a failed export leaves no half file.
-                partial = output.with_name(output.name + ".partial")
-                try:
-                    with open(partial, "w", encoding="utf-8", newline="") as out:
-                        count = export_list(context.store, name, out, format, algorithm)
-                    os.replace(partial, output)
-                except BaseException:
-                    partial.unlink(missing_ok=True)
-                    raise
+                count = _write_atomically(
+                    output, lambda out: export_list(context.store, name, out, format, algorithm))
                 err_console.print(f"exported {count} entries of {name} to {output}", markup=False)
+        finally:
+            context.close()
+
+    @group.command("backup")
+    def backup_command(
+        directory: Path = typer.Argument(..., help="Directory to write (created if missing)."),
+    ) -> None:
+        """Back up every list: one CSV export per list plus lists.json with each list's kind,
+        category, source and description (what `lists restore` gives back)."""
+        context = AppContext()
+        try:
+            manifest = backup_lists(context.store, directory)
+        finally:
+            context.close()
+        entries = sum(int(item["entries"]) for item in manifest)
+        console.print(f"backed up {len(manifest)} list(s), {entries} entries, to {directory}",
+                      markup=False)
+
+    @group.command("restore")
+    def restore_command(
+        directory: Path = typer.Argument(..., help="A directory written by `lists backup`."),
+        only: list[str] = typer.Option(
+            [], "--list", help="Restore only this list (repeatable). Default: every list."),
+    ) -> None:
+        """Re-import each list of a backup with its metadata (each list replaced atomically;
+        lists not in the backup are left alone)."""
+        lists = read_backup(directory)
+        if only:
+            missing = sorted(set(only) - {str(item["name"]) for item in lists})
+            if missing:
+                raise HashListFileError(f"{directory}: no list {', '.join(missing)} in the backup")
+            lists = [item for item in lists if item["name"] in only]
+        context = AppContext()
+        try:
+            for item in lists:
+                metadata = {field: str(item.get(field) or "") for field in RESTORED_FIELDS}
+                metadata["kind"] = metadata["kind"] or "block"
+                result = import_file(
+                    context.store, directory / str(item["file"]), str(item["name"]),
+                    format=ListFormat.csv, by=_who(), **metadata)
+                console.print(
+                    f"restored list {item['name']} ({metadata['kind']}) version "
+                    f"{result.version}: {result.added + result.unchanged} entries",
+                    markup=False)
         finally:
             context.close()
 
