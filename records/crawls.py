@@ -21,7 +21,8 @@ def _to_record(row: Crawl, site_name: str) -> CrawlRecord:
         pages_fetched=row.pages_fetched, images_found=row.images_found,
         images_hashed=row.images_hashed, images_skipped=row.images_skipped,
         skipped_reasons=dict(row.skipped_reasons or {}), errors=dict(row.errors or {}),
-        duration_s=row.duration_s,
+        duration_s=row.duration_s, urls_skipped=dict(row.urls_skipped or {}),
+        failure_reason=row.failure_reason,
     )
 
 
@@ -59,7 +60,8 @@ class CrawlRepository:
             site = session.get(Site, site_id)
             if site is None:
                 raise SiteNotFound(site_id)
-            row = Crawl(site_id=site_id, status="queued", skipped_reasons={}, errors={})
+            row = Crawl(site_id=site_id, status="queued", skipped_reasons={}, errors={},
+                        urls_skipped={})
             session.add(row)
             session.flush()
             return _to_record(row, site.name)
@@ -103,6 +105,8 @@ class CrawlRepository:
             )
             row.skipped_reasons = reasons
             row.errors = dict(stats.errors)
+            row.urls_skipped = dict(stats.urls_skipped)
+            row.failure_reason = stats.failure_reason
             if stats.duration_s is not None:
                 row.duration_s = stats.duration_s
             elif row.started_at is not None:

@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -100,6 +101,10 @@ class Crawl(Base):
     skipped_reasons: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     errors: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     duration_s: Mapped[float | None] = mapped_column(Float)
+    # Pages and links not followed, by reason (robots, out_of_scope, ssrf_blocked, ...).
+    urls_skipped: Mapped[dict[str, Any]] = mapped_column(
+        JSON, default=dict, server_default=text("'{}'"))
+    failure_reason: Mapped[str | None] = mapped_column(Text)  # why it ended "failed"
 
 
 class SeenImage(Base):

@@ -58,9 +58,11 @@ class CrawlRecord:
     images_found: int
     images_hashed: int
     images_skipped: int
-    skipped_reasons: dict[str, int]
+    skipped_reasons: dict[str, int]  # images not hashed, by reason
     errors: dict[str, int]
     duration_s: float | None
+    urls_skipped: dict[str, int] = field(default_factory=dict)  # pages/links not followed
+    failure_reason: str | None = None  # why a "failed" crawl failed
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,8 @@ class CrawlFinish:
     skipped_reasons: dict[str, int] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
     duration_s: float | None = None
+    urls_skipped: dict[str, int] = field(default_factory=dict)
+    failure_reason: str | None = None
 
 
 class _MatchLike(Protocol):

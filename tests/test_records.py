@@ -82,6 +82,33 @@ def test_migrations_upgrade_downgrade_upgrade(empty_db_url: str) -> None:
         database.dispose()
 
 
+def test_crawl_urls_skipped_migration_keeps_existing_crawls(empty_db_url: str) -> None:
+    database = Database(empty_db_url)
+    try:
+        database.upgrade("0001")
+        site_id = _site(database)
+        with database.engine.begin() as conn:  # a crawl recorded before 0002, by 0001's schema
+            conn.execute(text(
+                "INSERT INTO crawls (site_id, status, created_at, pages_fetched, images_found,"
+                " images_hashed, images_skipped, skipped_reasons, errors) VALUES (:site,"
+                " 'finished', :now, 3, 2, 1, 1, '{\"too_large\": 1}', '{}')"),
+                {"site": site_id, "now": datetime(2026, 1, 1, tzinfo=UTC)})
+        database.upgrade()
+        old = CrawlRepository(database).list()[0]
+        assert (old.pages_fetched, old.skipped_reasons) == (3, {"too_large": 1})
+        assert old.urls_skipped == {} and old.failure_reason is None
+
+        database.downgrade("0001")
+        columns = {c["name"] for c in inspect(database.engine).get_columns("crawls")}
+        assert "urls_skipped" not in columns and "failure_reason" not in columns
+        with database.engine.connect() as conn:
+            assert conn.execute(text("SELECT pages_fetched FROM crawls")).scalar_one() == 3
+        database.upgrade()
+        assert CrawlRepository(database).get(old.id).urls_skipped == {}
+    finally:
+        database.dispose()
+
+
 _UPGRADE_SCRIPT = """
 import sys
 from records.db import Database
@@ -254,15 +281,17 @@ def test_crawl_lifecycle_and_counts(db: Database) -> None:
     recorder.record_image(crawl.id, site_id, PAGE, IMG, SHA_A)
     recorder.record_image(crawl.id, site_id, PAGE, IMG + "?2", SHA_B)
     recorder.record_skipped(crawl.id, site_id, PAGE, IMG + "?big", "too_large")
+    assert running.urls_skipped == {} and running.failure_reason is None
     done = repo.finish(crawl.id, CrawlFinish(
         pages_fetched=7, images_found=5, skipped_reasons={"robots": 2},
-        errors={"timeout": 1}, duration_s=1.5,
+        errors={"timeout": 1}, duration_s=1.5, urls_skipped={"out_of_scope": 4, "robots": 1},
     ))
     assert done.status == "finished" and done.finished_at is not None
     assert (done.pages_fetched, done.images_found, done.images_hashed) == (7, 5, 2)
     assert done.images_skipped == 3
     assert done.skipped_reasons == {"too_large": 1, "robots": 2}
     assert done.errors == {"timeout": 1} and done.duration_s == 1.5
+    assert done.urls_skipped == {"out_of_scope": 4, "robots": 1} and done.failure_reason is None
     assert repo.get(crawl.id) == done
 
     with pytest.raises(InvalidCrawlState, match="already finished"):
@@ -271,6 +300,12 @@ def test_crawl_lifecycle_and_counts(db: Database) -> None:
         repo.start(crawl.id)
     with pytest.raises(InvalidCrawlState):
         repo.finish(repo.create(site_id).id, CrawlFinish(status="running"))
+    refused = repo.create(site_id)
+    repo.start(refused.id)
+    failed = repo.finish(refused.id, CrawlFinish(
+        status="failed", urls_skipped={"robots": 1}, failure_reason="start URL refused: robots"))
+    assert failed.status == "failed" and failed.failure_reason == "start URL refused: robots"
+    assert repo.get(refused.id).urls_skipped == {"robots": 1}
 
 
 def test_crawl_list_and_missing(db: Database) -> None:
