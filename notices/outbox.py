@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from notices.clock import Clock, SystemClock
 from notices.errors import DeliveryError, NoticeError, NoticeNotFound
 from notices.links import OwnerLinks, load_secret_key
-from notices.policy import audit, queue_deliveries
+from notices.policy import audit, item_count, queue_deliveries
 from notices.queries import notice_view
 from notices.render import Renderer, webhook_payload
 from notices.smtp import SmtpSender, build_message
@@ -242,6 +242,8 @@ def resend(session: Session, notice_id: int, *, clock: Clock) -> int:
     notice = session.get(Notice, notice_id)
     if notice is None:
         raise NoticeNotFound(notice_id)
+    if not item_count(session, notice.id):
+        raise NoticeError(f"notice {notice_id} has no items: nothing to send")
     now = clock.now()
     created = queue_deliveries(session, notice, session.get(Site, notice.site_id),
                                kind="initial", now=now)

@@ -1,12 +1,13 @@
-"""Notice policy: group `auto` matches into one notice per site per batching window, the
-review queue, reminders and escalation.
+"""Notice policy: group `auto` matches into one notice per site per batching window,
+reminders and escalation (the review queue is `notices.review`).
 
 Every function takes an open SQLAlchemy session (the caller commits, so a notice and its
 deliveries land in one transaction before anything is sent) and a clock for "now".
 
 Lifecycle of a notice: `open` while its window collects matches -> `sent` once the window
 has ended and its deliveries are queued in the outbox -> `acknowledged` / `disputed` (owner)
--> `removed` when every item is gone. `failed` when no delivery could be made.
+-> `removed` when every item is gone. `failed` when no delivery could be made; `closed`
+when a notice's window ended with no item in it (nothing is sent).
 """
 
 from __future__ import annotations
@@ -17,11 +18,17 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, exists, func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from notices.clock import Clock
-from notices.errors import ReviewAlreadyDecided, ReviewNotFound
+from notices.coverage import (
+    ACTIVE_ITEM_STATUSES,
+    in_live_item_clause,
+    match_ids_where,
+    removed_since_found_clause,
+    suppressed_clause,
+)
 from notices.types import match_kind
 from records.audit import write_event
 from records.models import (
@@ -29,12 +36,9 @@ from records.models import (
     Match,
     Notice,
     NoticeItem,
-    Review,
     Site,
-    Suppression,
 )
 
-ACTIVE_ITEM_STATUSES = ("open", "reappeared")
 # Notices whose owner is still being asked to act.
 LIVE_NOTICE_STATUSES = ("sent", "acknowledged")
 NOTIFY_KINDS = ("initial", "reminder")
@@ -44,23 +48,9 @@ NOTIFY_KINDS = ("initial", "reminder")
 class CollectResult:
     notices_touched: list[int] = field(default_factory=list)
     items_added: int = 0
-    duplicates: int = 0
+    duplicates: int = 0  # URL already in a live item (or twice in one batch)
+    already_removed: int = 0  # found before its item was closed as removed
     suppressed: int = 0
-
-
-@dataclass(frozen=True)
-class ReviewEntry:
-    match_id: int
-    site_id: int
-    site_name: str
-    image_url: str
-    page_url: str | None
-    list_name: str
-    category: str
-    algorithm: str
-    distance: int
-    label: str
-    created_at: datetime
 
 
 def new_message_key() -> str:
@@ -72,17 +62,6 @@ def audit(session: Session, now: datetime, actor: str, action: str, target: str,
     write_event(session, actor, action, target, {**details, "at": now.isoformat()})
 
 
-def _suppressed_clause():
-    return exists().where(
-        and_(
-            Suppression.image_url_key == Match.image_url_key,
-            Suppression.list_name == Match.list_name,
-            Suppression.algorithm == Match.algorithm,
-            Suppression.entry_hash == Match.entry_hash,
-        )
-    )
-
-
 def _match_rank(match: Match) -> tuple[int, int]:
     # Prefer an exact match, then the smallest distance, when one image hits a list twice.
     return (0 if match_kind(match.algorithm) == "exact" else 1, match.distance)
@@ -91,8 +70,10 @@ def _match_rank(match: Match) -> tuple[int, int]:
 def collect(session: Session, *, clock: Clock, window_s: float) -> CollectResult:
     """Put every unnotified `auto` (or review-confirmed) match into its site's open notice.
 
-    One item per image URL and list. A URL already in a live item of the site (any notice
-    not yet removed/closed) is not notified again; suppressed URL+hash pairs are skipped.
+    One item per image URL and list. A match that is covered (see `notices.coverage`: its
+    URL is in a live item, or was removed after the match was found) is not notified again,
+    and suppressed URL+hash pairs are skipped. A notice is opened only for a site with at
+    least one item to add, so nothing here ever creates an empty notice.
     """
     now = clock.now()
     result = CollectResult()
@@ -104,9 +85,7 @@ def collect(session: Session, *, clock: Clock, window_s: float) -> CollectResult
     matches = list(session.scalars(pending))
     if not matches:
         return result
-    suppressed_ids = set(session.scalars(
-        select(Match.id).where(Match.id.in_([m.id for m in matches]), _suppressed_clause())
-    ))
+    suppressed_ids = match_ids_where(session, [m.id for m in matches], suppressed_clause())
     by_site: dict[int, list[Match]] = defaultdict(list)
     for match in matches:
         if match.id in suppressed_ids:
@@ -115,24 +94,30 @@ def collect(session: Session, *, clock: Clock, window_s: float) -> CollectResult
         else:
             by_site[match.site_id].append(match)
     for site_id, site_matches in by_site.items():
-        notice = _open_notice(session, site_id, now, window_s)
-        added = _add_items(session, notice, site_matches, result)
-        if added:
-            result.items_added += added
-            result.notices_touched.append(notice.id)
-            audit(session, now, "system", "notice.items_added", f"notice:{notice.id}",
-                  items=added)
+        notice = _collecting_notice(session, site_id, now)
+        fresh = _fresh_matches(session, notice, site_matches, result)
+        if not fresh:
+            continue
+        if notice is None:
+            notice = _new_notice(session, site_id, now, window_s)
+        _add_items(session, notice, fresh)
+        result.items_added += len(fresh)
+        result.notices_touched.append(notice.id)
+        audit(session, now, "system", "notice.items_added", f"notice:{notice.id}",
+              items=len(fresh))
+    session.flush()
     return result
 
 
-def _open_notice(session: Session, site_id: int, now: datetime, window_s: float) -> Notice:
-    notice = session.scalars(
+def _collecting_notice(session: Session, site_id: int, now: datetime) -> Notice | None:
+    return session.scalars(
         select(Notice).where(
             Notice.site_id == site_id, Notice.status == "open", Notice.window_end > now
         ).order_by(Notice.id.desc()).limit(1)
     ).first()
-    if notice is not None:
-        return notice
+
+
+def _new_notice(session: Session, site_id: int, now: datetime, window_s: float) -> Notice:
     notice = Notice(
         site_id=site_id, status="open", window_start=now,
         window_end=now + timedelta(seconds=window_s),
@@ -145,34 +130,41 @@ def _open_notice(session: Session, site_id: int, now: datetime, window_s: float)
     return notice
 
 
-def _add_items(session: Session, notice: Notice, matches: list[Match],
-               result: CollectResult) -> int:
-    live_urls = set(session.scalars(
-        select(NoticeItem.image_url).join(Notice, Notice.id == NoticeItem.notice_id).where(
-            Notice.site_id == notice.site_id,
-            Notice.id != notice.id,
-            NoticeItem.status.in_(ACTIVE_ITEM_STATUSES),
-        )
-    ))
-    in_this = {(i.image_url, i.list_name) for i in session.scalars(
-        select(NoticeItem).where(NoticeItem.notice_id == notice.id))}
+def _fresh_matches(session: Session, notice: Notice | None, matches: list[Match],
+                   result: CollectResult) -> list[Match]:
+    """The matches of one site that become items: one per URL and list, none covered.
+
+    Every match leaves the pending state: `in_notice` (an item, or a duplicate of one) or
+    `removed` (the image was already gone when it was found)."""
+    ids = [m.id for m in matches]
+    live = match_ids_where(session, ids, in_live_item_clause(
+        except_notice_id=notice.id if notice is not None else None))
+    gone = match_ids_where(session, ids, removed_since_found_clause())
+    in_this = set() if notice is None else {(url, list_name) for url, list_name in session.execute(
+        select(NoticeItem.image_url, NoticeItem.list_name)
+        .where(NoticeItem.notice_id == notice.id))}
     best: dict[tuple[str, str], Match] = {}
     for match in matches:
-        match.status = "in_notice"
         key = (match.image_url, match.list_name)
-        if match.image_url in live_urls or key in in_this:
-            result.duplicates += 1
+        if match.id in gone and match.id not in live:
+            match.status = "removed"
+            result.already_removed += 1
             continue
-        if key not in best or _match_rank(match) < _match_rank(best[key]):
-            if key in best:
-                result.duplicates += 1
+        match.status = "in_notice"
+        if match.id in live or key in in_this:
+            result.duplicates += 1
+        elif key not in best:
             best[key] = match
         else:
             result.duplicates += 1
-    count = session.scalar(
-        select(func.count()).select_from(NoticeItem).where(NoticeItem.notice_id == notice.id)
-    ) or 0
-    for match in best.values():
+            if _match_rank(match) < _match_rank(best[key]):
+                best[key] = match
+    return list(best.values())
+
+
+def _add_items(session: Session, notice: Notice, matches: list[Match]) -> None:
+    count = item_count(session, notice.id)
+    for match in matches:
         count += 1
         session.add(NoticeItem(
             notice_id=notice.id, match_id=match.id, image_url=match.image_url,
@@ -182,11 +174,13 @@ def _add_items(session: Session, notice: Notice, matches: list[Match],
             reference_id=f"{notice.reference}-{count}", status="open",
         ))
     session.flush()
-    return len(best)
 
 
 def seal_due(session: Session, *, clock: Clock) -> list[int]:
-    """Close every notice whose window has ended: queue its deliveries, mark it `sent`."""
+    """Close every notice whose window has ended: queue its deliveries, mark it `sent`.
+
+    A notice without items is never sent: it is closed (`collect` does not create such
+    notices; older databases may hold some)."""
     now = clock.now()
     due = list(session.scalars(
         select(Notice).where(Notice.status == "open", Notice.window_end <= now)
@@ -194,6 +188,11 @@ def seal_due(session: Session, *, clock: Clock) -> list[int]:
     ))
     sealed = []
     for notice in due:
+        if not item_count(session, notice.id):
+            notice.status = "closed"
+            notice.updated_at = now
+            audit(session, now, "system", "notice.closed_empty", f"notice:{notice.id}")
+            continue
         site = session.get(Site, notice.site_id)
         created = queue_deliveries(session, notice, site, kind="initial", now=now)
         notice.status = "sent" if created else "failed"
@@ -203,6 +202,12 @@ def seal_due(session: Session, *, clock: Clock) -> list[int]:
         sealed.append(notice.id)
     session.flush()
     return sealed
+
+
+def item_count(session: Session, notice_id: int) -> int:
+    return session.scalar(
+        select(func.count()).select_from(NoticeItem).where(NoticeItem.notice_id == notice_id)
+    ) or 0
 
 
 def queue_deliveries(session: Session, notice: Notice, site: Site | None, *, kind: str,
@@ -291,72 +296,3 @@ def follow_up(session: Session, *, clock: Clock, reminder_after_s: float,
                   to=site.abuse_email)
     session.flush()
     return result
-
-
-# --- review queue ---------------------------------------------------------------------
-
-def review_queue(session: Session, *, site_id: int | None = None,
-                 limit: int = 1000) -> list[ReviewEntry]:
-    """Matches with decision `review` waiting for an analyst (suppressed ones left out)."""
-    query = (
-        select(Match, Site.name).join(Site, Site.id == Match.site_id)
-        .where(Match.decision == "review", Match.status == "new", ~_suppressed_clause())
-        .order_by(Match.id).limit(limit)
-    )
-    if site_id is not None:
-        query = query.where(Match.site_id == site_id)
-    return [
-        ReviewEntry(
-            match_id=m.id, site_id=m.site_id, site_name=name, image_url=m.image_url,
-            page_url=m.page_url, list_name=m.list_name, category=m.category,
-            algorithm=m.algorithm, distance=m.distance, label=m.label, created_at=m.created_at,
-        )
-        for m, name in session.execute(query)
-    ]
-
-
-def _pending_review(session: Session, match_id: int) -> Match:
-    match = session.get(Match, match_id)
-    if match is None or match.decision != "review":
-        raise ReviewNotFound(match_id)
-    if match.status != "new":
-        raise ReviewAlreadyDecided(match_id, match.status)
-    return match
-
-
-def confirm_review(session: Session, match_id: int, *, by: str, note: str = "",
-                   clock: Clock) -> None:
-    """The analyst confirms: the match goes into its site's next notice."""
-    now = clock.now()
-    match = _pending_review(session, match_id)
-    session.add(Review(match_id=match.id, decision="confirm", note=note, by=by, at=now))
-    match.status = "reviewed_confirmed"
-    match.updated_at = now
-    audit(session, now, by, "review.confirm", f"match:{match.id}", note=note)
-    session.flush()
-
-
-def reject_review(session: Session, match_id: int, *, by: str, note: str = "",
-                  clock: Clock) -> None:
-    """The analyst rejects: the reason is recorded and this URL + hash is suppressed."""
-    now = clock.now()
-    match = _pending_review(session, match_id)
-    review = Review(match_id=match.id, decision="reject", note=note, by=by, at=now)
-    session.add(review)
-    session.flush()
-    already = session.scalar(select(Suppression.id).where(
-        Suppression.image_url_key == match.image_url_key,
-        Suppression.list_name == match.list_name,
-        Suppression.algorithm == match.algorithm,
-        Suppression.entry_hash == match.entry_hash,
-    ))
-    if already is None:
-        session.add(Suppression(
-            image_url=match.image_url, image_url_key=match.image_url_key,
-            list_name=match.list_name, algorithm=match.algorithm,
-            entry_hash=match.entry_hash, review_id=review.id, created_at=now,
-        ))
-    match.status = "reviewed_rejected"
-    match.updated_at = now
-    audit(session, now, by, "review.reject", f"match:{match.id}", note=note)
-    session.flush()

@@ -7,19 +7,10 @@ from dataclasses import dataclass
 
 from notices.clock import Clock, SystemClock
 from notices.outbox import Outbox, OutboxResult, resend
-from notices.policy import (
-    CollectResult,
-    FollowUpResult,
-    ReviewEntry,
-    collect,
-    confirm_review,
-    follow_up,
-    reject_review,
-    review_queue,
-    seal_due,
-)
+from notices.policy import CollectResult, FollowUpResult, collect, follow_up, seal_due
 from notices.queries import list_notices, notice_view
 from notices.recheck import Rechecker, RecheckResult
+from notices.review import ReviewEntry, confirm_review, reject_review, review_queue
 from notices.stats import SiteStats, site_stats
 from notices.types import NoticeView
 from records.db import Database
@@ -100,9 +91,10 @@ class NoticeService:
         with self.db.session() as session:
             return review_queue(session)
 
-    def confirm(self, match_id: int, *, by: str, note: str = "") -> None:
+    def confirm(self, match_id: int, *, by: str, note: str = "") -> str:
+        """QUEUED, or ALREADY_NOTIFIED / ALREADY_REMOVED (see `notices.review`)."""
         with self.db.session() as session:
-            confirm_review(session, match_id, by=by, note=note, clock=self.clock)
+            return confirm_review(session, match_id, by=by, note=note, clock=self.clock)
 
     def reject(self, match_id: int, *, by: str, note: str = "") -> None:
         with self.db.session() as session:

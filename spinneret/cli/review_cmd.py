@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from config import get_settings
+from notices.review import ALREADY_NOTIFIED, ALREADY_REMOVED, QUEUED
 from notices.service import NoticeService
 from spinneret.cli.common import OutputFormat, console
 
@@ -19,6 +20,13 @@ def _who() -> str:
         return f"cli:{getpass.getuser()}"
     except (KeyError, OSError):
         return "cli"
+
+
+_AFTER_CONFIRM = {
+    QUEUED: "; it goes into the site's next notice",
+    ALREADY_NOTIFIED: "; its URL is already in a live notice, so nothing new is sent",
+    ALREADY_REMOVED: "; the image was removed after it was found, so nothing is sent",
+}
 
 
 def register(app: typer.Typer) -> None:
@@ -50,9 +58,10 @@ def register(app: typer.Typer) -> None:
     @review.command("confirm")
     def confirm_command(match_id: int = typer.Argument(..., metavar="ID"),
                         note: str = typer.Option("", "--note")) -> None:
-        """Confirm: the match goes into its site's next notice."""
-        NoticeService.from_settings(get_settings()).confirm(match_id, by=_who(), note=note)
-        console.print(f"review {match_id} confirmed")
+        """Confirm: the match goes into its site's next notice (unless already covered)."""
+        outcome = NoticeService.from_settings(get_settings()).confirm(match_id, by=_who(),
+                                                                      note=note)
+        console.print(f"review {match_id} confirmed{_AFTER_CONFIRM[outcome]}", markup=False)
 
     @review.command("reject")
     def reject_command(match_id: int = typer.Argument(..., metavar="ID"),

@@ -9,11 +9,13 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import update
 
 from notices.clock import ManualClock
 from records.crawls import CrawlRepository
 from records.db import Database
 from records.images import ImageRecorder
+from records.models import Match
 from records.sites import SiteRepository
 from records.types import MatchRecordInput, NewSite, SiteRecord
 
@@ -56,7 +58,7 @@ def record_match(db: Database) -> Callable[..., None]:
                list_name: str = "demo-list", category: str = "illegal",
                source: str = "test-authority", label: str = "synthetic-1",
                query_hash: str | None = None, entry_hash: str | None = None,
-               sha256: str | None = None) -> None:
+               sha256: str | None = None, found_at: datetime | None = None) -> None:
         if site.id not in crawls:
             crawls[site.id] = CrawlRepository(db).create(site.id).id
         n = next(_counter)
@@ -73,4 +75,10 @@ def record_match(db: Database) -> Callable[..., None]:
             crawls[site.id], site.id, page_url or f"{site.base_url}page.html", image_url,
             sha256, matches=[match],
         )
+        if found_at is not None:
+            # The recorder stamps the wall clock; a test on a manual clock says when instead.
+            with db.session() as session:
+                session.execute(update(Match).where(
+                    Match.crawl_id == crawls[site.id], Match.sha256 == sha256,
+                ).values(created_at=found_at))
     return record

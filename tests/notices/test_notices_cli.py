@@ -22,8 +22,9 @@ def test_review_notices_and_stats_commands(db, settings, clock, make_site, recor
     ids = {json.loads(line)["image_url"]: json.loads(line)["id"]
            for line in queue.stdout.splitlines()}
     assert set(ids) == {"http://x.test/borderline.png", "http://x.test/fp.png"}
-    assert run_cli("review", "confirm", str(ids["http://x.test/borderline.png"]),
-                   env=env).returncode == 0
+    confirmed = run_cli("review", "confirm", str(ids["http://x.test/borderline.png"]),
+                        env=env)
+    assert confirmed.returncode == 0 and "goes into the site's next notice" in confirmed.stdout
     rejected = run_cli("review", "reject", str(ids["http://x.test/fp.png"]), "--note",
                        "not a match", env=env)
     assert rejected.returncode == 0 and "suppressed" in rejected.stdout

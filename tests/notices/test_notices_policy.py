@@ -7,9 +7,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from notices.errors import ReviewAlreadyDecided, ReviewNotFound
+from notices.errors import NoticeError, ReviewAlreadyDecided, ReviewNotFound
+from notices.review import ALREADY_NOTIFIED
 from notices.service import NoticeService
-from records.models import Delivery, Match, Suppression
+from records.models import Delivery, Match, Notice, Suppression
 
 
 @pytest.fixture
@@ -151,3 +152,58 @@ def test_reminders_then_escalation_follow_the_clock(service, settings, make_site
     [notice] = service.list()
     assert notice.reminders_sent == 2
     assert notice.escalated_at == clock.now() - timedelta(seconds=30 * day)
+
+
+def test_url_found_again_alone_opens_no_notice(service, make_site, record_match, clock, db):
+    site = make_site()
+    record_match(site, "http://x.test/1.png")
+    service.apply_policy()
+    clock.advance(601)
+    service.apply_policy()
+    [first] = service.list()
+    record_match(site, "http://x.test/1.png")  # the next crawl finds only the same image
+    result = service.apply_policy()
+    assert (result.collected.duplicates, result.collected.notices_touched) == (1, [])
+    clock.advance(601)
+    assert service.apply_policy().sealed == []
+    assert [n.id for n in service.list()] == [first.id]
+    assert [d.kind for d in _deliveries(db)] == ["initial"]
+
+
+def test_confirming_a_review_of_a_url_already_in_a_live_notice_sends_nothing(
+        service, make_site, record_match, clock, db):
+    site = make_site()
+    record_match(site, "http://x.test/crop.png", algorithm="dhash", distance=2)
+    record_match(site, "http://x.test/crop.png", algorithm="phash", distance=14,
+                 decision="review")
+    service.apply_policy()
+    clock.advance(601)
+    service.apply_policy()
+    assert service.review_queue() == []  # its URL is in a live notice: nothing to decide
+    with db.session() as session:
+        review_id = session.scalar(select(Match.id).where(Match.decision == "review"))
+    assert service.confirm(review_id, by="analyst") == ALREADY_NOTIFIED
+    service.apply_policy()
+    clock.advance(601)
+    assert service.apply_policy().sealed == []
+    [notice] = service.list()
+    assert [i.algorithm for i in notice.items] == ["dhash"]
+    assert [d.kind for d in _deliveries(db)] == ["initial"]
+    with db.session() as session:
+        assert session.get(Match, review_id).status == "in_notice"
+
+
+def test_a_notice_without_items_is_closed_not_sent(service, make_site, clock, db):
+    """collect never opens one; a database from before that fix may still hold some."""
+    site = make_site()
+    with db.session() as session:
+        session.add(Notice(site_id=site.id, status="open", window_start=clock.now(),
+                           window_end=clock.now() + timedelta(seconds=600),
+                           reference="SPN-EMPTY", reminder_count=0))
+    clock.advance(601)
+    assert service.apply_policy().sealed == []
+    [notice] = service.list()
+    assert notice.status == "closed" and _deliveries(db) == []
+    with pytest.raises(NoticeError, match="no items"):
+        service.resend(notice.id)
+    assert _deliveries(db) == []

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import io
+from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
 from aiohttp import web
 from PIL import Image, ImageDraw
+from sqlalchemy import select
 
 from matcher.hashing import HashOptions, hash_image
+from notices.review import ALREADY_REMOVED
 from notices.service import NoticeService
+from records.models import Match
 from tests.notices.smtp_server import free_port
 
 
@@ -154,3 +158,43 @@ def test_still_matches_compares_the_variant_that_was_found():
     other = edits.encode(generate(22, (640, 480)))
     assert not still_matches(other, "cropdct", guesses[0], settings)
     assert not still_matches(other, "pdq", found, settings)
+
+
+async def test_match_found_before_the_removal_is_not_notified_after_it(
+        db, settings, clock, make_site, record_match, test_site):
+    """The demo's case: a crop in a notice through dhash also waits for review through phash.
+    Once the image is removed, confirming that review (or a late auto match found before the
+    removal) must not send a fresh notice; a sighting after the removal must."""
+    settings.notice_batch_window_s = 0
+    service = NoticeService(db, settings, clock=clock)
+    phash = hash_image(test_site.body, HashOptions(algorithms=("phash",))).get("phash").hex
+    site = make_site()
+    found = clock.now()
+    record_match(site, test_site.url, algorithm="phash", distance=2, query_hash=phash,
+                 found_at=found)
+    record_match(site, test_site.url, algorithm="dhash", distance=14, decision="review",
+                 found_at=found)
+    service.apply_policy()
+    assert service.review_queue() == []  # in a live notice: nothing to decide
+
+    test_site.body = None
+    clock.advance(3600)
+    assert len((await service.recheck_once())[0].removed) == 1
+    assert service.review_queue() == []  # removed after it was found: still nothing
+    with db.session() as session:
+        review_id = session.scalar(select(Match.id).where(Match.decision == "review"))
+    assert service.confirm(review_id, by="analyst") == ALREADY_REMOVED
+    record_match(site, test_site.url, algorithm="phash", distance=2, query_hash=phash,
+                 found_at=clock.now() - timedelta(seconds=60))  # a crawl that ran before
+    result = service.apply_policy()
+    assert (result.collected.already_removed, result.collected.items_added) == (1, 0)
+    [notice] = service.list()
+    assert notice.status == "removed" and len(notice.deliveries) == 1
+
+    test_site.body = _image(1)  # re-uploaded, and a crawl finds it after the removal
+    clock.advance(60)
+    record_match(site, test_site.url, algorithm="phash", distance=2, query_hash=phash,
+                 found_at=clock.now())
+    assert service.apply_policy().collected.items_added == 1
+    old, new = service.list()
+    assert [i.image_url for i in new.items] == [test_site.url] and new.status == "sent"
