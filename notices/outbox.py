@@ -19,7 +19,7 @@ import random
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from notices.clock import Clock, SystemClock
@@ -161,12 +161,13 @@ class Outbox:
             notice = session.get(Notice, claim.notice_id)
             site = session.get(Site, notice.site_id)
             created_at = session.get(Delivery, claim.delivery_id).created_at
+            number = reminder_number(session, claim) if claim.kind == "reminder" else None
             nonce = notice.owner_token_nonce or ""
             site_secret = site.webhook_secret if site else None
         # Issued at the delivery's creation so every resend carries the same link.
         owner_url = self.links.url(claim.notice_id, nonce=nonce, issued_at=created_at)
         if claim.channel == "email":
-            content = self.renderer.mail(view, claim.kind, owner_url)
+            content = self.renderer.mail(view, claim.kind, owner_url, reminder_number=number)
             message = build_message(
                 content, mail_from=self.smtp.mail_from, to=[claim.recipient],
                 idempotency_key=claim.message_id, date_epoch=created_at.timestamp(),
@@ -235,6 +236,15 @@ class Outbox:
                 notice.status = "failed"
                 notice.updated_at = self.clock.now()
         return done
+
+
+def reminder_number(session: Session, claim: Claim) -> int:
+    """Which reminder of its notice (1, 2, ...) a reminder delivery is, on its channel; the
+    same on every retry, whatever was queued after it."""
+    return session.scalar(select(func.count()).select_from(Delivery).where(
+        Delivery.notice_id == claim.notice_id, Delivery.kind == "reminder",
+        Delivery.channel == claim.channel, Delivery.id <= claim.delivery_id,
+    )) or 1
 
 
 def resend(session: Session, notice_id: int, *, clock: Clock) -> int:

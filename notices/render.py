@@ -60,7 +60,10 @@ class Renderer:
     def from_settings(cls, settings) -> Renderer:
         return cls(settings.templates_dir)
 
-    def context(self, notice: NoticeView, purpose: str, owner_url: str, **extra: Any) -> dict:
+    def context(self, notice: NoticeView, purpose: str, owner_url: str, *,
+                reminder_number: int | None = None, **extra: Any) -> dict:
+        """`reminder_number`: which reminder this is (1 = the first); by default the number
+        of reminders queued so far, which counts the one being rendered."""
         if purpose not in PURPOSES:
             raise TemplateError(f"unknown notice purpose {purpose!r}")
         items = notice.items if purpose == "initial" else [
@@ -76,6 +79,7 @@ class Renderer:
             "items": items,
             "by_category": by_category,
             "removed_count": sum(1 for i in notice.items if i.status == "removed"),
+            "reminder_number": reminder_number or notice.reminders_sent,
             **extra,
         }
 

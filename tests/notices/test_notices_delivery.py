@@ -216,3 +216,38 @@ async def test_webhook_signed_and_replay_refused(db, settings, clock, make_site,
         assert len(received) == 1
     finally:
         await runner.cleanup()
+
+
+async def test_reminders_count_from_one_then_escalation_goes_to_the_abuse_contact(
+        service, smtp, make_site, record_match, settings, clock):
+    settings.reminder_after_s = 3 * 86400
+    settings.max_reminders = 2
+    site = make_site(abuse_email="abuse@host.example")
+    record_match(site, "http://x.test/still-up.png")
+    assert len((await service.send_once()).sent) == 1
+    reference = service.list()[0].reference
+    for number in (1, 2):
+        clock.advance(settings.reminder_after_s)
+        assert len(service.follow_up().reminders) == 1
+        assert len((await service.send_once()).sent) == 1
+        reminder = smtp.messages[-1]
+        assert reminder.rcpt_tos == ["owner@example.org"]
+        assert reminder.message["Subject"].startswith(f"Reminder: [{reference}]")
+        text = reminder.message.get_body(("plain",)).get_content()
+        html = " ".join(reminder.message.get_body(("html",)).get_content().split())
+        expected = f"This is reminder {number} for notice {reference}."
+        assert expected in text and expected in html
+        assert "http://x.test/still-up.png" in text
+
+    clock.advance(settings.reminder_after_s)
+    follow = service.follow_up()
+    assert follow.reminders == [] and len(follow.escalations) == 1
+    assert len((await service.send_once()).sent) == 1
+    escalation = smtp.messages[-1]
+    assert escalation.rcpt_tos == ["abuse@host.example"]
+    assert escalation.message["Subject"].startswith(f"Escalation: [{reference}]")
+    text = " ".join(escalation.message.get_body(("plain",)).get_content().split())
+    assert "as the abuse contact for example" in text and "reminded 2 time(s)" in text
+    assert "http://x.test/still-up.png" in text
+    assert [m.rcpt_tos for m in smtp.messages] == [["owner@example.org"]] * 3 + [
+        ["abuse@host.example"]]
