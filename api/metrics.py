@@ -39,6 +39,10 @@ class SpinneretCollector:
             yield from self._redis()
         except Exception as exc:
             log.warning("metrics: Redis unavailable: %s", exc)
+        try:
+            yield from self._workers()
+        except Exception as exc:
+            log.warning("metrics: worker heartbeats unavailable: %s", exc)
 
     def _sql(self) -> Iterator[Metric]:
         with self._svc.db.session(readonly=True) as session:
@@ -113,3 +117,29 @@ class SpinneretCollector:
         for algorithm, count in sorted(sizes.items()):
             index.add_metric([algorithm], count)
         yield index
+
+    def _workers(self) -> Iterator[Metric]:
+        """The store's version and, from the workers' heartbeats (worker/heartbeat.py), the
+        version each worker process's index is at: a worker below the store for long is not
+        following it."""
+        from worker.heartbeat import live_workers
+
+        store = GaugeMetricFamily("spinneret_store_version",
+                                  "Version of the fingerprint store (bumped by every list change)")
+        store.add_metric([], self._svc.store.version())
+        yield store
+        beats = live_workers(self._svc.context.redis, self._svc.settings.redis_key_prefix)
+        live = GaugeMetricFamily("spinneret_workers_live",
+                                 "Worker processes with an index and an unexpired heartbeat")
+        live.add_metric([], len(beats))
+        yield live
+        version = GaugeMetricFamily("spinneret_worker_index_version",
+                                    "Store version a worker process's index is at",
+                                    labels=["worker"])
+        entries = GaugeMetricFamily("spinneret_worker_index_entries",
+                                    "Hashes in a worker process's index", labels=["worker"])
+        for beat in beats:
+            version.add_metric([beat.worker], beat.index_version)
+            entries.add_metric([beat.worker], beat.entries)
+        yield version
+        yield entries

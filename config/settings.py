@@ -122,6 +122,11 @@ class Settings(BaseSettings):
         default=256 * 1024, gt=0, description="Bigger images go via a short-lived Redis key."
     )
     index_sync_interval_s: float = Field(default=0.5, gt=0)
+    worker_heartbeat_s: float = Field(
+        default=5.0, gt=0,
+        description="Each worker process reports its index version in Redis this often "
+        "(and at once on a change); the report expires after three intervals.",
+    )
     broker_visibility_timeout_s: float = Field(
         default=600.0, gt=0, description="Unacked tasks of a dead worker are redelivered after this."
     )

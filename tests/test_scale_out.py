@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import random
 import subprocess
 import sys
 import threading
@@ -19,6 +20,7 @@ import pytest
 from aiohttp import web
 
 from crawler.types import FoundImage
+from matcher.store import ListEntry
 from records.crawls import CrawlRepository, image_counts
 from records.images import ImageRecorder
 from records.sites import SiteRepository
@@ -194,3 +196,86 @@ def test_four_workers_drain_one_queue_recording_each_image_once(context, tmp_pat
     assert len(busy) >= 2, "the queue was shared between worker processes"
     print(f"\nfour workers: {len(busy)} of them took tasks; {total} images recorded once each")
 
+
+
+async def _scrape(context, token: str) -> dict[tuple[str, tuple], float]:
+    """The API's /metrics, scraped through the real app like Prometheus does."""
+    from aiohttp.test_utils import TestClient, TestServer
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from api.app import create_app
+
+    client = TestClient(TestServer(create_app(context)))
+    await client.start_server()
+    try:
+        response = await client.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+        assert response.status == 200
+        text = await response.text()
+    finally:
+        await client.close()
+    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text) for sample in family.samples}
+
+
+def _workers(metrics: dict) -> dict[str, tuple[float, float]]:
+    """worker id -> (index version, index entries)."""
+    versions = {dict(labels)["worker"]: value for (name, labels), value in metrics.items()
+                if name == "spinneret_worker_index_version"}
+    return {worker: (version, metrics[("spinneret_worker_index_entries",
+                                       (("worker", worker),))])
+            for worker, version in versions.items()}
+
+
+async def test_worker_heartbeats_export_each_index_version_and_expire(context, tmp_path):
+    from records.tokens import create_token
+
+    pdqs = [f"{random.Random(n).getrandbits(256):064x}" for n in range(3)]
+    md5s = [f"{random.Random(n).getrandbits(128):032x}" for n in range(4)]
+    settings = context.settings
+    token = create_token(context.db, "viewer", "prometheus", actor="test").secret
+    store = context.store
+    store.replace_list("first", [ListEntry("pdq", h, "x", f"p{i}") for i, h in enumerate(pdqs)])
+    celery_app = configure(settings, context.redis_url)
+    # A beats every 0.5 s (expires after 1.5 s); B every 10 s: only its goodbye removes it fast.
+    workers = [WorkerProcess.start(settings, tmp_path / "a.log", concurrency=2,
+                                   SPINNERET_WORKER_HEARTBEAT_S="0.5"),
+               WorkerProcess.start(settings, tmp_path / "b.log", concurrency=1,
+                                   SPINNERET_WORKER_HEARTBEAT_S="10")]
+
+    async def wait_for(condition, what: str, timeout_s: float = 30) -> dict:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            metrics = await _scrape(context, token)
+            if condition(metrics):
+                return metrics
+            assert time.monotonic() < deadline, f"{what}: {metrics}"
+            await asyncio.sleep(0.2)
+
+    def at(version: int, entries: int, live: int):
+        return lambda m: (m[("spinneret_store_version", ())] == version
+                          and m[("spinneret_workers_live", ())] == live
+                          and set(_workers(m).values()) == {(version, entries)})
+
+    try:
+        for worker in workers:
+            await asyncio.to_thread(worker.wait_ready, celery_app, 90)
+        first = store.version()
+        metrics = await wait_for(at(first, 3, 3), "three worker processes at the store version")
+        ids = set(_workers(metrics))
+        assert len(ids) == 3 and all("/" in worker for worker in ids), ids
+
+        store.replace_list("second", [ListEntry("md5", h, "y", f"m{i}")
+                                      for i, h in enumerate(md5s)])
+        started = time.monotonic()
+        await wait_for(at(store.version(), 7, 3), "every index follows the new list", 5)
+        followed_s = time.monotonic() - started
+
+        workers[0].kill_hard()  # no goodbye: its two heartbeats expire (3 x 0.5 s)
+        metrics = await wait_for(at(store.version(), 7, 1), "a killed worker drops out", 10)
+        assert set(_workers(metrics)) < ids
+        await asyncio.to_thread(workers[1].stop)  # a clean stop removes its heartbeat
+        await wait_for(lambda m: m[("spinneret_workers_live", ())] == 0, "stopped", 3)
+    finally:
+        for worker in workers:
+            worker.stop()
+    print(f"\nworker heartbeats: indexes at the new store version {followed_s:.2f} s after it")

@@ -16,7 +16,8 @@ from spinneret.redis_clients import RedisConfigError, is_cluster
 IMAGES_QUEUE = "spinneret.images"
 NOTICES_QUEUE = "spinneret.notices"
 
-app = Celery("spinneret", include=["worker.tasks"])
+# worker.heartbeat: its Celery signal handlers make each worker process report its index.
+app = Celery("spinneret", include=["worker.tasks", "worker.heartbeat"])
 
 
 def broker_url_for(settings: Settings, redis_url: str) -> str:

@@ -98,6 +98,11 @@ _state: WorkerState | None = None
 _lock = threading.Lock()
 
 
+def current_worker_state() -> WorkerState | None:
+    """This process's state if it has been built (never builds it)."""
+    return _state
+
+
 def worker_state() -> WorkerState:
     global _state
     with _lock:
