@@ -98,7 +98,8 @@ def crawl_json(request: web.Request, crawl: CrawlRecord) -> dict:
         "pages_fetched": crawl.pages_fetched, "images_found": crawl.images_found,
         "images_hashed": crawl.images_hashed, "images_skipped": crawl.images_skipped,
         "skipped_reasons": crawl.skipped_reasons, "errors": crawl.errors,
-        "duration_s": crawl.duration_s,
+        "duration_s": crawl.duration_s, "urls_skipped": crawl.urls_skipped,
+        "failure_reason": crawl.failure_reason,
         "running_here": live is not None,
         "progress": live.to_json() if live else None,
     }

@@ -137,6 +137,7 @@ class Crawler:
                 self.scope.check_page(URL(url))
             except SkipUrl as exc:
                 self._count(f"urls_skipped:{exc.reason}")
+                self._start_not_fetched(exc.reason, exc)
                 continue
             items.append(QueueItem(url, "page", 0, "", "start"))
         origins = {str(URL(u).origin()) for u in self.site.start_urls}
@@ -228,11 +229,19 @@ class Crawler:
                 await self._do_sitemap(item)
         except SkipUrl as exc:
             self._count(f"{'images' if is_image else 'urls'}_skipped:{exc.reason}")
+            if item.via == "start":
+                self._start_not_fetched(exc.reason, exc)
         except FetchError as exc:
             self._count(f"errors:{exc.kind}")
             if is_image:
                 self._count(f"images_skipped:{exc.kind}")
+            if item.via == "start":
+                self._start_not_fetched(exc.kind, exc)
             log.debug("%s", exc)
+
+    def _start_not_fetched(self, reason: str, exc: Exception) -> None:
+        self._count(f"start_skipped:{reason}")
+        log.warning("crawl %s: start URL not fetched: %s", self.site.crawl_id, exc)
 
     # --- per kind ----------------------------------------------------------------------
     async def _fetch_ok(self, item: QueueItem, *, page_scope: bool,

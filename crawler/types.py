@@ -164,6 +164,9 @@ class CrawlStats:
     images_sent: int = 0
     images_skipped: Counter[str] = field(default_factory=Counter)
     urls_skipped: Counter[str] = field(default_factory=Counter)  # pages/links not followed
+    # Why a start URL was not fetched (refused: robots, out_of_scope, ssrf_blocked...; or a
+    # fetch error: http_404, timeout...). Also counted under urls_skipped / errors.
+    start_skipped: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
     requests: int = 0
     bytes_fetched: int = 0
@@ -177,6 +180,7 @@ class CrawlStats:
             pages_fetched=self.pages_fetched, images_found=self.images_found,
             images_sent=self.images_sent, images_skipped=Counter(self.images_skipped),
             urls_skipped=Counter(self.urls_skipped), errors=Counter(self.errors),
+            start_skipped=Counter(self.start_skipped),
             requests=self.requests, bytes_fetched=self.bytes_fetched,
             duration_s=self.duration_s, pages_queued=self.pages_queued,
             images_queued=self.images_queued, finished=self.finished,
@@ -187,6 +191,7 @@ class CrawlStats:
             "pages_fetched": self.pages_fetched, "images_found": self.images_found,
             "images_sent": self.images_sent, "images_skipped": dict(self.images_skipped),
             "urls_skipped": dict(self.urls_skipped), "errors": dict(self.errors),
+            "start_skipped": dict(self.start_skipped),
             "requests": self.requests, "bytes_fetched": self.bytes_fetched,
             "duration_s": round(self.duration_s, 3), "finished": self.finished,
         }

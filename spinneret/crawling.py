@@ -30,6 +30,15 @@ from spinneret.errors import CrawlIncomplete
 
 RECORD_WAIT_TIMEOUT_S = 600.0
 START_LOCK_S = 60.0
+# Why a start URL was not fetched, in words (other reasons are fetch errors: http_404, ...).
+START_REASONS = {
+    "robots": "robots.txt disallows it",
+    "robots_unreachable": "robots.txt could not be read, which disallows the whole site",
+    "ssrf_blocked": "its address is private or reserved (SSRF guard)",
+    "out_of_scope": "it is not on the site's hosts, or redirects off them",
+    "not_included": "it matches none of the site's include patterns",
+    "excluded": "it matches one of the site's exclude patterns",
+}
 
 
 @dataclass
@@ -47,6 +56,16 @@ class CrawlSummary:
     images_sent: int
     matches_by_list: dict[tuple[str, str], int] = field(default_factory=dict)  # (list, decision)
     resumed: bool = False
+    start_problem: str | None = None  # why the start URL was not fetched (see start_problem)
+
+
+def start_problem(stats: CrawlStats) -> str | None:
+    """Why the start URL was not fetched, in words; None when it was."""
+    if not stats.start_skipped:
+        return None
+    reasons = [f"{reason} ({START_REASONS[reason]})" if reason in START_REASONS else reason
+               for reason in sorted(stats.start_skipped)]
+    return "start URL not fetched: " + "; ".join(reasons)
 
 
 def target_for(site: SiteRecord, crawl_id: int) -> CrawlTarget:
@@ -126,26 +145,28 @@ async def run_crawl(
         sink,
         on_progress=report,
     )
-    started = time.monotonic()
-    status = "failed"
+    ending = _Ending(started=time.monotonic())
     stats = CrawlStats()
     try:
         stats = await crawler.run()
+        ending.crawled = time.monotonic()
         progress.stats = stats
         progress.phase = "recording"
         await _wait_recorded(context, crawl.id, sink, progress, on_progress)
-        status = "finished"
+        ending.status = "finished"
     except asyncio.CancelledError:
-        status = "stopped"
+        ending.status = "stopped"
+        raise
+    except Exception as exc:
+        ending.failure = str(exc) or type(exc).__name__
         raise
     finally:
         _close_sink(sink)
         try:
-            if status != "stopped":
+            if ending.status != "stopped":
                 # A stopped (killed, interrupted) crawl stays "running" so the next run
                 # resumes it. With other crawler processes on it, the last one finishes it.
-                crawl = await _finish(crawls, crawl.id, frontier, status, stats,
-                                      time.monotonic() - started)
+                crawl, stats = await _finish(crawls, crawl.id, frontier, stats, ending)
         finally:
             await redis_client.aclose()
     progress.phase = "done"
@@ -156,19 +177,40 @@ async def run_crawl(
         images_sent=stats.images_sent,
         matches_by_list=matches_by_list(context, crawl.id),
         resumed=resumed,
+        start_problem=start_problem(stats),
     )
 
 
+@dataclass
+class _Ending:
+    """How this run of a crawl ended, for `_finish`."""
+
+    started: float  # time.monotonic() when this run started crawling
+    crawled: float | None = None  # ... and when its crawler was done (recording follows)
+    status: str = "failed"  # finished | failed | stopped
+    failure: str | None = None
+
+
 async def _finish(crawls: CrawlRepository, crawl_id: int, frontier: RedisFrontier,
-                  status: str, stats: CrawlStats, duration_s: float) -> CrawlRecord:
+                  stats: CrawlStats, ending: _Ending) -> tuple[CrawlRecord, CrawlStats]:
+    """Record the end of the crawl (unless another crawler process is still on it), with
+    every run's and every process's counters; returns the record and those counters."""
+    now = time.monotonic()
     try:
         others = await frontier.live_owners()
-    except redis.RedisError:
-        others = 0  # a crawl that failed on Redis is still recorded as failed
+        # Counters of every run (a resumed crawl) and every crawler process.
+        totals = await frontier.load_stats()
+    except redis.RedisError:  # a crawl that failed on Redis is still recorded as failed
+        others, totals = 0, None
     if others:
-        return crawls.get(crawl_id)  # still being crawled by another process
-    if status == "finished":
-        stats = await frontier.load_stats()  # every process's counters
+        return crawls.get(crawl_id), stats  # still being crawled by another process
+    if totals is not None:
+        stats = totals
+    duration_s = now - ending.started
+    status, failure = ending.status, ending.failure
+    problem = start_problem(stats)
+    if status == "finished" and problem and not stats.pages_fetched:
+        status, failure = "failed", problem  # nothing of the site was crawled
     try:
         crawl = crawls.finish(
             crawl_id,
@@ -179,13 +221,15 @@ async def _finish(crawls: CrawlRepository, crawl_id: int, frontier: RedisFrontie
                 skipped_reasons=dict(stats.images_skipped),
                 errors=dict(stats.errors),
                 duration_s=duration_s,
+                urls_skipped=dict(stats.urls_skipped),
+                failure_reason=failure,
             ),
         )
     except InvalidCrawlState:  # another process finishing at the same moment won
-        return crawls.get(crawl_id)
-    if status == "finished":
+        return crawls.get(crawl_id), stats
+    if ending.status == "finished":  # ran to its end: nothing left to resume
         await frontier.clear()
-    return crawl
+    return crawl, stats
 
 
 def matches_by_list(context: AppContext, crawl_id: int) -> dict[tuple[str, str], int]:

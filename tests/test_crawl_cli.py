@@ -1,6 +1,6 @@
 """`spinneret crawl` with the in-process pipeline (a local process pool): the real CLI in a
 subprocess against a loopback site; a crawl killed with SIGKILL resumes without losing or
-double-recording any image."""
+double-recording any image. A crawl whose start URL was refused says why and fails."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import sys
+from collections.abc import Iterator
 from importlib import resources
 
 import pytest
@@ -16,7 +17,13 @@ import pytest
 from records.db import Database
 from records.images import ImageRecorder
 from records.matches import MatchRepository
+from records.sites import SiteRepository
+from records.types import NewSite
+from spinneret.cli.crawl_cmd import print_summary
+from spinneret.context import AppContext
+from spinneret.crawling import run_crawl
 from spinneret.demo.site import build_demo_site, serve_on_loopback
+from tests.sites import REQUEST_LOG, ROUTES, Route, build_site, html
 
 
 @pytest.fixture
@@ -105,3 +112,89 @@ async def test_killed_crawl_resumes_and_records_every_image_once(crawl_env, sett
     repeats = len(image_requests) - len(set(image_requests))
     assert repeats <= 32, repeats
     assert len(site.requests) > fetched_before
+
+
+# --- a start URL that was not fetched ---------------------------------------------------------
+
+ROBOTS_SHUT = Route(body="User-agent: *\nDisallow: /\n", content_type="text/plain")
+ROBOTS_REASON = "start URL not fetched: robots (robots.txt disallows it)"
+
+
+@pytest.fixture
+def context(settings) -> Iterator[AppContext]:
+    ctx = AppContext(settings)
+    yield ctx
+    ctx.close()
+
+
+def _add_site(context: AppContext, name: str, base_url: str) -> None:
+    SiteRepository(context.db).add(NewSite(base_url=base_url, name=name,
+                                           owner_email="owner@example.invalid", rate_per_s=1000))
+
+
+async def test_crawl_whose_start_url_is_refused_fails_and_says_why(crawl_env):
+    app = build_site({"/robots.txt": ROBOTS_SHUT, "/": Route(body=html('<a href="/a">a</a>'))})
+    runner, base_url = await serve_on_loopback(app)
+    try:
+        code, _, err = await _cli(crawl_env, "sites", "add", base_url, "--name", "shut",
+                                  "--owner-email", "owner@example.invalid")
+        assert code == 0, err
+        code, out, err = await _cli(crawl_env, "crawl", "shut")
+        assert code == 1, out + err
+        assert ": failed" in out and "not followed: robots" in out
+        assert f"error: crawl 1 of shut failed: {ROBOTS_REASON}" in err
+        _, out, _ = await _cli(crawl_env, "crawls", "show", "1", "--format", "json")
+        crawl = json.loads(out)
+        assert (crawl["status"], crawl["pages_fetched"]) == ("failed", 0)
+        assert crawl["urls_skipped"] == {"robots": 1} and crawl["failure_reason"] == ROBOTS_REASON
+        _, out, _ = await _cli({**crawl_env, "COLUMNS": "200"}, "crawls", "show", "1")
+        assert "robots 1" in out and "robots.txt disallows it" in out
+    finally:
+        await runner.cleanup()
+    assert [r.path for r in app[REQUEST_LOG]] == ["/robots.txt"]
+
+
+async def test_start_url_blocked_by_the_ssrf_guard_fails_the_crawl(settings):
+    app = build_site({"/": Route(body=html("internal"))})
+    runner, base_url = await serve_on_loopback(app)  # 127.0.0.1: private
+    strict = AppContext(settings.model_copy(update={"allow_private_networks": False}))
+    try:
+        _add_site(strict, "private", base_url)
+        summary = await run_crawl(strict, "private")
+    finally:
+        strict.close()
+        await runner.cleanup()
+    assert app[REQUEST_LOG] == []
+    crawl = summary.crawl
+    assert (crawl.status, crawl.pages_fetched, crawl.urls_skipped) == (
+        "failed", 0, {"ssrf_blocked": 1})
+    assert crawl.failure_reason == summary.start_problem == (
+        "start URL not fetched: ssrf_blocked (its address is private or reserved (SSRF guard))")
+
+
+async def test_refused_start_url_with_pages_found_elsewhere_finishes_with_a_warning(
+        context, capsys):
+    app = build_site()
+    runner, base_url = await serve_on_loopback(app)
+    app[ROUTES].update({
+        # Only the start page is disallowed; the sitemap leads to a page that is not.
+        "/robots.txt": Route(body=f"User-agent: *\nDisallow: /$\nSitemap: {base_url}map.xml\n",
+                             content_type="text/plain"),
+        "/": Route(body=html('<a href="/other.html">other</a>')),
+        "/map.xml": Route(body=f"<urlset><url><loc>{base_url}from-map.html</loc></url></urlset>",
+                          content_type="application/xml"),
+        "/from-map.html": Route(body=html("<p>listed in the sitemap</p>")),
+    })
+    try:
+        _add_site(context, "half", base_url)
+        summary = await run_crawl(context, "half")
+    finally:
+        await runner.cleanup()
+    crawl = summary.crawl
+    assert (crawl.status, crawl.pages_fetched, crawl.failure_reason) == ("finished", 1, None)
+    assert crawl.urls_skipped == {"robots": 1} and summary.start_problem == ROBOTS_REASON
+    capsys.readouterr()
+    print_summary(summary)
+    out, err = capsys.readouterr()
+    assert "not followed: robots" in out
+    assert err.strip() == f"warning: {ROBOTS_REASON}"

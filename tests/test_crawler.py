@@ -156,6 +156,7 @@ async def test_discovers_every_form_and_respects_scope(sites, aredis, crawl_sett
     assert stats.urls_skipped["query_trap"] >= 1
     assert stats.images_found == (stats.images_sent + sum(stats.images_skipped.values()))
     assert stats.pages_fetched >= 9 and stats.finished and stats.duration_s > 0
+    assert not stats.start_skipped
     assert progress and progress[-1].images_sent == stats.images_sent
 
 
@@ -279,10 +280,33 @@ async def test_ignore_robots_flag(sites, aredis, crawl_settings):
     stats = await Crawler(sites.target(), crawl_settings, frontier_for(aredis, crawl_settings, 1),
                           sink, resolver=sites.resolver).run()
     assert paths(sites.site_app) == ["/robots.txt"] and stats.urls_skipped["robots"] == 1
+    assert stats.start_skipped == {"robots": 1} and stats.pages_fetched == 0
     sink = ListSink()
-    await Crawler(sites.target(ignore_robots=True, crawl_id=2), crawl_settings,
+    stats = await Crawler(sites.target(ignore_robots=True, crawl_id=2), crawl_settings,
                   frontier_for(aredis, crawl_settings, 2), sink, resolver=sites.resolver).run()
-    assert sink.urls == {sites.base + "/a.png"}
+    assert sink.urls == {sites.base + "/a.png"} and not stats.start_skipped
+
+
+@pytest.mark.parametrize(("start", "scope", "reason"), [
+    ("redirect off the site", {}, "out_of_scope"),
+    ("page", {"include": ("/blog/",)}, "not_included"),
+    ("page", {"exclude": ("^http://site",)}, "excluded"),
+    ("gone", {}, "http_404"),
+])
+async def test_a_start_url_not_fetched_says_why(sites, aredis, crawl_settings, start, scope,
+                                                reason):
+    sites.routes({"/": {
+        "redirect off the site": Route(status=302, headers={"Location": sites.cdn_base + "/"}),
+        "page": Route(body=html("home")),
+        "gone": Route(status=404, body=b"gone"),
+    }[start]}, {"/": Route(body=html("the CDN's home page"))})
+    target = sites.target(scope=SiteScope(hosts=("site.test",), **scope))
+    stats = await Crawler(target, crawl_settings, frontier_for(aredis, crawl_settings), ListSink(),
+                          resolver=sites.resolver).run()
+    assert stats.finished and stats.pages_fetched == 0
+    assert stats.start_skipped == {reason: 1}
+    assert stats.urls_skipped[reason] + stats.errors[reason] == 1
+    assert paths(sites.cdn_app) == []  # a redirect off the site is not followed
 
 
 # --- SSRF ----------------------------------------------------------------------------------
@@ -349,3 +373,4 @@ async def test_ssrf_guard_refuses_loopback_target_by_default(aredis, settings, i
     stats = await Crawler(target, strict, frontier_for(aredis, strict), ListSink()).run()
     assert internal.app[REQUEST_LOG] == []
     assert stats.pages_fetched == 0 and stats.urls_skipped["ssrf_blocked"] == 1
+    assert stats.start_skipped == {"ssrf_blocked": 1}

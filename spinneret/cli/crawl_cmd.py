@@ -53,6 +53,9 @@ def print_summary(summary: CrawlSummary) -> None:
     table = Table(title=f"Crawl {crawl.id} of {crawl.site_name}: {crawl.status}"
                   + (" (resumed)" if summary.resumed else ""), show_header=False)
     table.add_row("pages fetched", str(crawl.pages_fetched))
+    table.add_row("pages/links not followed", str(sum(crawl.urls_skipped.values())))
+    for reason, count in sorted(crawl.urls_skipped.items()):
+        table.add_row(f"  not followed: {reason}", str(count))
     table.add_row("images found", str(crawl.images_found))
     table.add_row("images hashed", str(crawl.images_hashed))
     table.add_row("images skipped", str(crawl.images_skipped))
@@ -67,6 +70,11 @@ def print_summary(summary: CrawlSummary) -> None:
         table.add_row("matches", "0")
     table.add_row("duration", f"{crawl.duration_s or 0:.1f} s")
     console.print(table)
+    if crawl.failure_reason:
+        err_console.print(f"error: crawl {crawl.id} of {crawl.site_name} failed: "
+                          f"{crawl.failure_reason}", markup=False)
+    elif summary.start_problem:
+        err_console.print(f"warning: {summary.start_problem}", markup=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -61,7 +61,7 @@ def register(app: typer.Typer) -> None:
         crawl_id: int = typer.Argument(..., metavar="ID"),
         format: TableOrJson = typer.Option(TableOrJson.table, "--format", "-f"),
     ) -> None:
-        """Show one crawl with its skip reasons and errors."""
+        """Show one crawl with its skip reasons, errors and why it failed."""
         context = AppContext()
         try:
             crawl = CrawlRepository(context.db).get(crawl_id)
@@ -80,7 +80,9 @@ def register(app: typer.Typer) -> None:
             ("images hashed", str(crawl.images_hashed)),
             ("images skipped", str(crawl.images_skipped)),
             ("skip reasons", _counts(crawl.skipped_reasons)),
+            ("pages/links not followed", _counts(crawl.urls_skipped)),
             ("errors", _counts(crawl.errors)),
+            *([("failure", crawl.failure_reason)] if crawl.failure_reason else []),
         ]:
             table.add_row(name, value)
         console.print(table)
