@@ -74,6 +74,7 @@ class Crawler:
         self._rate_checked: set[str] = set()
         self._requests_counted = 0
         self._bytes_counted = 0
+        self._counted_until = 0.0  # time.monotonic() up to which duration_s is counted
         self.fetcher: Fetcher | None = None
         self.robots: RobotsCache | None = None
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -86,9 +87,8 @@ class Crawler:
 
     # --- public -------------------------------------------------------------------
     async def run(self) -> CrawlStats:
-        started = time.monotonic()
         self.stats = await self.frontier.load_stats()
-        run_start_duration = self.stats.duration_s
+        self._counted_until = time.monotonic()
         self._pages_started = self.stats.pages_fetched
         self.fetcher = Fetcher(self.settings, rate_per_s=self.site.rate_per_s,
                                resolver=self.resolver)
@@ -111,7 +111,7 @@ class Crawler:
                 await self.frontier.set_meta(started_at=time.time())
             workers = [asyncio.create_task(self._worker())
                        for _ in range(self.settings.crawl_concurrency)]
-            flusher = asyncio.create_task(self._flush_loop(started, run_start_duration))
+            flusher = asyncio.create_task(self._flush_loop())
             await asyncio.gather(*workers)
             self.stats.finished = True
             await self.frontier.set_meta(finished_at=time.time())
@@ -121,8 +121,6 @@ class Crawler:
                     task.cancel()
             await asyncio.gather(*[t for t in [*workers, flusher] if t is not None],
                                  return_exceptions=True)
-            self.stats.duration_s = run_start_duration + time.monotonic() - started
-            self._delta["duration_s"] = time.monotonic() - started
             await asyncio.shield(self._flush())
             await asyncio.shield(self.frontier.leave(self.owner))
             await self.fetcher.close()
@@ -423,15 +421,18 @@ class Crawler:
             if counters.bytes > self._bytes_counted:
                 self._count("bytes_fetched", counters.bytes - self._bytes_counted)
                 self._bytes_counted = counters.bytes
+        # Crawling time is added as it passes, so a killed run's time is not lost either.
+        now = time.monotonic()
+        self._count("duration_s", now - self._counted_until)
+        self._counted_until = now
         deltas, self._delta = self._delta, {}
         done, self._pending_done = self._pending_done, []
         await self.frontier.done_many(done)
         await self.frontier.add_stats(deltas)
 
-    async def _flush_loop(self, started: float, base_duration: float) -> None:
+    async def _flush_loop(self) -> None:
         while True:
             await asyncio.sleep(_FLUSH_INTERVAL_S)
-            self.stats.duration_s = base_duration + time.monotonic() - started
             pages, images = await self.frontier.queue_lengths()
             self.stats.pages_queued, self.stats.images_queued = pages, images
             await self._flush()

@@ -198,7 +198,8 @@ async def _finish(crawls: CrawlRepository, crawl_id: int, frontier: RedisFrontie
     now = time.monotonic()
     try:
         others = await frontier.live_owners()
-        # Counters of every run (a resumed crawl) and every crawler process.
+        # Counters of every run (a resumed crawl) and every crawler process; duration_s is
+        # the crawling time of every run, to which this run's recording time is added.
         totals = await frontier.load_stats()
     except redis.RedisError:  # a crawl that failed on Redis is still recorded as failed
         others, totals = 0, None
@@ -206,7 +207,9 @@ async def _finish(crawls: CrawlRepository, crawl_id: int, frontier: RedisFrontie
         return crawls.get(crawl_id), stats  # still being crawled by another process
     if totals is not None:
         stats = totals
-    duration_s = now - ending.started
+        duration_s = totals.duration_s + (now - ending.crawled if ending.crawled else 0.0)
+    else:
+        duration_s = now - ending.started
     status, failure = ending.status, ending.failure
     problem = start_problem(stats)
     if status == "finished" and problem and not stats.pages_fetched:

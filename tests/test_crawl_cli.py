@@ -1,6 +1,7 @@
 """`spinneret crawl` with the in-process pipeline (a local process pool): the real CLI in a
 subprocess against a loopback site; a crawl killed with SIGKILL resumes without losing or
-double-recording any image. A crawl whose start URL was refused says why and fails."""
+double-recording any image. A crawl whose start URL was refused says why and fails; a
+resumed crawl records the time of all its runs."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from importlib import resources
 
 import pytest
 
+from records.crawls import CrawlRepository
 from records.db import Database
 from records.images import ImageRecorder
 from records.matches import MatchRepository
@@ -114,7 +116,7 @@ async def test_killed_crawl_resumes_and_records_every_image_once(crawl_env, sett
     assert len(site.requests) > fetched_before
 
 
-# --- a start URL that was not fetched ---------------------------------------------------------
+# --- a start URL that was not fetched; the duration of a resumed crawl ------------------------
 
 ROBOTS_SHUT = Route(body="User-agent: *\nDisallow: /\n", content_type="text/plain")
 ROBOTS_REASON = "start URL not fetched: robots (robots.txt disallows it)"
@@ -198,3 +200,38 @@ async def test_refused_start_url_with_pages_found_elsewhere_finishes_with_a_warn
     out, err = capsys.readouterr()
     assert "not followed: robots" in out
     assert err.strip() == f"warning: {ROBOTS_REASON}"
+
+
+async def test_resumed_crawl_records_the_time_of_every_run(context):
+    # A chain of pages, each answered after PAGE_DELAY_S: however fast the machine, the crawl
+    # takes at least N_PAGES * PAGE_DELAY_S of crawling, split between the two runs.
+    n_pages, page_delay_s = 8, 0.4
+    app = build_site({
+        ("/" if i == 0 else f"/p/{i}"): Route(body=html(f'<a href="/p/{i + 1}">next</a>'),
+                                              delay_s=page_delay_s)
+        for i in range(n_pages)
+    })
+    runner, base_url = await serve_on_loopback(app)
+
+    def pages_requested() -> int:
+        return sum(1 for r in app[REQUEST_LOG] if r.path != "/robots.txt")
+
+    try:
+        _add_site(context, "chain", base_url)
+        first = asyncio.create_task(run_crawl(context, "chain"))
+        while pages_requested() < n_pages // 2 + 1:  # half the pages are fetched
+            assert not first.done(), "the crawl ended before it was stopped"
+            await asyncio.sleep(0.02)
+        first.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        assert CrawlRepository(context.db).get(1).status == "running"
+
+        summary = await run_crawl(context, "chain")
+    finally:
+        await runner.cleanup()
+    crawl = summary.crawl
+    assert summary.resumed and crawl.status == "finished"
+    assert crawl.pages_fetched == n_pages
+    # Before, only the second run's time was recorded (about half of this).
+    assert crawl.duration_s >= 0.95 * n_pages * page_delay_s, crawl.duration_s
