@@ -16,7 +16,14 @@ from api import owner_pages, ui, v1_admin, v1_lists, v1_notices, v1_records
 from api.auth import Principal
 from api.endpoints import API_PREFIX, Endpoint, Handler, openapi_document
 from api.errors import ApiError, as_api_error
-from api.http import AUDIT_DETAILS, AUDIT_TARGET, ENDPOINT, PRINCIPAL, error_response
+from api.http import (
+    AUDIT_DETAILS,
+    AUDIT_TARGET,
+    ENDPOINT,
+    PRINCIPAL,
+    error_response,
+    form_body,
+)
 from api.metrics import SpinneretCollector
 from api.services import SERVICES, Services
 from notices.clock import Clock, SystemClock
@@ -94,21 +101,8 @@ def _guarded(ep: Endpoint) -> Handler:
         elif ep.kind == "ui":
             who = svc.auth.session(request)
         request[PRINCIPAL] = who
-        if ep.role is not None:
-            if who is None:
-                if ep.kind == "ui" and ep.method == "GET":
-                    return ui.redirect(request, f"/login?next={request.path_qs}")
-                if ep.kind == "ui":
-                    return ui.error_page(request, 401, "Your session has ended; log in again.")
-                return error_response(401, "missing, unknown or revoked Bearer token")
-            if not who.may(ep.role):
-                return _error(request, ep, 403,
-                              f"this needs the {ep.role} role; you are {who.role}")
-            if ep.kind == "ui" and ep.mutating and not await _csrf_ok(request, svc, who):
-                return ui.error_page(request, 403,
-                                     "The form expired. Go back, reload the page and retry.")
         try:
-            response = await ep.handler(request)
+            response = await _refusal(request, svc, ep, who) or await ep.handler(request)
         except web.HTTPException:
             raise
         except Exception as exc:  # mapped to a clear answer, or a logged 500
@@ -125,10 +119,29 @@ def _guarded(ep: Endpoint) -> Handler:
     return handle
 
 
+async def _refusal(request: web.Request, svc: Services, ep: Endpoint,
+                   who: Principal | None) -> web.StreamResponse | None:
+    """The answer when the caller may not make this call (no token, too small a role, a
+    form without its CSRF token); None when it may."""
+    if ep.role is None:
+        return None
+    if who is None:
+        if ep.kind == "ui" and ep.method == "GET":
+            return ui.redirect(request, f"/login?next={request.path_qs}")
+        if ep.kind == "ui":
+            return ui.error_page(request, 401, "Your session has ended; log in again.")
+        return error_response(401, "missing, unknown or revoked Bearer token")
+    if not who.may(ep.role):
+        return _error(request, ep, 403, f"this needs the {ep.role} role; you are {who.role}")
+    if ep.kind == "ui" and ep.mutating and not await _csrf_ok(request, svc, who):
+        return ui.error_page(request, 403, "The form expired. Go back, reload the page and retry.")
+    return None
+
+
 async def _csrf_ok(request: web.Request, svc: Services, who: Principal) -> bool:
     submitted = request.query.get("csrf")  # multipart forms carry it in the action URL
     if submitted is None and request.content_type == "application/x-www-form-urlencoded":
-        submitted = (await request.post()).get("csrf")
+        submitted = (await form_body(request)).get("csrf")
     return svc.auth.csrf_ok(who.session_nonce, submitted)
 
 

@@ -86,8 +86,9 @@ class Auth:
         return hmac.new(self._key, f"csrf:{purpose}:{nonce}".encode(), hashlib.sha256).hexdigest()
 
     def csrf_ok(self, nonce: str, submitted: str | None, purpose: str = "session") -> bool:
+        # As bytes: compare_digest refuses str with non-ASCII characters.
         return bool(nonce and submitted) and hmac.compare_digest(
-            self.csrf_token(nonce, purpose), str(submitted))
+            self.csrf_token(nonce, purpose).encode(), str(submitted).encode())
 
 
 def set_cookie(response: web.StreamResponse, name: str, value: str, *, secure: bool,

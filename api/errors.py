@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import redis
+from aiohttp.http_exceptions import HttpProcessingError
 
 from crawler.errors import CrawlerError
 from matcher.errors import (
@@ -33,6 +34,18 @@ class ApiError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
+
+
+# What aiohttp raises on a body it cannot parse (a multipart body without a boundary, a
+# truncated part, bad part headers, an unknown charset).
+MALFORMED_BODY = (ValueError, LookupError, AssertionError, HttpProcessingError)
+
+
+def malformed_body(exc: BaseException, what: str) -> ApiError:
+    """A 400 naming what could not be read and aiohttp's first line of why."""
+    text = exc.message if isinstance(exc, HttpProcessingError) else str(exc)
+    reason = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return ApiError(400, f"malformed {what}: {reason}")
 
 
 class CrawlAlreadyRunning(ApiError):

@@ -10,9 +10,10 @@ from datetime import datetime
 from typing import Any
 
 from aiohttp import web
+from multidict import MultiDictProxy
 
 from api.auth import Principal
-from api.errors import ApiError
+from api.errors import MALFORMED_BODY, ApiError, malformed_body
 from api.services import SERVICES, Services
 
 MAX_JSON_BYTES = 64 * 1024
@@ -73,6 +74,16 @@ async def json_body(request: web.Request, *, optional: bool = False) -> dict[str
     if not isinstance(data, dict):
         raise ApiError(400, "body must be a JSON object")
     return data
+
+
+async def form_body(request: web.Request) -> MultiDictProxy:
+    """The fields of a form (urlencoded or multipart; empty for other content types). Every
+    handler reads forms through this, so a malformed body is a 400, never a 500; a body over
+    the app's size cap raises aiohttp's 413."""
+    try:
+        return await request.post()
+    except MALFORMED_BODY as exc:
+        raise malformed_body(exc, "form body") from None
 
 
 def field(data: dict[str, Any], name: str, kind: type | tuple[type, ...], *,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from api.endpoints import Endpoint, path_param
-from api.http import services
+from api.http import form_body, services
 from notices.errors import CsrfError, LinkExpired, LinkTampered, NoticeNotFound
 from notices.owner import InvalidResponse, check_link, respond
 from notices.queries import notice_view
@@ -51,10 +51,13 @@ async def owner_get(request: web.Request) -> web.Response:
 async def owner_post(request: web.Request) -> web.Response:
     token = request.match_info["token"]
     svc = services(request)
-    form = await request.post()
+    form = await form_body(request)
     try:
         link = svc.links.verify(token)
-        svc.links.check_csrf(token, str(form.get("csrf", "")))
+        submitted = str(form.get("csrf", ""))
+        if not submitted.isascii():  # never a valid token, and hmac cannot compare it
+            raise CsrfError()
+        svc.links.check_csrf(token, submitted)
     except CsrfError:
         return _error(request, 403, "Form expired", "Please open the link again and resubmit.")
     except (LinkTampered, LinkExpired) as exc:

@@ -19,9 +19,9 @@ from itsdangerous import BadSignature, URLSafeSerializer
 
 from api.auth import LOGIN_COOKIE, SESSION_COOKIE, set_cookie
 from api.dashboard import figures
-from api.endpoints import Endpoint, id_param, path_param
+from api.endpoints import Endpoint, Param, id_param, path_param
 from api.errors import ApiError
-from api.http import PRINCIPAL, path_int, services, set_audit
+from api.http import PRINCIPAL, form_body, path_int, services, set_audit
 from api.timeline import notice_timeline
 from api.v1_lists import export_list_, import_upload
 from api.v1_records import site_changes
@@ -101,7 +101,7 @@ async def login_form(request: web.Request, *, status: int = 200, message: str = 
 
 async def login(request: web.Request) -> web.Response:
     svc = services(request)
-    form = await request.post()
+    form = await form_body(request)
     if not svc.auth.csrf_ok(request.cookies.get(LOGIN_COOKIE, ""), form.get("csrf"), "login"):
         return await login_form(request, status=403,
                                 message="The form expired (or cookies are off). Try again.")
@@ -165,7 +165,7 @@ async def list_page(request: web.Request) -> web.Response:
 
 async def list_retract(request: web.Request) -> web.Response:
     name = request.match_info["name"]
-    form = await request.post()
+    form = await form_body(request)
     value = str(form.get("hash", "")).strip()
     algorithm = str(form.get("algorithm", "")).strip() or None
     set_audit(request, f"list:{name}", op="retract", hash=value, algorithm=algorithm)
@@ -220,7 +220,7 @@ def _form_site(form) -> dict:
 
 
 async def sites_add(request: web.Request) -> web.Response:
-    data = _form_site(await request.post())
+    data = _form_site(await form_body(request))
     for required in ("url", "name", "owner_email"):
         if required not in data:
             raise ApiError(400, f"{required.replace('_', ' ')} is required")
@@ -274,7 +274,7 @@ async def review_page(request: web.Request) -> web.Response:
 
 async def review_decide(request: web.Request) -> web.Response:
     match_id = path_int(request)
-    form = await request.post()
+    form = await form_body(request)
     action = str(form.get("action", ""))
     note = str(form.get("note", "")).strip()
     set_audit(request, f"match:{match_id}", op=f"review.{action}", note=note)
@@ -307,9 +307,15 @@ _FORM = {"application/x-www-form-urlencoded": {"type": "object"}}
 _NAME = path_param("name")
 
 
+_CSRF = Param("csrf", description="The form's CSRF token, in the action URL (multipart "
+                                   "forms) or as the form field `csrf`")
+
+
 def _ui(method: str, path: str, handler, role: str | None, summary: str, **kw) -> Endpoint:
     if method == "POST" and "body" not in kw:
         kw["body"] = _FORM
+    if method == "POST" and role is not None:
+        kw["params"] = (*kw.get("params", ()), _CSRF)
     return Endpoint(method, path, handler, role, summary, kind="ui", produces=_HTML, **kw)
 
 

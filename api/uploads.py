@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiohttp import BodyPartReader, web
-from aiohttp.http_exceptions import HttpProcessingError
 
-from api.errors import ApiError
+from api.errors import MALFORMED_BODY, ApiError, malformed_body
 
 CHUNK = 256 * 1024
 MAX_FIELD_BYTES = 64 * 1024
@@ -94,9 +93,8 @@ async def _read_multipart(request: web.Request, out, upload: Upload, limit: int,
                 if len(data) > MAX_FIELD_BYTES:
                     raise ApiError(413, f"form field {part.name!r} is too long")
                 upload.fields[part.name or ""] = data.decode("utf-8", "replace")
-    except (ValueError, AssertionError, HttpProcessingError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ApiError(400, f"malformed multipart body: {reason}") from None
+    except MALFORMED_BODY as exc:
+        raise malformed_body(exc, "multipart body") from None
     if not found:
         raise ApiError(400, f"the form has no {file_field!r} file")
 

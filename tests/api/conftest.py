@@ -15,8 +15,11 @@ from PIL import Image
 
 from api.app import create_app
 from api.services import SERVICES
+from notices.links import OwnerLinks
+from notices.service import NoticeService
 from records.crawls import CrawlRepository
 from records.images import ImageRecorder
+from records.models import Notice
 from records.sites import SiteRepository
 from records.tokens import create_token
 from records.types import MatchRecordInput, NewSite
@@ -103,3 +106,18 @@ def record_match(context) -> Callable[..., int]:
         return record_site.id
 
     return record
+
+
+@pytest.fixture
+def owner_notice(settings, context, record_match) -> SimpleNamespace:
+    """A notice to site `owned` (one auto match) and the token of its signed owner link."""
+    settings.notice_batch_window_s = 0
+    service = NoticeService(context.db, settings)
+    record_match("http://127.0.0.1:9/owner.png", decision="auto", site="owned")
+    service.apply_policy()
+    [notice] = service.list()
+    with context.db.session() as session:
+        nonce = session.get(Notice, notice.id).owner_token_nonce
+    links = OwnerLinks.from_settings(settings)
+    return SimpleNamespace(notice=notice, service=service, links=links,
+                           token=links.token(notice.id, nonce=nonce))
