@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
 
 def free_port() -> int:
@@ -24,6 +25,8 @@ class Received:
     mail_from: str
     rcpt_tos: list[str]
     message: EmailMessage
+    tls: bool = False  # the session had done STARTTLS
+    login: str | None = None  # the user the session authenticated as
 
 
 @dataclass
@@ -37,7 +40,10 @@ class RecordingHandler:
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd API
         parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        received = Received(envelope.mail_from, list(envelope.rcpt_tos), parsed)
+        auth = session.auth_data if session.authenticated else None  # from PasswordCheck
+        login = auth.login.decode() if auth is not None else None
+        received = Received(envelope.mail_from, list(envelope.rcpt_tos), parsed,
+                            tls=session.ssl is not None, login=login)
         if self.stall:
             self.stalled.append(received)
             self.data_seen.set()
@@ -48,14 +54,33 @@ class RecordingHandler:
         return "250 OK"
 
 
+class PasswordCheck:
+    """An aiosmtpd authenticator that accepts one user and records every attempt."""
+
+    def __init__(self, user: str, password: str) -> None:
+        self.user, self.password = user, password
+        self.attempts: list[tuple[str, str, str]] = []
+
+    def __call__(self, server, session, envelope, mechanism, auth_data) -> AuthResult:
+        login, password = auth_data.login.decode(), auth_data.password.decode()
+        self.attempts.append((mechanism, login, password))
+        ok = (login, password) == (self.user, self.password)
+        return AuthResult(success=ok, handled=False, auth_data=auth_data if ok else None)
+
+
 class SmtpServer:
-    def __init__(self, port: int | None = None) -> None:
+    """`smtp_options` go to aiosmtpd's SMTP: authenticator, auth_required, tls_context,
+    require_starttls, auth_require_tls..."""
+
+    def __init__(self, port: int | None = None, **smtp_options) -> None:
         self.port = port or free_port()
         self.handler = RecordingHandler()
+        self.smtp_options = smtp_options
         self._controller: Controller | None = None
 
     def start(self) -> SmtpServer:
-        self._controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        self._controller = Controller(self.handler, hostname="127.0.0.1", port=self.port,
+                                      **self.smtp_options)
         self._controller.start()
         return self
 
