@@ -7,11 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pydantic import SecretStr
 
-from notices.links import OwnerLinks
-from notices.service import NoticeService
-from records.models import Notice
 from records.tokens import create_token
 from tests.api.served import spinneret_serve
 
@@ -34,18 +30,12 @@ def browser():
         browser.close()
 
 
-def test_analyst_and_owner_in_a_browser(settings, context, record_match, browser, tmp_path):
+def test_analyst_and_owner_in_a_browser(settings, context, owner_notice, record_match,
+                                        browser, tmp_path):
     OUTPUT.mkdir(exist_ok=True)
-    settings.secret_key = SecretStr("")  # the server reads the same key file in the data dir
     analyst = create_token(context.db, "analyst", "browser-analyst", actor="test").secret
     record_match("http://127.0.0.1:9/review-me.png", decision="review", label="borderline")
-    record_match("http://127.0.0.1:9/owner.png", decision="auto", site="owned")
-    settings.notice_batch_window_s = 0
-    service = NoticeService(context.db, settings)
-    service.apply_policy()
-    [notice] = service.list()
-    with context.db.session() as session:
-        nonce = session.get(Notice, notice.id).owner_token_nonce
+    service, notice = owner_notice.service, owner_notice.notice
     list_file = tmp_path / "browser-list.csv"
     list_file.write_text("algorithm,hash,label\nmd5," + "d" * 32 + ",synthetic\n")
 
@@ -82,8 +72,7 @@ def test_analyst_and_owner_in_a_browser(settings, context, record_match, browser
         assert "browser-analyst" in page.content()
 
         owner = browser.new_page()  # no session: owners only have the signed link
-        owner.goto(OwnerLinks.from_settings(settings).url(notice.id, nonce=nonce)
-                   .replace("http://127.0.0.1:8080", base))
+        owner.goto(f"{base}/owner/{owner_notice.token}")
         assert "owner.png" in owner.content()
         owner.fill("textarea[name=comment]", "This is our own product photo.")
         owner.click("button:has-text('Dispute')")
