@@ -39,6 +39,11 @@ def _item_summary(view: NoticeView) -> str:
     return ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
 
 
+def _json(view: NoticeView) -> dict:
+    """The notice as JSON with a `site` key (its name) next to the view's own keys."""
+    return {"id": view.id, "site": view.site_name, **view.to_json()}
+
+
 def register(app: typer.Typer) -> None:
     notices = typer.Typer(help="Takedown notices: list, inspect, resend, send, recheck.",
                           no_args_is_help=True)
@@ -57,7 +62,7 @@ def register(app: typer.Typer) -> None:
         views = _service().list(site=site, statuses=tuple(status))
         if format is OutputFormat.json:
             for view in views:
-                sys.stdout.write(json.dumps(view.to_json()) + "\n")
+                sys.stdout.write(json.dumps(_json(view)) + "\n")
             return
         table = Table(title="Notices")
         for column in ("id", "reference", "site", "status", "items", "deliveries", "created",
@@ -77,7 +82,7 @@ def register(app: typer.Typer) -> None:
         """Every item and delivery of one notice."""
         view = _service().show(notice_id)
         if format is OutputFormat.json:
-            sys.stdout.write(json.dumps(view.to_json(), indent=2) + "\n")
+            sys.stdout.write(json.dumps(_json(view), indent=2) + "\n")
             return
         console.print(f"Notice {view.id} {view.reference}  site {view.site_name}  "
                       f"status {view.status}  created {_when(view.created_at)}  "

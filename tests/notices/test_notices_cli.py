@@ -36,7 +36,9 @@ def test_review_notices_and_stats_commands(db, settings, clock, make_site, recor
     assert sent.returncode == 0, sent.stderr
     listed = run_cli("notices", "ls", "--site", "cli-site", "--format", "json", env=env)
     [notice] = [json.loads(line) for line in listed.stdout.splitlines()]
-    assert notice["site_name"] == "cli-site" and notice["status"] == "sent"
+    assert notice["site"] == notice["site_name"] == "cli-site" and notice["status"] == "sent"
+    assert {"id", "site", "status", "items", "deliveries", "created_at", "sent_at",
+            "window_ends_at", "reminders_sent"} <= set(notice)
     assert sorted(i["image_url"] for i in notice["items"]) == [
         "http://x.test/auto.png", "http://x.test/borderline.png"]
     assert notice["deliveries"][0]["status"] == "pending"
@@ -48,6 +50,7 @@ def test_review_notices_and_stats_commands(db, settings, clock, make_site, recor
     assert missing.returncode == 2 and missing.stderr.strip() == "error: no notice with id 999"
     shown = run_cli("notices", "show", str(notice["id"]), "--format", "json", env=env)
     assert shown.returncode == 0 and "http://x.test/auto.png" in shown.stdout
+    assert json.loads(shown.stdout)["site"] == "cli-site"
     resent = run_cli("notices", "resend", str(notice["id"]), env=env)
     assert resent.returncode == 0 and "1 deliveries queued" in resent.stdout
     assert len(NoticeService(db, settings, clock=clock).show(notice["id"]).deliveries) == 2

@@ -12,8 +12,9 @@ from sqlalchemy import select
 from api.app import create_app
 from notices.errors import LinkExpired, LinkTampered
 from notices.links import OwnerLinks, load_secret_key
+from notices.recheck import Rechecker
 from notices.service import NoticeService
-from records.models import OwnerResponse
+from records.models import NoticeItem, OwnerResponse
 
 
 def test_secret_key_generated_once_with_0600(settings):
@@ -57,7 +58,7 @@ async def owner_client(db, settings, clock, make_site, record_match):
         nonce = session.get(Notice, notice.id).owner_token_nonce
     links = OwnerLinks.from_settings(settings, clock=clock)
     yield SimpleNamespace(client=client, links=links, notice=notice, service=service,
-                          token=links.token(notice.id, nonce=nonce))
+                          token=links.token(notice.id, nonce=nonce), clock=clock)
     await client.close()
 
 
@@ -102,3 +103,41 @@ async def test_owner_link_tampered_or_expired_refused(owner_client, clock):
     response = await c.client.post(f"/owner/{c.token}", data={
         "action": "acknowledge", "csrf": c.links.csrf_token(c.token)})
     assert response.status == 410
+
+
+async def test_owner_acknowledges_and_reminders_continue(owner_client, db, settings):
+    c = owner_client
+    response = await c.client.post(f"/owner/{c.token}", data={
+        "action": "acknowledge", "csrf": c.links.csrf_token(c.token)})
+    assert response.status == 200
+    assert "the notice is acknowledged" in await response.text()
+    assert c.service.show(c.notice.id).status == "acknowledged"
+    with db.session() as session:
+        [saved] = session.scalars(select(OwnerResponse)).all()
+        assert (saved.action, saved.notice_id) == ("acknowledge", c.notice.id)
+    # Acknowledging is not removing: while the image is up, the owner is still reminded.
+    c.clock.advance(settings.reminder_after_s)
+    assert c.service.follow_up().reminders == [c.notice.id]
+
+
+async def test_owner_reports_removal_and_the_items_are_rechecked_at_once(owner_client, db,
+                                                                         settings):
+    c = owner_client
+    rechecker = Rechecker(db, settings, clock=c.clock)
+    with db.session() as session:  # as after a recheck that found the image still up
+        for item in session.scalars(select(NoticeItem)):
+            item.last_checked_at = c.clock.now()
+    with db.session() as session:
+        assert rechecker.due(session, 10) == []
+    response = await c.client.post(f"/owner/{c.token}", data={
+        "action": "removed", "csrf": c.links.csrf_token(c.token),
+        "comment": "Deleted from the server and the CDN."})
+    assert response.status == 200
+    assert "we will check the listed URLs again shortly" in await response.text()
+    with db.session() as session:
+        assert [d.url for d in rechecker.due(session, 10)] == ["http://x.test/owner.png"]
+        [saved] = session.scalars(select(OwnerResponse)).all()
+        assert (saved.action, saved.comment) == ("removed", "Deleted from the server and the CDN.")
+    # The owner's word is not proof: the item stays open until the recheck sees it gone.
+    view = c.service.show(c.notice.id)
+    assert view.status == "sent" and [i.status for i in view.items] == ["open"]
