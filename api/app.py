@@ -13,7 +13,7 @@ import jinja2
 from aiohttp import web
 
 from api import owner_pages, ui, v1_admin, v1_lists, v1_notices, v1_records
-from api.auth import Principal
+from api.auth import SESSION_COOKIE, Principal
 from api.endpoints import API_PREFIX, Endpoint, Handler, openapi_document
 from api.errors import ApiError, as_api_error
 from api.http import (
@@ -84,11 +84,19 @@ def _duration(seconds: float | None) -> str:
 
 def _error(request: web.Request, ep: Endpoint | None, status: int, message: str
            ) -> web.StreamResponse:
+    """JSON for the API; a readable page for the UI and the owner pages (whose visitors have
+    no account: their page has no navigation or login link)."""
+    if ep is not None and ep.kind == "public" and ep.produces == "text/html":
+        return ui.error_page(request, status, message, template="owner_error.html.j2")
     if ep is not None and ep.kind == "ui":
         return ui.error_page(request, status, message)
     if ep is None and not request.path.startswith(API_PREFIX) and request.path != "/metrics":
         return ui.error_page(request, status, message)
     return error_response(status, message)
+
+
+def _http_message(exc: web.HTTPException) -> str:
+    return exc.text if exc.text and not exc.text.startswith(str(exc.status)) else exc.reason
 
 
 def _guarded(ep: Endpoint) -> Handler:
@@ -103,16 +111,21 @@ def _guarded(ep: Endpoint) -> Handler:
         request[PRINCIPAL] = who
         try:
             response = await _refusal(request, svc, ep, who) or await ep.handler(request)
-        except web.HTTPException:
-            raise
+        except web.HTTPException as exc:  # aiohttp's own, e.g. 413 for a form too large
+            if exc.status < 400:
+                raise
+            response = _error(request, ep, exc.status, _http_message(exc))
         except Exception as exc:  # mapped to a clear answer, or a logged 500
             error = as_api_error(exc)
             if error is None:
                 log.exception("%s %s failed", request.method, request.path)
                 error = ApiError(500, "internal error (logged on the server)")
             response = _error(request, ep, error.status, error.message)
-        if ep.mutating and who is not None:
-            _audit(request, svc, ep, who, response.status)
+        # Every mutating call, refused or failed too. Unauthenticated successes are the
+        # login (audited as ui.login) and owner responses (audited by notices.owner).
+        if ep.mutating and (who is not None or response.status >= 400):
+            _audit(request, svc, _actor(request, who), f"{ep.kind}.{ep.operation_id}",
+                   response.status)
         return response
 
     handle.__name__ = ep.operation_id
@@ -145,13 +158,24 @@ async def _csrf_ok(request: web.Request, svc: Services, who: Principal) -> bool:
     return svc.auth.csrf_ok(who.session_nonce, submitted)
 
 
-def _audit(request: web.Request, svc: Services, ep: Endpoint, who: Principal,
-           status: int) -> None:
+def _actor(request: web.Request, who: Principal | None) -> str:
+    """How the audit log names the caller: its token; else `unknown` when it showed a token
+    or session that is not (or no longer) valid; else `anonymous`."""
+    if who is not None:
+        return who.actor
+    if request.headers.get("Authorization") or request.cookies.get(SESSION_COOKIE):
+        return "unknown"
+    return "anonymous"
+
+
+def _audit(request: web.Request, svc: Services, actor: str, action: str, status: int
+           ) -> None:
     details = {"method": request.method, "path": request.path, "status": status,
                **request.get(AUDIT_DETAILS, {})}
+    if request.get(PRINCIPAL) is None:  # no token to name the caller: where it came from
+        details["remote"] = request.remote
     try:
-        AuditLog(svc.db).write(who.actor, f"{ep.kind}.{ep.operation_id}",
-                               request.get(AUDIT_TARGET, request.path), details)
+        AuditLog(svc.db).write(actor, action, request.get(AUDIT_TARGET, request.path), details)
     except Exception:  # the change is done; failing the answer would not undo it
         log.exception("could not write the audit event for %s %s", request.method,
                       request.path)
@@ -159,13 +183,17 @@ def _audit(request: web.Request, svc: Services, ep: Endpoint, who: Principal,
 
 @web.middleware
 async def _http_errors(request: web.Request, handler) -> web.StreamResponse:
-    """aiohttp's own errors (unknown route, wrong method, body too big) as JSON for the API
-    and as a readable page for the UI."""
+    """aiohttp's own errors outside a route (unknown route, wrong method) as JSON for the API
+    and as a readable page for the UI. A mutating method on a route that does not take it
+    (405) is audited like any refused mutating call."""
     try:
         return await handler(request)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        message = exc.text if exc.text and not exc.text.startswith(str(exc.status)) \
-            else exc.reason
-        return _error(request, request.get(ENDPOINT), exc.status, message)
+        if exc.status == 405 and request.method not in ("GET", "HEAD", "OPTIONS"):
+            svc = request.app[SERVICES]
+            request[PRINCIPAL] = svc.auth.bearer(request) or svc.auth.session(request)
+            _audit(request, svc, _actor(request, request[PRINCIPAL]),
+                   "http.method_not_allowed", exc.status)
+        return _error(request, request.get(ENDPOINT), exc.status, _http_message(exc))

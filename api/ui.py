@@ -74,10 +74,11 @@ def page(request: web.Request, template: str, status: int = 200, **context: Any
     return response
 
 
-def error_page(request: web.Request, status: int, message: str) -> web.Response:
+def error_page(request: web.Request, status: int, message: str,
+               template: str = "error.html.j2") -> web.Response:
     titles = {400: "Not accepted", 401: "Please log in", 403: "Not allowed",
-              404: "Not found", 409: "Conflict", 413: "Too large"}
-    return page(request, "error.html.j2", status, title=titles.get(status, "Error"),
+              404: "Not found", 405: "Not allowed", 409: "Conflict", 413: "Too large"}
+    return page(request, template, status, title=titles.get(status, "Error"),
                 message=message)
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from api.app import all_endpoints
 from api.endpoints import ROLE_RANK, ROLES
+from records.audit import AuditLog
 
 ENDPOINTS = all_endpoints()
 GUARDED = [ep for ep in ENDPOINTS if ep.role is not None]
@@ -20,6 +21,13 @@ def concrete(path: str) -> str:
 
 def _ids(ep) -> str:
     return f"{ep.method} {ep.path}"
+
+
+def _audited(api, ep, path: str) -> list[tuple[str, int]]:
+    """(actor, status) of the audit events of calls to this route, oldest first."""
+    action = f"{ep.kind}.{ep.operation_id}"
+    return [(e.actor, e.details["status"]) for e in reversed(AuditLog(api.db).list(limit=500))
+            if e.action == action and e.details.get("path") == path]
 
 
 def test_every_route_is_in_the_table_with_a_known_role():
@@ -56,6 +64,11 @@ async def test_without_a_token_refused(api, ep):
         headers, _ = api.session("admin")
         response = await api.client.request(ep.method, concrete(ep.path), headers=headers)
         assert response.status == 401
+    # A refused mutating call is audited too, with whatever names the caller.
+    expected = [("anonymous", 401)]
+    if ep.kind == "api":
+        expected += [("unknown", 401), ("unknown", 401)]
+    assert _audited(api, ep, concrete(ep.path)) == (expected if ep.mutating else [])
 
 
 @pytest.mark.parametrize("ep", [ep for ep in GUARDED if ROLE_RANK[ep.role] > 0], ids=_ids)
@@ -70,6 +83,9 @@ async def test_too_small_a_role_forbidden(api, ep):
         assert response.status == 403, (role, ep.path)
         if ep.kind == "api":
             assert "role" in (await response.json())["error"]
+    refused = [(f"api:{role}-test#{ROLES.index(role) + 1}", 403)
+               for role in ROLES[:ROLE_RANK[ep.role]]]
+    assert _audited(api, ep, concrete(ep.path)) == (refused if ep.mutating else [])
 
 
 async def test_revoked_token_refused(api):
@@ -104,3 +120,61 @@ async def test_openapi_document_lists_exactly_the_routes(api):
         for op in ops.values():
             declared = {p["name"] for p in op.get("parameters", []) if p["in"] == "path"}
             assert declared == set(re.findall(r"{(\w+)}", path)), path
+
+
+async def test_refusals_outside_the_role_check_are_audited(api, owner_notice, record_match):
+    """CSRF refusals, aiohttp's own 413 and 405, failed logins and refused owner forms: each
+    is answered clearly and written to the audit log."""
+    record_match("http://127.0.0.1:9/r.png")
+    headers, csrf = api.session("analyst")
+    analyst = "api:analyst-test#2"
+    log = AuditLog(api.db)
+
+    def last() -> tuple[str, str, int]:
+        event = log.list(limit=1)[0]
+        return event.actor, event.action, event.details["status"]
+
+    response = await api.client.post("/review/1", data={"action": "confirm"}, headers=headers)
+    assert response.status == 403 and last() == (analyst, "ui.review_decide", 403)
+    # Over the app's 64 KiB form cap: aiohttp raises 413 while the form is read.
+    response = await api.client.post("/review/1", headers=headers, data={
+        "action": "confirm", "csrf": csrf, "note": "n" * 100_000})
+    assert response.status == 413 and "<!doctype html>" in await response.text()
+    assert last() == (analyst, "ui.review_decide", 413)
+    response = await api.client.put("/api/v1/lists", headers=api.bearer("viewer"))
+    assert response.status == 405 and (await response.json())["status"] == 405
+    assert last() == ("api:viewer-test#1", "http.method_not_allowed", 405)
+    response = await api.client.delete("/api/v1/whoami")
+    assert response.status == 405 and last() == ("anonymous", "http.method_not_allowed", 405)
+    page = await (await api.client.get("/login")).text()
+    token_csrf = page.split('name="csrf" value="')[1].split('"')[0]
+    response = await api.client.post("/login", data={"token": "spn_nope", "csrf": token_csrf})
+    assert response.status == 401 and last() == ("anonymous", "ui.login", 401)
+    response = await api.client.post(f"/owner/{owner_notice.token}",
+                                     data={"action": "dispute", "csrf": "x"})
+    assert response.status == 403 and last() == ("anonymous", "public.owner_post", 403)
+    assert log.list(limit=1)[0].details["remote"] == "127.0.0.1"
+    # Reads are not audited, refused or not; nor is a mutating call to an unknown path.
+    count = len(log.list(limit=1000))
+    await api.client.get("/api/v1/lists")
+    await api.client.get("/api/v1/config", headers=api.bearer("viewer"))
+    await api.client.post("/api/v1/no-such-route", headers=api.bearer("viewer"))
+    assert len(log.list(limit=1000)) == count
+
+
+async def test_owner_page_errors_are_pages(api, owner_notice):
+    """Errors raised around the owner form (aiohttp's 413, a malformed body) come back as
+    the owner's HTML error page, like the UI's, never as JSON."""
+    path = f"/owner/{owner_notice.token}"
+    csrf = owner_notice.links.csrf_token(owner_notice.token)
+    response = await api.client.post(path, data={"action": "dispute", "csrf": csrf,
+                                                  "comment": "c" * 100_000})
+    page = await response.text()
+    assert response.status == 413 and response.content_type == "text/html"
+    assert "Too large" in page and "Log in" not in page  # owners have no account
+    assert response.headers["X-Frame-Options"] == "DENY"
+    response = await api.client.post(path, data=b"x",
+                                     headers={"Content-Type": "multipart/form-data"})
+    assert response.status == 400 and response.content_type == "text/html"
+    assert "malformed form body" in await response.text()
+    assert owner_notice.service.show(owner_notice.notice.id).status != "disputed"
