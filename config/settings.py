@@ -113,6 +113,12 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(default=0, ge=0, description="0 = CPU count.")
     task_time_limit_s: float = Field(default=120.0, gt=0)
     task_soft_time_limit_s: float = Field(default=100.0, gt=0)
+    task_max_attempts: int = Field(
+        default=3,
+        gt=0,
+        description="An image task whose worker was killed under it this many times (hard "
+        "time limit, memory, crash) is recorded as skipped at its next start.",
+    )
     worker_max_memory_kb: int = Field(
         default=1_000_000,
         gt=0,

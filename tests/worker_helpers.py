@@ -1,12 +1,16 @@
-"""A real Celery worker process for tests, started through `spinneret worker`."""
+"""A real Celery worker process for tests, started through `spinneret worker`; pipeline
+settings, loopback crawls, and images that are slow to hash."""
 
 from __future__ import annotations
 
+import io
 import os
 import signal
+import struct
 import subprocess
 import sys
 import time
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,7 +80,26 @@ class WorkerProcess:
                 pass
 
 
-def crawl_on_loopback(context, app, name: str = "testsite", **run_options):
+def pool_children(pid: int) -> list[int]:
+    """Process ids of the prefork pool children of the worker whose main process is `pid`."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(child) for child in children]
+
+
+def pipeline_context(settings: Settings, **overrides):
+    """An AppContext for the Celery pipeline on `settings` (database migrated)."""
+    from spinneret.context import AppContext
+
+    context = AppContext(settings.model_copy(update={
+        "pipeline": "celery", "allow_private_networks": True, "index_sync_interval_s": 0.2,
+        "broker_visibility_timeout_s": 4.0, **overrides,
+    }))
+    _ = context.db
+    return context
+
+
+def crawl_on_loopback(context, app, name: str = "testsite", rate_per_s: float = 1000,
+                      **run_options):
     """Serve `app` on a loopback port, register it as site `name` and crawl it through the
     configured pipeline; returns `run_crawl`'s summary."""
     import asyncio
@@ -91,9 +114,23 @@ def crawl_on_loopback(context, app, name: str = "testsite", **run_options):
         try:
             SiteRepository(context.db).add(NewSite(
                 base_url=base_url, name=name, owner_email="owner@example.invalid",
-                rate_per_s=1000))
+                rate_per_s=rate_per_s))
             return await run_crawl(context, name, **run_options)
         finally:
             await runner.cleanup()
 
     return asyncio.run(crawl())
+
+
+def slow_png(private_chunks: int = 800_000) -> bytes:
+    """A valid 64x64 PNG that takes seconds to decode: `private_chunks` empty private
+    ancillary chunks (12 bytes each, ~9.6 MB by default, within every size limit), each of
+    which Pillow reads in its Python chunk loop (~4 µs a chunk)."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), (40, 90, 160)).save(buffer, "PNG")
+    png = buffer.getvalue()
+    chunk = struct.pack(">I", 0) + b"spNr" + struct.pack(">I", zlib.crc32(b"spNr"))
+    ihdr_end = 8 + 25  # signature, then the IHDR chunk, which must come first
+    return png[:ihdr_end] + chunk * private_chunks + png[ihdr_end:]

@@ -6,6 +6,9 @@ unacked loses it for good. The ledger makes the pipeline at-least-once on any br
 producer writes the payload here before sending, the task crosses it off once its record
 is committed, and a sweeper re-sends what stayed too long. Recording is idempotent, so a
 task sent twice still records once.
+
+The ledger also counts the starts of each task that never ended: a task whose worker is
+killed under it (hard time limit, memory, crash) would otherwise be re-sent forever.
 """
 
 from __future__ import annotations
@@ -15,14 +18,22 @@ import time
 import msgpack
 import redis
 
+# Add ARGV[2] to the task's count of unended starts, if the task is on the ledger (else 0).
+_COUNT_START = """
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
+return redis.call('HINCRBY', KEYS[2], ARGV[1], ARGV[2])
+"""
+
 
 class TaskLedger:
     def __init__(self, client: redis.Redis, prefix: str) -> None:
         self._client = client
-        tag = "{" + prefix + ":ledger}"  # both keys in one Redis Cluster slot
+        tag = "{" + prefix + ":ledger}"  # every key in one Redis Cluster slot
         self.due_key = f"{prefix}:ledger:{tag}:due"
         self.payloads_key = f"{prefix}:ledger:{tag}:payloads"
+        self.starts_key = f"{prefix}:ledger:{tag}:starts"
         self.lock_key = f"{prefix}:ledger:{tag}:sweep"
+        self._count_start = client.register_script(_COUNT_START)
 
     def add(self, task_id: str, payload: dict) -> None:
         pipe = self._client.pipeline(transaction=True)
@@ -33,8 +44,20 @@ class TaskLedger:
     def done(self, task_id: str) -> None:
         pipe = self._client.pipeline(transaction=True)
         pipe.hdel(self.payloads_key, task_id)
+        pipe.hdel(self.starts_key, task_id)
         pipe.zrem(self.due_key, task_id)
         pipe.execute()
+
+    def started(self, task_id: str) -> int:
+        """Count a start of the task; returns its starts that have not ended, this one
+        included (0 for a task not on the ledger). A start that never ends is one whose
+        worker was killed under it."""
+        return int(self._count_start(keys=[self.payloads_key, self.starts_key],
+                                     args=[task_id, 1]))
+
+    def ended_alive(self, task_id: str) -> None:
+        """The start ended without a record but not killed (a retry follows): uncount it."""
+        self._count_start(keys=[self.payloads_key, self.starts_key], args=[task_id, -1])
 
     def pending(self) -> int:
         return int(self._client.zcard(self.due_key))

@@ -40,8 +40,10 @@ class WorkerState:
             HashOptions.from_settings(settings),
             HashCache(context.redis, settings.redis_key_prefix, settings.hash_cache_ttl_s),
         )
-        self.ledger = TaskLedger(context.redis, settings.redis_key_prefix)
-        self._sweeper = _Sweeper(self.ledger, context.redis, settings.redeliver_after_s)
+        # Where image bytes wait for a worker: the task ledger and the imgbytes keys.
+        self.transit = context.redis
+        self.ledger = TaskLedger(self.transit, settings.redis_key_prefix)
+        self._sweeper = _Sweeper(self.ledger, self.transit, settings.redeliver_after_s)
         log.info("worker index loaded: %s", self.matcher.size())
         _warm_up_hashing()
 

@@ -8,6 +8,7 @@ import logging
 
 import redis
 from celery import signals
+from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy.exc import OperationalError
 
 from spinneret.pipeline import ImageJob
@@ -38,43 +39,87 @@ def hash_and_match(self, payload: dict) -> dict:
 
     payload: crawl_id, site_id, page_url, image_url, via, sha256, and either `data`
     (bytes) or `data_key` (a short-lived Redis key holding the bytes, deleted after use).
+
+    Every image ends with a record, so a crawl never waits for one: an image the task
+    cannot finish (soft time limit, an unexpected error, a worker killed under it
+    `task_max_attempts` times) is recorded as skipped with the reason. Only transient
+    errors (Redis, SQL unreachable) leave it unrecorded, to be retried.
     """
     state = worker_state()
+    task_id = self.request.id
+    starts = state.ledger.started(task_id)
     try:
-        result = _hash_and_match(state, payload)
+        if starts > state.context.settings.task_max_attempts:
+            result = _give_up(state, payload, (
+                f"hashing did not finish in {starts - 1} attempts (its worker was killed: "
+                "hard time limit, memory limit or crash)"))
+        else:
+            result = _hash_and_match(state, payload)
     except TRANSIENT_ERRORS:
+        state.ledger.ended_alive(task_id)
         raise  # retried; the ledger keeps the task until it is recorded
-    except Exception:
-        state.ledger.done(self.request.id)  # a bad payload: re-sending cannot help
-        raise
+    except SoftTimeLimitExceeded:
+        result = _give_up(state, payload, f"hashing exceeded {_soft_limit_s(self):g} s time limit")
+    except Exception as exc:
+        log.exception("image task %s failed; recording the image as skipped", task_id)
+        result = _give_up(state, payload, f"internal error: {type(exc).__name__}: {exc}")
     # Only now that the outcome is committed can the ledger entry go.
-    state.ledger.done(self.request.id)
+    state.ledger.done(task_id)
+    result["retries"] = self.request.retries
     return result
 
 
-def _hash_and_match(state, payload: dict) -> dict:
-    job = ImageJob(
+def _soft_limit_s(task) -> float:
+    per_call = (task.request.timelimit or (None, None))[1]
+    return float(per_call or task.app.conf.task_soft_time_limit)
+
+
+def _job(payload: dict) -> ImageJob:
+    return ImageJob(
         crawl_id=int(payload["crawl_id"]),
         site_id=int(payload["site_id"]),
         page_url=payload["page_url"],
         image_url=payload["image_url"],
         via=payload.get("via", ""),
     )
+
+
+def _hash_and_match(state, payload: dict) -> dict:
+    job = _job(payload)
     data_key = payload.get("data_key")
     data = payload.get("data")
     if data is None and data_key:
-        data = state.context.redis.get(data_key)
+        data = state.transit.get(data_key)
         if data is None:
             # Bytes gone: a redelivery after the record was made, or they expired unprocessed.
             outcome = state.processor.skip(
                 job, payload.get("sha256", ""), "image bytes expired before hashing"
             )
-            return {"status": "skipped", "reason": outcome.reason, "recorded": outcome.recorded}
+            return _result(outcome)
     if data is None:
         raise ValueError("hash_and_match payload has neither data nor data_key")
     outcome = state.processor.process(job, bytes(data))
-    if data_key:
-        state.context.redis.delete(data_key)  # only once the outcome is committed
+    _drop_bytes(state, payload)  # only once the outcome is committed
+    return _result(outcome)
+
+
+def _give_up(state, payload: dict, reason: str) -> dict:
+    """Record the image as skipped for `reason`: its task fails for good."""
+    _drop_bytes(state, payload)
+    try:
+        job = _job(payload)
+    except (KeyError, TypeError, ValueError):
+        log.error("dropping a malformed image task (%s): %r", reason, sorted(payload))
+        return {"status": "dropped", "reason": reason, "recorded": False}
+    return _result(state.processor.skip(job, payload.get("sha256", ""), reason))
+
+
+def _drop_bytes(state, payload: dict) -> None:
+    if payload.get("data_key"):
+        state.transit.delete(payload["data_key"])
+
+
+def _result(outcome) -> dict:
     return {
         "status": outcome.status,
         "reason": outcome.reason,
