@@ -14,7 +14,7 @@ from prometheus_client.core import (
 )
 from sqlalchemy import func, select
 
-from records.models import Delivery, ImageEvent, Match, NoticeItem
+from records.models import Crawl, Delivery, ImageEvent, Match, NoticeItem
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,7 @@ class SpinneretCollector:
                 .group_by(Delivery.channel, Delivery.status)).all()
             ttr = list(session.scalars(select(NoticeItem.time_to_removal_s).where(
                 NoticeItem.time_to_removal_s.is_not(None))))
+            pages = session.scalar(select(func.sum(Crawl.pages_fetched))) or 0
         images = CounterMetricFamily("spinneret_images_hashed", "Images hashed (all crawls)")
         images.add_metric([], hashed)
         yield images
@@ -84,6 +85,12 @@ class SpinneretCollector:
                                      "Time from first notice to removal of an image")
         hist.add_metric([], buckets, total)
         yield hist
+        fetched = CounterMetricFamily(
+            "spinneret_crawl_pages_fetched",
+            "Pages fetched by every crawl of every process (the crawler service's too), "
+            "counted when a crawl or a run of it is recorded as ended")
+        fetched.add_metric([], pages)
+        yield fetched
 
     def _crawls(self) -> Iterator[Metric]:
         live = self._svc.crawls.live()

@@ -7,6 +7,8 @@ import asyncio
 
 from aiohttp.test_utils import TestServer
 
+from records.crawls import CrawlRepository
+from records.types import CrawlFinish
 from tests.sites import Route, build_site, html, png_bytes, requested
 
 SITE = {"url": "http://127.0.0.1:9/", "name": "shop", "owner_email": "owner@example.org"}
@@ -127,6 +129,26 @@ async def test_health_ready_metrics(api, record_match):
                  "spinneret_time_to_removal_seconds_bucket", "spinneret_index_size",
                  "spinneret_api_images_hashed_total"):
         assert name in text, name
+
+
+async def test_crawl_pages_counter_includes_crawls_run_elsewhere(api, record_match):
+    """Crawls run by the crawler service (another process) are in SQL, not in this server's
+    memory; the pages counter reads SQL so `rate()` sees them."""
+    async def pages_total() -> float:
+        text = await (await api.client.get("/metrics", headers=api.bearer("viewer"))).text()
+        [line] = [x for x in text.splitlines()
+                  if x.startswith("spinneret_crawl_pages_fetched_total ")]
+        return float(line.split()[1])
+
+    assert await pages_total() == 0
+    site_id = record_match("http://127.0.0.1:9/c.png")  # one crawl, still running
+    crawls = CrawlRepository(api.db)
+    for pages in (7, 5):
+        crawl = crawls.create(site_id)
+        crawls.start(crawl.id)
+        crawls.finish(crawl.id, CrawlFinish(status="finished", pages_fetched=pages))
+    assert api.svc.crawls.live() == []  # none of them ran in this server
+    assert await pages_total() == 12
 
 
 async def test_readyz_reports_redis_down(api):
