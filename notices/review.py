@@ -106,13 +106,7 @@ def reject_review(session: Session, match_id: int, *, by: str, note: str = "",
     review = Review(match_id=match.id, decision="reject", note=note, by=by, at=now)
     session.add(review)
     session.flush()
-    already = session.scalar(select(Suppression.id).where(
-        Suppression.image_url_key == match.image_url_key,
-        Suppression.list_name == match.list_name,
-        Suppression.algorithm == match.algorithm,
-        Suppression.entry_hash == match.entry_hash,
-    ))
-    if already is None:
+    if not match_ids_where(session, [match.id], suppressed_clause()):
         session.add(Suppression(
             image_url=match.image_url, image_url_key=match.image_url_key,
             list_name=match.list_name, algorithm=match.algorithm,

@@ -59,12 +59,17 @@ def test_one_notice_per_site_per_window(service, make_site, record_match, clock,
         ("webhook", "http://127.0.0.1:9/hook")]
 
 
-def test_url_in_open_notice_is_not_notified_again(service, make_site, record_match, clock):
-    site = make_site()
-    record_match(site, "http://x.test/1.png")
+def _window_passes(service, clock) -> None:
+    """Collect, let the 600 s window end, seal."""
     service.apply_policy()
     clock.advance(601)
     service.apply_policy()
+
+
+def test_url_in_open_notice_is_not_notified_again(service, make_site, record_match, clock):
+    site = make_site()
+    record_match(site, "http://x.test/1.png")
+    _window_passes(service, clock)
     record_match(site, "http://x.test/1.png")  # found again by the next crawl
     record_match(site, "http://x.test/2.png")
     result = service.apply_policy()
@@ -157,9 +162,7 @@ def test_reminders_then_escalation_follow_the_clock(service, settings, make_site
 def test_url_found_again_alone_opens_no_notice(service, make_site, record_match, clock, db):
     site = make_site()
     record_match(site, "http://x.test/1.png")
-    service.apply_policy()
-    clock.advance(601)
-    service.apply_policy()
+    _window_passes(service, clock)
     [first] = service.list()
     record_match(site, "http://x.test/1.png")  # the next crawl finds only the same image
     result = service.apply_policy()
@@ -176,9 +179,7 @@ def test_confirming_a_review_of_a_url_already_in_a_live_notice_sends_nothing(
     record_match(site, "http://x.test/crop.png", algorithm="dhash", distance=2)
     record_match(site, "http://x.test/crop.png", algorithm="phash", distance=14,
                  decision="review")
-    service.apply_policy()
-    clock.advance(601)
-    service.apply_policy()
+    _window_passes(service, clock)
     assert service.review_queue() == []  # its URL is in a live notice: nothing to decide
     with db.session() as session:
         review_id = session.scalar(select(Match.id).where(Match.decision == "review"))
