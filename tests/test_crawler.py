@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import pytest
 import redis.asyncio as aioredis
+from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 from aiohttp.test_utils import TestServer
 
-from crawler import Crawler, CrawlSettings, CrawlTarget, FoundImage, RedisFrontier, SiteScope
+from crawler import (
+    Crawler,
+    CrawlSettings,
+    CrawlTarget,
+    FoundImage,
+    RedisFrontier,
+    SiteScope,
+    SsrfBlocked,
+)
+from crawler.fetch import Fetcher
 from crawler.ssrf import StaticResolver
 from tests.sites import (
     REQUEST_LOG,
@@ -374,3 +385,82 @@ async def test_ssrf_guard_refuses_loopback_target_by_default(aredis, settings, i
     assert internal.app[REQUEST_LOG] == []
     assert stats.pages_fetched == 0 and stats.urls_skipped["ssrf_blocked"] == 1
     assert stats.start_skipped == {"ssrf_blocked": 1}
+
+
+class RebindingResolver(AbstractResolver):
+    """A DNS rebinding attacker with a zero TTL: a name's first lookup answers `first`
+    (public), every later lookup `later` (private)."""
+
+    def __init__(self, first: str, later: str) -> None:
+        self.first, self.later = first, later
+        self.answers: list[tuple[str, int, str]] = []  # (host, port, address) per lookup
+
+    async def resolve(self, host: str, port: int = 0,
+                      family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+        address = self.later if any(h == host for h, _, _ in self.answers) else self.first
+        self.answers.append((host, port, address))
+        return await StaticResolver({host: [address]}).resolve(host, port, family)
+
+    async def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+async def private_listener() -> AsyncIterator[tuple[int, list[str]]]:
+    """A raw TCP listener on 127.0.0.1 recording every connection made to it (the private
+    service a rebinding attack aims at); yields (port, connections)."""
+    connections: list[str] = []
+
+    def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(str(writer.get_extra_info("peername")))
+        writer.close()
+
+    server = await asyncio.start_server(accept, "127.0.0.1", 0)
+    yield server.sockets[0].getsockname()[1], connections
+    server.close()
+    await server.wait_closed()
+
+
+async def test_dns_rebinding_never_reaches_the_private_address(aredis, crawl_settings,
+                                                               private_listener):
+    # rebind.test answers 127.0.0.2 (allowed, the "public" site) for its first lookup, then
+    # 127.0.0.1. The page links to the same name on the private listener's port: a new
+    # connection, so a new lookup, which now answers the private address.
+    private_port, connections = private_listener
+    app = build_site()
+    public = TestServer(app, host="127.0.0.2")
+    await public.start_server()
+    base, other = f"http://rebind.test:{public.port}", f"http://rebind.test:{private_port}"
+    app[ROUTES].update({"/": Route(body=html(
+        f'<img src="/ok.png"><img src="{other}/secret.png"><a href="{other}/admin">x</a>')),
+        "/ok.png": Route(body=png_bytes(1), content_type="image/png")})
+    resolver = RebindingResolver("127.0.0.2", "127.0.0.1")
+    settings = CrawlSettings(**{**crawl_settings.__dict__, "allow_private_networks": False,
+                                "allowed_networks": ("127.0.0.2/32",)})
+    target = CrawlTarget(site_id=1, crawl_id=1, start_urls=(base + "/",),
+                         scope=SiteScope(hosts=("rebind.test",)))
+    sink = ListSink()
+    try:
+        stats = await Crawler(target, settings, frontier_for(aredis, settings), sink,
+                              resolver=resolver).run()
+    finally:
+        await public.close()
+    assert connections == []  # not even a connection, let alone a request
+    assert sink.urls == {base + "/ok.png"} and stats.pages_fetched == 1
+    # The test did rebind: the name was looked up again and then answered privately.
+    assert ("rebind.test", private_port, "127.0.0.1") in resolver.answers
+    assert stats.images_skipped["ssrf_blocked"] == 1 and stats.urls_skipped["ssrf_blocked"] == 1
+
+
+async def test_an_answer_mixing_public_and_private_addresses_is_refused(crawl_settings,
+                                                                        private_listener):
+    # 127.0.0.3 (allowed) has nothing listening: a connector falling back to the next address
+    # of the answer would reach the private listener.
+    private_port, connections = private_listener
+    settings = CrawlSettings(**{**crawl_settings.__dict__, "allow_private_networks": False,
+                                "allowed_networks": ("127.0.0.3/32",), "max_retries": 0})
+    resolver = StaticResolver({"mixed.test": ["127.0.0.3", "127.0.0.1"]})
+    async with Fetcher(settings, resolver=resolver) as fetcher:
+        with pytest.raises(SsrfBlocked, match="resolves to 127.0.0.1"):
+            await fetcher.fetch(f"http://mixed.test:{private_port}/secret.png")
+    assert connections == []
