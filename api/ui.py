@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -26,12 +27,13 @@ from api.timeline import notice_timeline
 from api.v1_lists import export_list_, import_upload
 from api.v1_records import site_changes
 from matcher.errors import EntryNotFound
+from matcher.store import ListChange, ListInfo
 from records.audit import AuditLog
 from records.crawls import CrawlRepository
 from records.matches import MatchRepository
 from records.models import TOKEN_ROLES
 from records.sites import SiteRepository, add_site, remove_site
-from records.types import NewSite
+from records.types import AuditRecord, NewSite
 
 STATIC_DIR = Path(__file__).parent / "static"
 SECURITY_HEADERS = {
@@ -160,8 +162,36 @@ async def list_page(request: web.Request) -> web.Response:
     svc = services(request)
     name = request.match_info["name"]
     info = await asyncio.to_thread(svc.store.get_list, name)
+    changes = await asyncio.to_thread(svc.store.history, name)
     history = AuditLog(svc.db).list(target=f"list:{name}", limit=50)
-    return page(request, "list.html.j2", info=info, history=history)
+    return page(request, "list.html.j2", info=info, history=history,
+                versions=_versions(info, changes, history))
+
+
+def _versions(info: ListInfo, changes: list[ListChange], history: list[AuditRecord]
+              ) -> list[dict[str, Any]]:
+    """The list's versions from the store's own changelog (so imports from the CLI appear
+    too), with who and when from the list (newest version) or the audit log (API and UI
+    imports), where known."""
+    imports = {e.details["version"]: e for e in history
+               if e.details.get("op") == "import" and e.details.get("version")
+               and e.details.get("status", 200) < 400}
+    rows = []
+    for change in changes:
+        row: dict[str, Any] = {"version": change.version, "when": None, "who": "",
+                               "what": "import" if change.op == "replace" else change.op,
+                               "details": ""}
+        event = imports.get(change.version) if change.op == "replace" else None
+        if event is not None:
+            row.update(when=event.at, who=event.actor, details=(
+                f"+{event.details['added']} −{event.details['removed']} "
+                f"={event.details['unchanged']}"))
+        elif change.version == info.version:
+            row.update(when=datetime.fromtimestamp(info.updated_at, UTC), who=info.updated_by)
+        if change.op == "retract":
+            row["details"] = f"{change.hash} ({', '.join(change.algorithms)})"
+        rows.append(row)
+    return rows
 
 
 async def list_retract(request: web.Request) -> web.Response:

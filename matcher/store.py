@@ -81,6 +81,17 @@ class StoreChange:
     hash: str | None = None
 
 
+@dataclass(frozen=True)
+class ListChange:
+    """One version of a list, as the store's changelog records it."""
+
+    version: int  # the list's version this change made
+    store_version: int
+    op: str  # "replace" | "retract"
+    algorithms: tuple[str, ...] = ()  # retract: the algorithms the hash was removed from
+    hash: str | None = None
+
+
 class StoreConflict(MatcherError):
     """The list changed underneath an operation (or its aside data expired); retry it."""
 
@@ -352,6 +363,44 @@ class FingerprintStore:
                 _id_version(stream_id), f["list"], f["op"], f.get("algorithm") or None,
                 f.get("hash") or None,
             ))
+        return changes
+
+    def history(self, name: str, limit: int = 50) -> list[ListChange]:
+        """The last `limit` versions of list `name`, newest first, whoever made them (CLI,
+        API, UI), read from the changelog: each replace and each retract call is one version,
+        numbered back from the list's current version. Stops at the list's last deletion;
+        shorter when the changelog (capped for the whole store) no longer reaches back."""
+        meta = self._meta(self.list_keys(name))
+        if meta is None:
+            raise ListNotFound(name)
+        version = int(meta["version"])
+        changes: list[ListChange] = []
+        newest, page = "+", 1000
+        while version > 0 and len(changes) < limit:
+            items = self._r.xrevrange(self.changelog_key, max=newest, min="-", count=page)
+            for stream_id, fields in items:
+                f = {_s(k): _s(v) for k, v in fields.items()}
+                if f["list"] != name:
+                    continue
+                if f["op"] == "delete":
+                    return changes
+                at = _id_version(stream_id)
+                last = changes[-1] if changes else None
+                if (f["op"] == "retract" and last is not None and last.op == "retract"
+                        and last.hash == f.get("hash") and last.store_version == at + 1):
+                    # One retract call logs one change per algorithm it removed the hash from.
+                    changes[-1] = ListChange(last.version, at, "retract",
+                                             (f.get("algorithm", ""), *last.algorithms), last.hash)
+                    continue
+                if version == 0 or len(changes) == limit:
+                    return changes
+                changes.append(ListChange(
+                    version, at, f["op"],
+                    (f["algorithm"],) if f.get("algorithm") else (), f.get("hash") or None))
+                version -= 1
+            if len(items) < page:
+                break
+            newest = f"({_s(items[-1][0])}"
         return changes
 
     # --- writing -------------------------------------------------------------

@@ -13,7 +13,7 @@ from redis.crc import key_slot
 
 from matcher.errors import InvalidHash, InvalidHashList, InvalidListName, ListNotFound
 from matcher.hashlist import import_file
-from matcher.store import FingerprintStore, ListEntry, StoreChange
+from matcher.store import FingerprintStore, ListChange, ListEntry, StoreChange
 from spinneret.context import AppContext
 
 LENGTHS = {"md5": 32, "sha256": 64, "phash": 16, "dhash": 16, "pdq": 64}
@@ -227,6 +227,34 @@ def test_changes_since_and_resync(store, redis_client):
     redis_client.xtrim(store.changelog_key, maxlen=1, approximate=False)
     assert store.changes_since(0) == [StoreChange(3, "*", "resync")]
     assert store.changes_since(2) == [StoreChange(3, "a", "delete")]
+
+
+def test_history_numbers_a_lists_versions_from_the_changelog(store, redis_client):
+    both = "ab" * 32  # 64 hex digits: a pdq and a sha256 hash alike
+    store.replace_list("l", [ListEntry("pdq", both), ListEntry("sha256", both)])
+    store.replace_list("other", make_entries(2))
+    store.delete_list("l")  # what came before this is another list's history
+    store.replace_list("l", [ListEntry("pdq", both), ListEntry("sha256", both),
+                             *make_entries(2, seed=3)])
+    assert store.retract("l", both) == 2  # one call, one version, two changelog entries
+    # Many changes of another list in between: history pages through the changelog.
+    top = store.version()
+    pipe = redis_client.pipeline()
+    for i in range(1, 1501):
+        pipe.xadd(store.changelog_key, {"list": "other", "op": "replace", "algorithm": "",
+                                        "hash": ""}, id=f"{top + i}-0")
+    pipe.set(store.version_key, top + 1500)
+    pipe.execute()
+    store.replace_list("l", make_entries(1, seed=4))
+    assert store.get_list("l").version == 3
+    assert store.history("l") == [
+        ListChange(3, top + 1501, "replace"),
+        ListChange(2, top - 1, "retract", ("pdq", "sha256"), both),
+        ListChange(1, top - 2, "replace"),
+    ]
+    assert store.history("l", limit=1) == [ListChange(3, top + 1501, "replace")]
+    with pytest.raises(ListNotFound):
+        store.history("nope")
 
 
 def test_changelog_is_capped(redis_client, key_prefix):

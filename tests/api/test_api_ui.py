@@ -152,3 +152,34 @@ async def test_dashboard_renders_chart_and_figures(api, record_match):
     page = await (await api.client.get("/", headers=headers)).text()
     assert "<svg" in page and "matches today" in page and "<script" not in page
     assert re.search(r"<b>1</b><span>matches today", page)
+
+
+async def test_list_versions_come_from_the_store_so_cli_imports_appear(api, tmp_path):
+    from matcher.hashlist import import_file  # what `spinneret lists import` calls
+
+    headers, csrf = api.session("analyst")
+    path = tmp_path / "l.csv"
+    path.write_text("algorithm,hash,label\nmd5," + "a" * 32 + ",x\n")
+    import_file(api.store, path, "versioned", by="cli:alice")
+    page = await (await api.client.get("/lists/versioned", headers=headers)).text()
+    assert re.search(r"<td>1</td><td>import</td><td>[^<]+UTC</td><td>cli:alice</td>", page)
+
+    form = FormData()
+    form.add_field("list", "versioned")
+    form.add_field("file", b"algorithm,hash\nmd5," + b"b" * 32 + b"\n", filename="l.csv")
+    response = await api.client.post(f"/lists/import?csrf={csrf}", data=form, headers=headers)
+    assert response.status == 200
+    path.write_text("algorithm,hash,label\nmd5," + "b" * 32 + ",x\nmd5," + "c" * 32 + ",y\n")
+    import_file(api.store, path, "versioned", by="cli:bob")
+    response = await api.client.post("/api/v1/lists/versioned/retract", json={"hash": "c" * 32},
+                                     headers=api.bearer("analyst"))
+    assert response.status == 200
+    page = await (await api.client.get("/lists/versioned", headers=headers)).text()
+    versions = re.findall(r"<tr><td>(\d)</td><td>(\w+)</td><td>([^<]+)</td><td>([^<]+)</td>"
+                          r"<td>([^<]*)</td></tr>", page)
+    assert [(v, what, who, details) for v, what, _, who, details in versions] == [
+        ("4", "retract", "api:analyst-test#2", "c" * 32 + " (md5)"),
+        ("3", "import", "–", ""),  # a CLI import before the newest: who and when unknown
+        ("2", "import", "api:analyst-test#2", "+1 −1 =0"),
+        ("1", "import", "–", ""),
+    ]
