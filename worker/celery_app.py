@@ -124,8 +124,8 @@ def queue_depth(client, settings: Settings, queue: str = IMAGES_QUEUE) -> int:
 
 
 class BrokerQueueDepth:
-    """Messages waiting in a broker queue, from a passive queue declare's message_count
-    (AMQP asks the server; kombu's Redis transport sums the queue's priority lists). Keeps
+    """Messages waiting in a broker queue: on AMQP a passive queue declare's message_count
+    (the server counts), on Redis the transport's sum of the queue's priority lists. Keeps
     one broker connection; a queue not declared yet counts as empty."""
 
     def __init__(self, celery_app: Celery = app) -> None:
@@ -136,7 +136,13 @@ class BrokerQueueDepth:
         for attempt in range(2):
             connection = self._connect()
             try:
-                ok = connection.default_channel.queue_declare(queue=queue, passive=True)
+                channel = connection.default_channel
+                if connection.transport.driver_type == "redis":
+                    # kombu's passive declare first checks EXISTS, which its Redis client
+                    # does not prefix with global_keyprefix: every queue would look absent.
+                    # Its size (LLEN over the priority lists) is prefixed correctly.
+                    return int(channel._size(queue))
+                ok = channel.queue_declare(queue=queue, passive=True)
                 return int(ok.message_count)
             except connection.channel_errors:
                 self.close()  # AMQP closes a channel whose passive declare failed

@@ -29,6 +29,7 @@ class CelerySink:
         self.sent_urls: set[str] = set()
         self._depth = 0
         self._depth_checked_at = 0.0
+        self._sent_since_check = 0
         self._queue_depth = BrokerQueueDepth()
         self._ledger = TaskLedger(client, settings.redis_key_prefix)
 
@@ -41,6 +42,7 @@ class CelerySink:
         # Redis and the broker are blocking socket I/O; keep the crawler's event loop free.
         await asyncio.to_thread(send_image_task, payload, self._ledger)
         self.sent += 1
+        self._sent_since_check += 1
         self.sent_urls.add(image.url)
 
     def needs_backout(self) -> bool:
@@ -48,7 +50,10 @@ class CelerySink:
         if now - self._depth_checked_at >= DEPTH_CHECK_INTERVAL_S:
             self._depth = self._queue_depth()
             self._depth_checked_at = now
-        return self._depth > self._settings.queue_max_depth
+            self._sent_since_check = 0
+        # Images sent since the last reading count as queued: a burst of fetches between
+        # two readings must not overshoot the bound.
+        return self._depth + self._sent_since_check > self._settings.queue_max_depth
 
     def close(self) -> None:
         self._queue_depth.close()
