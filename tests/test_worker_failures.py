@@ -11,15 +11,13 @@ import uuid
 
 import pytest
 
-from crawler.types import FoundImage
-from records.crawls import CrawlRepository
 from records.images import ImageRecorder
-from records.sites import SiteRepository
-from records.types import NewSite
 from tests.sites import Route, build_site, html, png_bytes
 from tests.worker_helpers import (
     WorkerProcess,
     crawl_on_loopback,
+    found_image,
+    new_crawl,
     pipeline_context,
     pool_children,
     slow_png,
@@ -41,19 +39,6 @@ def _start_worker(context, tmp_path, **env: str) -> WorkerProcess:
     worker = WorkerProcess.start(context.settings, tmp_path / "worker.log", concurrency=1, **env)
     worker.wait_ready(configure(context.settings, context.redis_url))
     return worker
-
-
-def _found(context, crawl, name: str, data: bytes) -> FoundImage:
-    return FoundImage(url=f"http://images.example.invalid/{name}", page_url="http://x.invalid/",
-                      data=data, content_type="image/png", site_id=crawl.site_id,
-                      crawl_id=crawl.id, via="img")
-
-
-def _new_crawl(context):
-    site = SiteRepository(context.db).add(NewSite(
-        base_url="http://images.example.invalid/", name="images",
-        owner_email="owner@example.invalid"))
-    return CrawlRepository(context.db).create(site.id)
 
 
 def _bytes_keys(context) -> list[bytes]:
@@ -102,10 +87,10 @@ def test_task_whose_worker_is_killed_under_it_is_skipped_after_max_attempts(
     # kill the next child too. Its starts are counted; past the bound it is recorded.
     worker = _start_worker(context, tmp_path, SPINNERET_TASK_MAX_ATTEMPTS="2",
                            SPINNERET_REDELIVER_AFTER_S="600")
-    crawl = _new_crawl(context)
+    crawl = new_crawl(context)
     ledger = TaskLedger(context.redis, context.settings.redis_key_prefix)
     try:
-        payload = build_payload(_found(context, crawl, "slow.png", slow_png()),
+        payload = build_payload(found_image(crawl, "slow.png", slow_png()),
                                 context.settings, context.redis)
         task_id = send_image_task(payload, ledger)
         for start in (1, 2):
@@ -132,8 +117,8 @@ def test_image_bytes_key_is_deleted_once_the_image_is_recorded(settings, tmp_pat
     context = pipeline_context(settings, inline_bytes_max=1)  # every image goes via a key
     worker = _start_worker(context, tmp_path)
     try:
-        crawl = _new_crawl(context)
-        payload = build_payload(_found(context, crawl, "a.png", png_bytes(7, (32, 32))),
+        crawl = new_crawl(context)
+        payload = build_payload(found_image(crawl, "a.png", png_bytes(7, (32, 32))),
                                 context.settings, context.redis)
         assert "data" not in payload and context.redis.exists(payload["data_key"])
         result = hash_and_match.apply_async(args=[payload], ignore_result=False).get(timeout=60)
@@ -178,8 +163,8 @@ def test_transient_database_outage_is_retried_and_the_image_recorded_once(
     # No re-send from the ledger meanwhile: the retry alone must bring the record.
     worker = _start_worker(context, tmp_path, SPINNERET_REDELIVER_AFTER_S="600")
     try:
-        crawl = _new_crawl(context)
-        payload = build_payload(_found(context, crawl, "b.png", png_bytes(9, (32, 32))),
+        crawl = new_crawl(context)
+        payload = build_payload(found_image(crawl, "b.png", png_bytes(9, (32, 32))),
                                 context.settings, context.redis)
         refuse(True)
         try:

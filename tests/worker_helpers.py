@@ -86,6 +86,26 @@ def pool_children(pid: int) -> list[int]:
     return [int(child) for child in children]
 
 
+def new_crawl(context, name: str = "images"):
+    """A crawl record of a new site `name` (for tasks sent directly, without a crawl)."""
+    from records.crawls import CrawlRepository
+    from records.sites import SiteRepository
+    from records.types import NewSite
+
+    site = SiteRepository(context.db).add(NewSite(
+        base_url="http://images.example.invalid/", name=name, owner_email="owner@example.invalid"))
+    return CrawlRepository(context.db).create(site.id)
+
+
+def found_image(crawl, name: str, data: bytes):
+    """An image of `crawl` at http://images.example.invalid/<name>, as the crawler hands it on."""
+    from crawler.types import FoundImage
+
+    return FoundImage(url=f"http://images.example.invalid/{name}", page_url="http://x.invalid/",
+                      data=data, content_type="image/png", site_id=crawl.site_id,
+                      crawl_id=crawl.id, via="img")
+
+
 def pipeline_context(settings: Settings, **overrides):
     """An AppContext for the Celery pipeline on `settings` (database migrated)."""
     from spinneret.context import AppContext
