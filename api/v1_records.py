@@ -120,11 +120,24 @@ async def list_crawls(request: web.Request) -> web.Response:
 
 async def start_crawl(request: web.Request) -> web.Response:
     data = await json_body(request)
-    site = field(data, "site", str, required=True)
-    set_audit(request, f"site:{site}", op="crawl")
-    crawl = services(request).crawls.start(site)
-    set_audit(request, f"crawl:{crawl.id}", op="start", site=site)
-    return ok(crawl_json(request, crawl), 202)
+    site = field(data, "site", str)
+    if bool(site) == field(data, "all", bool, default=False):
+        raise ApiError(400, 'give one site ("site": "name") or every site ("all": true)')
+    svc = services(request)
+    if site:
+        set_audit(request, f"site:{site}", op="crawl")
+        crawl = svc.crawls.start(site)
+        set_audit(request, f"crawl:{crawl.id}", op="start", site=site)
+        return ok(crawl_json(request, crawl), 202)
+    # Like `spinneret crawl --all`: every registered site, except those crawling here now.
+    running = {live.site_name for live in svc.crawls.live()}
+    names = [s.name for s in SiteRepository(svc.db).list()]
+    started = [svc.crawls.start(name) for name in names if name not in running]
+    skipped = [name for name in names if name in running]
+    set_audit(request, "crawls:all", op="start", crawls=[c.id for c in started],
+              already_running=skipped)
+    return ok({"crawls": [crawl_json(request, c) for c in started],
+               "already_running": skipped}, 202)
 
 
 async def get_crawl(request: web.Request) -> web.Response:
@@ -191,9 +204,10 @@ ENDPOINTS = [
                      Param("limit", schema={"type": "integer", "minimum": 1,
                                             "maximum": 1000}))),
     Endpoint("POST", f"{P}/crawls", start_crawl, "analyst",
-             "Start (or resume) a crawl of a site in the server process",
-             body={"application/json": {"type": "object", "required": ["site"],
-                                         "properties": {"site": {"type": "string"}}}},
+             "Start (or resume) a crawl of a site, or of every site (all: true), in the "
+             "server process",
+             body={"application/json": {"type": "object", "properties": {
+                 "site": {"type": "string"}, "all": {"type": "boolean"}}}},
              responses={202: "Started", 409: "Already running"}),
     Endpoint("GET", f"{P}/crawls/{{id}}", get_crawl, "viewer",
              "One crawl with its live progress", params=(id_param(),)),

@@ -225,3 +225,37 @@ async def test_crawl_start_progress_stop_resume(api):
     finally:
         await api.svc.crawls.close()
         await server.close()
+
+
+async def test_crawl_every_site_like_crawl_all(api):
+    """POST /crawls {"all": true} starts a crawl of every registered site, as
+    `spinneret crawl --all` does, except a site already crawling in this server."""
+    site_app = build_site(_slow_site())
+    server = TestServer(site_app)
+    await server.start_server()
+    try:
+        for site in ({**SITE, "url": str(server.make_url("/")), "rate_per_s": 100},
+                     {**SITE, "name": "closed"}, {**SITE, "name": "gone"}):
+            assert (await api.client.post("/api/v1/sites", json=site,
+                                          headers=api.bearer("admin"))).status == 201
+        for body in ({}, {"site": "shop", "all": True}, {"all": "yes"}):
+            response = await api.client.post("/api/v1/crawls", json=body,
+                                             headers=api.bearer("analyst"))
+            assert response.status == 400, body
+        response = await api.client.post("/api/v1/crawls", json={"site": "shop"},
+                                         headers=api.bearer("analyst"))
+        assert response.status == 202
+        response = await api.client.post("/api/v1/crawls", json={"all": True},
+                                         headers=api.bearer("analyst"))
+        assert response.status == 202, await response.text()
+        body = await response.json()
+        assert sorted(c["site"] for c in body["crawls"]) == ["closed", "gone"]
+        assert body["already_running"] == ["shop"]
+        assert {c.site_name for c in api.svc.crawls.live()} <= {"shop", "closed", "gone"}
+        response = await api.client.get("/api/v1/audit", params={"target": "crawls:all"},
+                                        headers=api.bearer("viewer"))
+        [event] = await response.json()
+        assert event["details"]["crawls"] == sorted(c["id"] for c in body["crawls"])
+    finally:
+        await api.svc.crawls.close()
+        await server.close()
