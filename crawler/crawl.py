@@ -389,7 +389,7 @@ class Crawler:
         if origin not in self._rate_checked:
             self._rate_checked.add(origin)
             if rules.crawl_delay_s and self.robots.obey and self.fetcher is not None:
-                self.fetcher.limit_rate(url, 1.0 / rules.crawl_delay_s)
+                self.fetcher.space_requests(url, rules.crawl_delay_s)
         return rules
 
     async def _check_robots(self, url: URL) -> None:

@@ -126,11 +126,12 @@ class Fetcher:
             self._slots[key] = slot
         return slot
 
-    def limit_rate(self, url: URL, rate_per_s: float) -> None:
-        """Lower one host's rate (robots.txt Crawl-delay / Request-rate)."""
+    def space_requests(self, url: URL, delay_s: float) -> None:
+        """At most one request every `delay_s` to one host, without the burst a rate allows
+        (robots.txt Crawl-delay / Request-rate). Never makes the host faster."""
         slot = self.slot(url)
-        if rate_per_s < slot.limiter.max_rate / slot.limiter.time_period:
-            slot.limiter = _limiter(rate_per_s)
+        if delay_s >= slot.limiter.time_period / slot.limiter.max_rate:
+            slot.limiter = AsyncLimiter(1, delay_s)
 
     async def fetch(self, url: str, *, check_hop: HopCheck | None = None,
                     max_bytes: int | None = None) -> Response:

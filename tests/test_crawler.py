@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import redis.asyncio as aioredis
+from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 from aiohttp.test_utils import TestServer
@@ -318,6 +319,78 @@ async def test_a_start_url_not_fetched_says_why(sites, aredis, crawl_settings, s
     assert stats.start_skipped == {reason: 1}
     assert stats.urls_skipped[reason] + stats.errors[reason] == 1
     assert paths(sites.cdn_app) == []  # a redirect off the site is not followed
+
+
+# --- politeness, timed on the server (lower bounds only: a loaded machine is only slower) ---
+JITTER_S = 0.15  # how much earlier a request may arrive than the client's turn allowed
+
+
+def _request_times(sites: Sites, after: str | None = None) -> list[float]:
+    log = sites.site_app[REQUEST_LOG]
+    if after is not None:
+        log = log[[r.path for r in log].index(after) + 1:]
+    return sorted(r.time for r in log)
+
+
+async def test_per_host_concurrency_limit(sites, aredis, crawl_settings):
+    active, most = 0, 0
+
+    async def slow_image(request: web.Request) -> web.Response:
+        nonlocal active, most
+        active += 1
+        most = max(most, active)
+        try:
+            await asyncio.sleep(0.2)
+        finally:
+            active -= 1
+        return web.Response(body=png_bytes(len(request.path)), content_type="image/png")
+
+    routes = {f"/i{i}.png": Route(handler=slow_image) for i in range(12)}
+    routes["/"] = Route(body=html("".join(f'<img src="{p}">' for p in routes)))
+    sites.routes(routes)
+    settings = CrawlSettings(**{**crawl_settings.__dict__, "per_host_concurrency": 2,
+                                "crawl_concurrency": 16})
+    sink = ListSink()
+    await Crawler(sites.target(), settings, frontier_for(aredis, settings), sink,
+                  resolver=sites.resolver).run()
+    assert len(sink.images) == 12
+    assert most <= 2  # never more than per_host_concurrency requests at once
+    times = [r.time for r in sites.site_app[REQUEST_LOG] if r.path.startswith("/i")]
+    assert max(times) - min(times) >= 5 * 0.2 - JITTER_S  # 6 rounds of 2 at most
+
+
+async def test_site_rate_is_honoured(sites, aredis, crawl_settings):
+    routes = {f"/i{i}.png": Route(body=png_bytes(i), content_type="image/png") for i in range(10)}
+    routes["/"] = Route(body=html("".join(f'<img src="{p}">' for p in routes)))
+    sites.routes(routes)
+    rate = 4.0
+    await Crawler(sites.target(rate_per_s=rate), crawl_settings,
+                  frontier_for(aredis, crawl_settings), ListSink(), resolver=sites.resolver).run()
+    times = _request_times(sites)
+    assert len(times) == 12  # robots.txt, the page, 10 images: all through the limiter
+    # A bucket of one second's worth: any n requests in a row span (n - rate) / rate.
+    for i in range(len(times)):
+        for j in range(i + int(rate), len(times)):
+            n = j - i + 1
+            assert times[j] - times[i] >= (n - rate) / rate - JITTER_S, (i, j)
+
+
+async def test_robots_crawl_delay_spaces_every_request(sites, aredis, crawl_settings):
+    delay = 0.5  # under a second, where spacing and a rate of 2/s (with a burst) differ
+    routes = {f"/i{i}.png": Route(body=png_bytes(i), content_type="image/png") for i in range(5)}
+    routes["/"] = Route(body=html("".join(f'<img src="{p}">' for p in routes)))
+    routes["/robots.txt"] = Route(body=f"User-agent: *\nCrawl-delay: {delay}\n",
+                                  content_type="text/plain")
+    sites.routes(routes)
+    sink = ListSink()
+    await Crawler(sites.target(), crawl_settings, frontier_for(aredis, crawl_settings), sink,
+                  resolver=sites.resolver).run()  # the site's own rate: 1000/s
+    assert len(sink.images) == 5
+    times = _request_times(sites, after="/robots.txt")
+    assert len(times) == 6
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    assert min(gaps) >= delay - JITTER_S, gaps
+    assert times[-1] - times[0] >= 5 * delay - JITTER_S
 
 
 # --- SSRF ----------------------------------------------------------------------------------
