@@ -219,6 +219,7 @@ async def test_crawl_start_progress_stop_resume(api):
                 break
             await asyncio.sleep(0.05)
         assert state["status"] == "finished", state
+        assert state["urls_skipped"] == {} and state["failure_reason"] is None
         counts = [requested(site_app, f"/p{i}") for i in range(12)]
         assert all(1 <= n <= 2 for n in counts), counts
         assert sum(n - 1 for n in counts) <= api.svc.settings.crawl_concurrency
