@@ -108,5 +108,7 @@ class OwnerLinks:
         return hmac.new(self._key, b"csrf:" + token.encode(), hashlib.sha256).hexdigest()
 
     def check_csrf(self, token: str, submitted: str | None) -> None:
-        if not submitted or not hmac.compare_digest(self.csrf_token(token), submitted):
+        # Compared as bytes: compare_digest refuses non-ASCII text, and a token is ASCII.
+        expected = self.csrf_token(token).encode()
+        if not submitted or not hmac.compare_digest(expected, submitted.encode("utf-8", "replace")):
             raise CsrfError()

@@ -10,7 +10,7 @@ from pydantic import SecretStr
 from sqlalchemy import select
 
 from api.app import create_app
-from notices.errors import LinkExpired, LinkTampered
+from notices.errors import CsrfError, LinkExpired, LinkTampered
 from notices.links import OwnerLinks, load_secret_key
 from notices.recheck import Rechecker
 from notices.service import NoticeService
@@ -38,6 +38,15 @@ def test_link_tamper_and_expiry(settings, clock):
     clock.advance(3600)
     with pytest.raises(LinkExpired):
         links.verify(token)
+
+
+def test_form_token_is_bound_to_its_link(clock):
+    links = OwnerLinks(b"k" * 32, base_url="http://h", ttl_s=3600, clock=clock)
+    token, other = links.token(7), links.token(8)
+    links.check_csrf(token, links.csrf_token(token))
+    for wrong in (links.csrf_token(other), "", None, "\u00e9" * 64):
+        with pytest.raises(CsrfError):
+            links.check_csrf(token, wrong)
 
 
 @pytest.fixture
