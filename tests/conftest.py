@@ -22,7 +22,7 @@ import redis
 
 from config import Settings, reset_settings_cache
 
-pytest_plugins = ("tests.records_fixtures",)
+pytest_plugins = ("tests.records_fixtures", "tests.rabbitmq")
 
 REFERENCE_DIR_ENV = "SPINNERET_REFERENCE_DIR"
 TESTS_DIR = Path(__file__).parent

@@ -1,75 +1,29 @@
-"""The Celery pipeline with RabbitMQ as broker: a real `spinneret worker` consuming from a real
-RabbitMQ (127.0.0.1:5672, guest/guest, or SPINNERET_TEST_AMQP_URL), crawl to match, and the
-crawler's backpressure reading the queue depth from RabbitMQ.
+"""The Celery pipeline with RabbitMQ as broker: the crawler's backpressure reads the queue
+depth from RabbitMQ while a real `spinneret worker` drains it. (Crawl to match and the other
+pipeline tests run on RabbitMQ in test_worker_pipeline_rabbitmq.py.)
 
-Each test module run gets its own vhost when `rabbitmqctl` can make one; else the default
-vhost is used. Skipped, with the reason, when RabbitMQ does not answer.
+Skipped, with the reason, when RabbitMQ does not answer (tests/rabbitmq.py).
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
 import time
-import uuid
 from collections.abc import Iterator
-from urllib.parse import urlsplit
 
 import pytest
 
 from crawler.types import FoundImage
 from records.crawls import CrawlRepository, image_counts
 from records.images import ImageRecorder
-from records.matches import MatchRepository
 from records.sites import SiteRepository
 from records.types import NewSite
 from spinneret.context import AppContext
-from spinneret.demo.run import demo_list_entries
-from spinneret.demo.site import build_demo_site
+from tests.rabbitmq import back_to_the_redis_broker
 from tests.test_scale_out import _png
-from tests.worker_helpers import WorkerProcess, crawl_on_loopback
+from tests.worker_helpers import WorkerProcess
 from worker.celery_app import BrokerQueueDepth, configure
 from worker.sink import CelerySink, build_payload
 from worker.tasks import hash_and_match
-
-DEFAULT_AMQP = "amqp://guest:guest@127.0.0.1:5672//"
-
-
-def _answers(url: str) -> bool:
-    parts = urlsplit(url)
-    try:
-        with socket.create_connection((parts.hostname, parts.port or 5672), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-def _rabbitmqctl(*args: str) -> bool:
-    if not shutil.which("rabbitmqctl"):
-        return False
-    try:
-        return subprocess.run(["rabbitmqctl", *args], capture_output=True,
-                              timeout=30).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-
-
-@pytest.fixture(scope="module")
-def amqp_url() -> Iterator[str]:
-    base = os.environ.get("SPINNERET_TEST_AMQP_URL", DEFAULT_AMQP)
-    if not _answers(base):
-        pytest.skip(f"RabbitMQ does not answer at {base}")
-    vhost = f"spinneret-test-{uuid.uuid4().hex[:8]}"
-    user = urlsplit(base).username or "guest"
-    if _rabbitmqctl("add_vhost", vhost) and _rabbitmqctl(
-            "set_permissions", "-p", vhost, user, ".*", ".*", ".*"):
-        parts = urlsplit(base)
-        yield f"{parts.scheme}://{parts.netloc}/{vhost}"
-        _rabbitmqctl("delete_vhost", vhost)
-    else:
-        yield base
 
 
 @pytest.fixture
@@ -87,12 +41,11 @@ def context(settings, amqp_url) -> Iterator[AppContext]:
 def celery_app(context):
     app = configure(context.settings, context.redis_url)
     yield app
-    configure(context.settings.model_copy(update={"broker_url": None}), context.redis_url)
+    back_to_the_redis_broker(context)
 
 
 def _start_worker(context, tmp_path, celery_app) -> WorkerProcess:
-    worker = WorkerProcess.start(context.settings, tmp_path / "worker.log", concurrency=2,
-                                 SPINNERET_BROKER_URL=context.settings.broker_url)
+    worker = WorkerProcess.start(context.settings, tmp_path / "worker.log", concurrency=2)
     worker.wait_ready(celery_app, timeout_s=90)
     return worker
 
@@ -139,18 +92,3 @@ def test_queue_depth_and_backpressure_on_rabbitmq(context, celery_app, tmp_path)
         depth.close()
         sink.close()
 
-
-def test_crawl_to_match_through_a_worker_on_rabbitmq(context, celery_app, tmp_path):
-    context.store.replace_list("demo-authority", demo_list_entries(), source="demo")
-    site = build_demo_site(unlisted=30, unlisted_size=(240, 180))
-    worker = _start_worker(context, tmp_path, celery_app)
-
-    try:
-        summary = crawl_on_loopback(context, site.app(), "rabbitsite")
-    finally:
-        worker.stop()
-    assert summary.crawl.status == "finished"
-    assert summary.crawl.images_hashed == len(site.images)
-    matches = MatchRepository(context.db).list(crawl_id=summary.crawl.id, limit=10_000)
-    flagged = {m.image_url.split("/", 3)[3] for m in matches}
-    assert flagged == {image.path.lstrip("/") for image in site.listed}

@@ -28,6 +28,8 @@ def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
         "SPINNERET_BROKER_VISIBILITY_TIMEOUT_S": "4",
         "SPINNERET_REDELIVER_AFTER_S": "5",
     }
+    if settings.broker_url:  # e.g. RabbitMQ; else the worker uses the store's Redis
+        env["SPINNERET_BROKER_URL"] = settings.broker_url
     env.update(extra)
     return env
 
