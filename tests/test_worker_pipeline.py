@@ -6,7 +6,6 @@ No eager mode: tasks cross the broker to `spinneret worker` processes.
 from __future__ import annotations
 
 import asyncio
-import io
 import threading
 import time
 
@@ -22,10 +21,9 @@ from records.matches import MatchRepository
 from records.sites import SiteRepository
 from records.types import NewSite
 from spinneret.context import AppContext
-from spinneret.demo.images import generate
 from spinneret.demo.run import demo_list_entries
 from spinneret.demo.site import build_demo_site
-from tests.worker_helpers import WorkerProcess, crawl_on_loopback
+from tests.worker_helpers import WorkerProcess, crawl_on_loopback, photo_jpeg
 from worker.celery_app import configure
 from worker.ledger import TaskLedger
 from worker.sink import build_payload, send_image_task
@@ -83,18 +81,12 @@ def test_crawl_finds_every_listed_image_and_flags_no_unlisted(context, worker):
     assert {m.decision for m in matches} <= {"auto", "review"}
 
 
-def _jpeg(seed: int, size=(1280, 960)) -> bytes:
-    buffer = io.BytesIO()
-    generate(seed, size).save(buffer, "JPEG", quality=90)
-    return buffer.getvalue()
-
-
 def test_worker_killed_mid_batch_every_image_recorded_exactly_once(
     context, celery_app, tmp_path
 ):
     site = _add_site(context, "http://images.example.invalid/")
     crawl = CrawlRepository(context.db).create(site.id)
-    images = [_jpeg(seed) for seed in range(4)]
+    images = [photo_jpeg(seed) for seed in range(4)]
     total = 24
     ledger = TaskLedger(context.redis, context.settings.redis_key_prefix)
     first = WorkerProcess.start(context.settings, tmp_path / "w1.log", concurrency=2)
@@ -140,7 +132,7 @@ def test_list_imported_while_worker_runs_is_matched_within_two_seconds(
 ):
     site = _add_site(context, "http://images.example.invalid/")
     crawl = CrawlRepository(context.db).create(site.id)
-    data = _jpeg(4242, (640, 480))
+    data = photo_jpeg(4242, (640, 480))
     hashes = hash_image(data)
 
     def send(n: int) -> dict:
@@ -169,7 +161,7 @@ def test_list_imported_while_worker_runs_is_matched_within_two_seconds(
 
 def test_list_imported_during_a_crawl_is_used_for_the_rest_of_it(context, worker):
     site = build_demo_site(unlisted=40, unlisted_size=(240, 180), listed_seeds=range(0))
-    target = _jpeg(777, (640, 480))
+    target = photo_jpeg(777, (640, 480))
     app = site.app(extra_index_html='<a href="/late.html">late</a>')
     release = threading.Event()
 
@@ -203,7 +195,7 @@ def test_list_imported_during_a_crawl_is_used_for_the_rest_of_it(context, worker
 def test_undecodable_images_are_recorded_as_skipped_and_the_worker_goes_on(context, worker):
     site = _add_site(context, "http://images.example.invalid/")
     crawl = CrawlRepository(context.db).create(site.id)
-    good = _jpeg(31, (320, 240))
+    good = photo_jpeg(31, (320, 240))
     cases = {
         "garbage.jpg": b"this is not an image at all",
         "truncated.jpg": good[: len(good) // 3],

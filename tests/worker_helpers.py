@@ -144,6 +144,15 @@ def crawl_on_loopback(context, app, name: str = "testsite", rate_per_s: float = 
     return asyncio.run(crawl())
 
 
+def photo_jpeg(seed: int, size: tuple[int, int] = (1280, 960)) -> bytes:
+    """A synthetic photo-like JPEG (the demo's image generator), distinct per seed."""
+    from spinneret.demo.images import generate
+
+    buffer = io.BytesIO()
+    generate(seed, size).save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
+
+
 def slow_png(private_chunks: int = 800_000) -> bytes:
     """A valid 64x64 PNG that takes seconds to decode: `private_chunks` empty private
     ancillary chunks (12 bytes each, ~9.6 MB by default, within every size limit), each of
