@@ -39,6 +39,18 @@ class AppContext:
         """Synchronous client: a `redis.cluster.RedisCluster` when settings name a cluster."""
         return redis_clients.sync_client(self.redis_url, self.settings.redis_cluster)
 
+    @functools.cached_property
+    def broker_url(self) -> str:
+        """The Celery broker (on the embedded default, its memory-only server)."""
+        return redis_clients.broker_url_for(self.settings, self.redis_url)
+
+    @functools.cached_property
+    def transit_redis(self) -> redis.Redis:
+        """The Redis where image bytes wait for a worker (task ledger, imgbytes keys): the
+        broker's when the broker is a Redis, so bytes stay off a persistent store."""
+        url = redis_clients.transit_url_for(self.settings, self.redis_url)
+        return self.redis if url == self.redis_url else redis.Redis.from_url(url)
+
     def new_async_redis(self) -> aioredis.Redis:
         """A fresh asyncio client (the caller closes it), a cluster one if settings say so."""
         return redis_clients.async_client(self.redis_url, self.settings.redis_cluster)
@@ -55,7 +67,8 @@ class AppContext:
         return database
 
     def close(self) -> None:
-        if "redis" in self.__dict__:
-            self.redis.close()
+        for client in ("redis", "transit_redis"):
+            if client in self.__dict__:
+                self.__dict__[client].close()
         if "db" in self.__dict__:
             self.db.dispose()

@@ -106,6 +106,9 @@ def child_env(context: AppContext) -> dict[str, str]:
     }
     if settings.redis_cluster:
         env["SPINNERET_REDIS_CLUSTER"] = "true"
+    if settings.pipeline == "celery":
+        # With SPINNERET_REDIS_URL set, a child would not pick the embedded broker itself.
+        env["SPINNERET_BROKER_URL"] = context.broker_url
     return env
 
 
@@ -249,7 +252,7 @@ def _make_sink(context: AppContext):
         from worker.sink import CelerySink
 
         configure(settings, context.redis_url)
-        return CelerySink(settings, context.redis)
+        return CelerySink(settings, context.transit_redis)
     from spinneret.inprocess import ProcessPoolSink
 
     return ProcessPoolSink(

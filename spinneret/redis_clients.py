@@ -4,9 +4,14 @@ A cluster is named by `redis+cluster://host:port[,...]` (or `rediss+cluster://`)
 `SPINNERET_REDIS_URL`, or by a plain `redis://` URL of one node with
 `SPINNERET_REDIS_CLUSTER=true`. Every key the store and the frontier write carries a hash
 tag, so their scripts and pipelines never span two slots.
+
+The Celery broker, and with it every image's bytes on their way to a worker, may be
+another server: `broker_url_for` and `transit_url_for` say which.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import redis
 import redis.asyncio as aioredis
@@ -14,6 +19,9 @@ from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.cluster import RedisCluster
 
 from spinneret.errors import SpinneretError
+
+if TYPE_CHECKING:
+    from config import Settings
 
 CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 
@@ -64,3 +72,36 @@ def async_client(url: str, cluster_flag: bool = False) -> aioredis.Redis | Async
 
     nodes = [ClusterNode(host, port) for host, port in startup_nodes(url)]
     return AsyncRedisCluster.from_url(node_url(url), startup_nodes=nodes)
+
+
+def broker_url_for(settings: Settings, redis_url: str) -> str:
+    """The Celery broker: `SPINNERET_BROKER_URL`; else, on the embedded default, its
+    memory-only server (started if needed); else the store's Redis at `redis_url`."""
+    if settings.broker_url:
+        return settings.broker_url
+    if not settings.redis_url:
+        from spinneret.embedded_redis import EmbeddedRedis
+
+        return EmbeddedRedis.broker(settings.data_dir).ensure_running()
+    if is_cluster(redis_url, settings.redis_cluster):
+        # Celery's Redis transport does not speak Redis Cluster.
+        raise RedisConfigError(
+            "the store is on a Redis Cluster: set SPINNERET_BROKER_URL to a plain Redis "
+            "(redis://...) or RabbitMQ (amqp://...) broker"
+        )
+    return redis_url
+
+
+def transit_url_for(settings: Settings, redis_url: str) -> str:
+    """Where image bytes wait for a worker beside their Celery messages (the task ledger,
+    imgbytes keys): the broker's Redis when the broker is one, else the store's Redis."""
+    try:
+        broker = broker_url_for(settings, redis_url)
+    except RedisConfigError:
+        return redis_url
+    return broker if is_single_redis(broker) else redis_url
+
+
+def is_single_redis(url: str) -> bool:
+    """A URL of one Redis server (not a cluster, not another broker such as RabbitMQ)."""
+    return url.split("://", 1)[0].lower() in ("redis", "rediss", "unix")

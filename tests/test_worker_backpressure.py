@@ -71,5 +71,5 @@ def test_crawler_stops_fetching_images_above_the_queue_bound_and_resumes(setting
     assert summary.crawl.status == "finished"
     assert summary.crawl.images_hashed == IMAGES
     assert _images_fetched(app) == IMAGES, "each image fetched once"
-    assert TaskLedger(context.redis, context.settings.redis_key_prefix).pending() == 0
+    assert TaskLedger(context.transit_redis, context.settings.redis_key_prefix).pending() == 0
     context.close()

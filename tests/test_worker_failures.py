@@ -42,7 +42,7 @@ def _start_worker(context, tmp_path, **env: str) -> WorkerProcess:
 
 
 def _bytes_keys(context) -> list[bytes]:
-    return list(context.redis.scan_iter(match=f"{context.settings.redis_key_prefix}:imgbytes:*"))
+    return list(context.transit_redis.scan_iter(match=f"{context.settings.redis_key_prefix}:imgbytes:*"))
 
 
 def _wait_for_events(context, crawl_id: int, count: int, timeout_s: float):
@@ -76,7 +76,7 @@ def test_image_over_the_soft_time_limit_is_recorded_as_skipped_and_the_crawl_fin
     assert events["slow.png"].skip_reason == "hashing exceeded 1 s time limit"
     assert all(events[f"small-{n}.png"].status == "hashed" for n in range(3))
     assert not _bytes_keys(context), "the slow image's bytes key was deleted"
-    assert TaskLedger(context.redis, context.settings.redis_key_prefix).pending() == 0
+    assert TaskLedger(context.transit_redis, context.settings.redis_key_prefix).pending() == 0
 
 
 def test_task_whose_worker_is_killed_under_it_is_skipped_after_max_attempts(
@@ -88,14 +88,14 @@ def test_task_whose_worker_is_killed_under_it_is_skipped_after_max_attempts(
     worker = _start_worker(context, tmp_path, SPINNERET_TASK_MAX_ATTEMPTS="2",
                            SPINNERET_REDELIVER_AFTER_S="600")
     crawl = new_crawl(context)
-    ledger = TaskLedger(context.redis, context.settings.redis_key_prefix)
+    ledger = TaskLedger(context.transit_redis, context.settings.redis_key_prefix)
     try:
         payload = build_payload(found_image(crawl, "slow.png", slow_png()),
-                                context.settings, context.redis)
+                                context.settings, context.transit_redis)
         task_id = send_image_task(payload, ledger)
         for start in (1, 2):
             deadline = time.monotonic() + 60
-            while int(context.redis.hget(ledger.starts_key, task_id) or 0) < start:
+            while int(context.transit_redis.hget(ledger.starts_key, task_id) or 0) < start:
                 assert time.monotonic() < deadline, f"start {start} never came"
                 time.sleep(0.05)
             time.sleep(0.5)  # well inside the ~4 s the slow image takes to hash
@@ -109,8 +109,8 @@ def test_task_whose_worker_is_killed_under_it_is_skipped_after_max_attempts(
                                         "killed")
     assert worker.log_path.read_text().count("WorkerLostError") >= 2
     assert ledger.pending() == 0, "crossed off: never delivered again"
-    assert not context.redis.exists(payload["data_key"])
-    assert context.redis.hget(ledger.starts_key, task_id) is None
+    assert not context.transit_redis.exists(payload["data_key"])
+    assert context.transit_redis.hget(ledger.starts_key, task_id) is None
 
 
 def test_image_bytes_key_is_deleted_once_the_image_is_recorded(settings, tmp_path):
@@ -119,14 +119,14 @@ def test_image_bytes_key_is_deleted_once_the_image_is_recorded(settings, tmp_pat
     try:
         crawl = new_crawl(context)
         payload = build_payload(found_image(crawl, "a.png", png_bytes(7, (32, 32))),
-                                context.settings, context.redis)
-        assert "data" not in payload and context.redis.exists(payload["data_key"])
+                                context.settings, context.transit_redis)
+        assert "data" not in payload and context.transit_redis.exists(payload["data_key"])
         result = hash_and_match.apply_async(args=[payload], ignore_result=False).get(timeout=60)
     finally:
         worker.stop()
         context.close()
     assert result["status"] == "hashed" and result["recorded"]
-    assert not context.redis.exists(payload["data_key"])
+    assert not context.transit_redis.exists(payload["data_key"])
     assert [e.status for e in ImageRecorder(context.db).events(crawl.id)] == ["hashed"]
 
 
@@ -165,7 +165,7 @@ def test_transient_database_outage_is_retried_and_the_image_recorded_once(
     try:
         crawl = new_crawl(context)
         payload = build_payload(found_image(crawl, "b.png", png_bytes(9, (32, 32))),
-                                context.settings, context.redis)
+                                context.settings, context.transit_redis)
         refuse(True)
         try:
             async_result = hash_and_match.apply_async(args=[payload], ignore_result=False)

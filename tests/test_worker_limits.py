@@ -60,7 +60,7 @@ def test_worker_child_over_its_memory_limit_is_replaced_and_the_work_goes_on(set
         children = [pool_children(worker.process.pid)]
         for n in range(2):
             payload = build_payload(found_image(crawl, f"{n}.png", png_bytes(n, (32, 32))),
-                                    context.settings, context.redis)
+                                    context.settings, context.transit_redis)
             result = hash_and_match.apply_async(args=[payload], ignore_result=False).get(60)
             assert result["status"] == "hashed"
             deadline = time.monotonic() + 30

