@@ -1,9 +1,8 @@
 """The crawled-image pipeline (hash, match, record) with a real Redis hash cache and a real
-records database: bytes already hashed under one URL are not hashed again under another."""
+records database (SQLite and PostgreSQL): bytes already hashed under one URL are not hashed
+again under another."""
 
 from __future__ import annotations
-
-from collections.abc import Iterator
 
 import pytest
 
@@ -13,23 +12,16 @@ from matcher.hashing import HashOptions
 from matcher.matching import Matcher, Thresholds
 from matcher.store import ListEntry, ListInfo
 from records.crawls import CrawlRepository
+from records.db import Database
 from records.images import ImageRecorder
 from records.matches import MatchRepository
 from records.sites import SiteRepository
 from records.types import NewSite
-from spinneret.context import AppContext
 from spinneret.demo.edits import encode
 from spinneret.demo.images import generate
 from spinneret.pipeline import ImageJob, ImageProcessor
 
 PAGE = "http://site.test/gallery"
-
-
-@pytest.fixture
-def context(settings) -> Iterator[AppContext]:
-    ctx = AppContext(settings)
-    yield ctx
-    ctx.close()
 
 
 @pytest.fixture
@@ -46,43 +38,42 @@ def hash_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return calls
 
 
-def _processor(context: AppContext, matcher: Matcher) -> ImageProcessor:
-    """A processor as a worker process builds it: its own cache client on the shared Redis."""
-    settings = context.settings
-    return ImageProcessor(matcher, ImageRecorder(context.db), HashOptions.from_settings(settings),
-                          HashCache(context.redis, settings.redis_key_prefix,
+def _processor(db: Database, redis_client, settings, matcher: Matcher) -> ImageProcessor:
+    """A processor as each worker process builds its own, with the cache on the shared Redis."""
+    return ImageProcessor(matcher, ImageRecorder(db), HashOptions.from_settings(settings),
+                          HashCache(redis_client, settings.redis_key_prefix,
                                     settings.hash_cache_ttl_s))
 
 
-def test_same_bytes_under_another_url_reuse_the_hashes(context, hash_calls):
+def test_same_bytes_under_another_url_reuse_the_hashes(db, redis_client, settings, hash_calls):
     listed, other = encode(generate(4, (320, 240))), encode(generate(5, (320, 240)))
-    matcher = Matcher(Thresholds.from_settings(context.settings))
+    matcher = Matcher(Thresholds.from_settings(settings))
     info = ListInfo("block", "block", "test", "policy", "", 1, {}, 0.0, 0.0, "test")
     matcher.load_list(info, [ListEntry("sha256", HashCache.sha256_of(listed), "listed", "1")])
-    site_id = SiteRepository(context.db).add(NewSite(
+    site_id = SiteRepository(db).add(NewSite(
         base_url="http://site.test/", name="site", owner_email="owner@example.invalid")).id
-    crawl_id = CrawlRepository(context.db).create(site_id).id
+    crawl_id = CrawlRepository(db).create(site_id).id
 
     def job(url: str) -> ImageJob:
         return ImageJob(crawl_id, site_id, PAGE, url, "img")
 
-    first = _processor(context, matcher).process(job("http://site.test/a.png"), listed)
+    first = _processor(db, redis_client, settings, matcher).process(job("http://site.test/a.png"), listed)
     assert (first.status, first.reused_hashes, len(hash_calls)) == ("hashed", False, 1)
     # The same bytes under another URL, in another processor (another worker process):
     # the hashes come from Redis, not from hashing again.
-    second = _processor(context, matcher).process(job("http://cdn.test/copy.png"), listed)
+    second = _processor(db, redis_client, settings, matcher).process(job("http://cdn.test/copy.png"), listed)
     assert (second.status, second.reused_hashes, len(hash_calls)) == ("hashed", True, 1)
     assert second.sha256 == first.sha256
     assert [(m.list, m.algorithm, m.distance) for m in second.matches] == [
         (m.list, m.algorithm, m.distance) for m in first.matches] == [("block", "sha256", 0)]
     # Other bytes are hashed.
-    third = _processor(context, matcher).process(job("http://site.test/b.png"), other)
+    third = _processor(db, redis_client, settings, matcher).process(job("http://site.test/b.png"), other)
     assert (third.reused_hashes, third.matches, len(hash_calls)) == (False, [], 2)
 
-    events = {e.url: e for e in ImageRecorder(context.db).events(crawl_id)}
+    events = {e.url: e for e in ImageRecorder(db).events(crawl_id)}
     assert set(events) == {"http://site.test/a.png", "http://cdn.test/copy.png",
                            "http://site.test/b.png"}
     assert events["http://cdn.test/copy.png"].sha256 == first.sha256
     assert {e.status for e in events.values()} == {"hashed"}
-    matched = {m.image_url for m in MatchRepository(context.db).list(crawl_id=crawl_id)}
+    matched = {m.image_url for m in MatchRepository(db).list(crawl_id=crawl_id)}
     assert matched == {"http://site.test/a.png", "http://cdn.test/copy.png"}
