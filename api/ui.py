@@ -252,7 +252,7 @@ def _form_site(form) -> dict:
 
 async def sites_add(request: web.Request) -> web.Response:
     data = _form_site(await form_body(request))
-    for required in ("url", "name", "owner_email"):
+    for required in ("url", "name"):  # and an owner e-mail or a webhook (records validates)
         if required not in data:
             raise ApiError(400, f"{required.replace('_', ' ')} is required")
     set_audit(request, f"site:{data['name']}", op="add")

@@ -13,7 +13,7 @@ class NewSite:
 
     base_url: str
     name: str
-    owner_email: str
+    owner_email: str = ""  # "" = none: notices then go only to the webhook
     abuse_email: str | None = None
     webhook_url: str | None = None
     max_pages: int | None = None

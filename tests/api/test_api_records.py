@@ -26,6 +26,19 @@ async def test_sites_crud_and_audit(api):
     response = await api.client.post("/api/v1/sites", json={**SITE, "name": "c", "max_pages": "9"},
                                      headers=api.bearer("admin"))
     assert response.status == 400 and "max_pages" in (await response.json())["error"]
+    # Notices go by e-mail and/or webhook: a webhook alone will do, nothing at all will not.
+    no_email = {k: v for k, v in SITE.items() if k != "owner_email"}
+    response = await api.client.post("/api/v1/sites", json={**no_email, "name": "d"},
+                                     headers=api.bearer("admin"))
+    assert response.status == 400 and "webhook" in (await response.json())["error"]
+    response = await api.client.post(
+        "/api/v1/sites", json={**no_email, "name": "hooked", "webhook_url": "https://h.example/n"},
+        headers=api.bearer("admin"))
+    assert response.status == 201, await response.text()
+    created = await response.json()
+    assert created["owner_email"] == "" and created["webhook_secret"]
+    assert (await api.client.delete("/api/v1/sites/hooked",
+                                    headers=api.bearer("admin"))).status == 200
 
     response = await api.client.patch("/api/v1/sites/shop", json={"max_pages": 5},
                                       headers=api.bearer("admin"))
