@@ -1,5 +1,6 @@
 """Run the real `spinneret serve` in a subprocess on a free loopback port, for browser and
-schemathesis tests. The caller's settings (data dir, Redis, key prefix) are passed as env."""
+schemathesis tests. The caller's settings (data dir, Redis, key prefix, database) are passed
+as env."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ def spinneret_serve(settings, log_path: Path) -> Iterator[str]:
         "SPINNERET_DATA_DIR": str(settings.data_dir),
         "SPINNERET_REDIS_URL": settings.redis_url or "",
         "SPINNERET_REDIS_KEY_PREFIX": settings.redis_key_prefix,
+        "SPINNERET_DATABASE_URL": settings.effective_database_url,
         "SPINNERET_ALLOW_PRIVATE_NETWORKS": "true",
         "SPINNERET_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
     }
