@@ -28,6 +28,7 @@ from api.v1_lists import export_list_, import_upload
 from api.v1_records import site_changes
 from matcher.errors import EntryNotFound
 from matcher.store import ListChange, ListInfo
+from notices.review import CONFIRM_OUTCOMES
 from records.audit import AuditLog
 from records.crawls import CrawlRepository
 from records.matches import MatchRepository
@@ -313,9 +314,12 @@ async def review_decide(request: web.Request) -> web.Response:
         raise ApiError(400, "choose confirm or reject")
     if action == "reject" and not note:
         raise ApiError(400, "say why the match is rejected (the note is kept)")
-    getattr(services(request).notices, action)(match_id, by=request[PRINCIPAL].actor,
-                                                 note=note)
-    return redirect(request, "/review", f"Match {match_id} {action}ed.")
+    outcome = getattr(services(request).notices, action)(match_id, by=request[PRINCIPAL].actor,
+                                                           note=note)
+    if action == "reject":
+        return redirect(request, "/review", f"Match {match_id} rejected.")
+    return redirect(request, "/review",
+                    f"Match {match_id} confirmed: {CONFIRM_OUTCOMES[outcome]}.")
 
 
 async def notices_page(request: web.Request) -> web.Response:

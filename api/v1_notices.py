@@ -9,6 +9,7 @@ from api.errors import ApiError
 from api.http import PRINCIPAL, field, json_body, ok, path_int, query_int, services, set_audit
 from api.timeline import notice_timeline
 from notices.owner import responses
+from notices.review import CONFIRM_OUTCOMES
 from records.models import NOTICE_STATUSES
 
 
@@ -21,8 +22,11 @@ async def _decide(request: web.Request, action: str) -> web.Response:
     note = field(await json_body(request, optional=True), "note", str, default="")
     set_audit(request, f"match:{match_id}", op=f"review.{action}", note=note)
     decide = getattr(services(request).notices, action)
-    decide(match_id, by=request[PRINCIPAL].actor, note=note)
-    return ok({"id": match_id, "decision": action})
+    outcome = decide(match_id, by=request[PRINCIPAL].actor, note=note)
+    if action == "reject":
+        return ok({"id": match_id, "decision": action})
+    return ok({"id": match_id, "decision": action, "outcome": outcome,
+               "explanation": CONFIRM_OUTCOMES[outcome]})
 
 
 async def confirm_review(request: web.Request) -> web.Response:

@@ -37,8 +37,13 @@ class ReviewEntry:
     created_at: datetime
 
 
-# What a confirmation led to (the match's new status).
+# What a confirmation led to (the match's new status), and how to say it to the analyst.
 QUEUED, ALREADY_NOTIFIED, ALREADY_REMOVED = "reviewed_confirmed", "in_notice", "removed"
+CONFIRM_OUTCOMES = {
+    QUEUED: "it goes into the site's next notice",
+    ALREADY_NOTIFIED: "its URL is already in a live notice, so nothing new is sent",
+    ALREADY_REMOVED: "the image was removed after it was found, so nothing is sent",
+}
 
 
 def review_queue(session: Session, *, site_id: int | None = None,

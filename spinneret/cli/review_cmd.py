@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from config import get_settings
-from notices.review import ALREADY_NOTIFIED, ALREADY_REMOVED, QUEUED
+from notices.review import CONFIRM_OUTCOMES
 from notices.service import NoticeService
 from spinneret.cli.common import OutputFormat, console
 
@@ -20,13 +20,6 @@ def _who() -> str:
         return f"cli:{getpass.getuser()}"
     except (KeyError, OSError):
         return "cli"
-
-
-_AFTER_CONFIRM = {
-    QUEUED: "; it goes into the site's next notice",
-    ALREADY_NOTIFIED: "; its URL is already in a live notice, so nothing new is sent",
-    ALREADY_REMOVED: "; the image was removed after it was found, so nothing is sent",
-}
 
 
 def register(app: typer.Typer) -> None:
@@ -61,7 +54,7 @@ def register(app: typer.Typer) -> None:
         """Confirm: the match goes into its site's next notice (unless already covered)."""
         outcome = NoticeService.from_settings(get_settings()).confirm(match_id, by=_who(),
                                                                       note=note)
-        console.print(f"review {match_id} confirmed{_AFTER_CONFIRM[outcome]}", markup=False)
+        console.print(f"review {match_id} confirmed; {CONFIRM_OUTCOMES[outcome]}", markup=False)
 
     @review.command("reject")
     def reject_command(match_id: int = typer.Argument(..., metavar="ID"),

@@ -73,6 +73,9 @@ async def test_review_matches_and_notices(api, record_match):
     response = await api.client.post(f"/api/v1/review/{match_id}/confirm",
                                      json={"note": "looks right"}, headers=api.bearer("analyst"))
     assert response.status == 200
+    confirmed = await response.json()
+    assert (confirmed["outcome"], confirmed["explanation"]) == (
+        "reviewed_confirmed", "it goes into the site's next notice")
     response = await api.client.post(f"/api/v1/review/{match_id}/reject",
                                      headers=api.bearer("analyst"))
     assert response.status == 409 and "already" in (await response.json())["error"]
