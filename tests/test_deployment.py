@@ -239,6 +239,19 @@ def test_the_api_healthcheck_passes_against_a_real_server(cli_env, services):
     assert down.returncode != 0, "the healthcheck fails when nothing answers"
 
 
+def test_models_and_migrations_agree(db):
+    """What `spinneret db upgrade` builds is what the models describe, on each backend:
+    Alembic's autogenerate, run against the migrated database, finds nothing to change."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from records.models import Base
+
+    with db.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, Base.metadata) == []
+
+
 def test_db_upgrade_and_current(cli_env):
     before = run_cli("db", "current", env=cli_env)
     assert before.returncode == 1 and "needs `spinneret db upgrade`" in before.stdout
