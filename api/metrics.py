@@ -14,6 +14,7 @@ from prometheus_client.core import (
 )
 from sqlalchemy import func, select
 
+from notices.review import review_queue_depth
 from records.models import Crawl, Delivery, ImageEvent, Match, NoticeItem
 
 log = logging.getLogger(__name__)
@@ -50,8 +51,7 @@ class SpinneretCollector:
                                     .where(ImageEvent.status == "hashed")) or 0
             by_decision = session.execute(
                 select(Match.decision, func.count()).group_by(Match.decision)).all()
-            review = session.scalar(select(func.count()).select_from(Match).where(
-                Match.decision == "review", Match.status == "new")) or 0
+            review = review_queue_depth(session)
             deliveries = session.execute(
                 select(Delivery.channel, Delivery.status, func.count())
                 .group_by(Delivery.channel, Delivery.status)).all()

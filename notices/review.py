@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from notices.clock import Clock
@@ -46,17 +46,27 @@ CONFIRM_OUTCOMES = {
 }
 
 
-def review_queue(session: Session, *, site_id: int | None = None,
-                 limit: int = 1000) -> list[ReviewEntry]:
+def _waiting_for_review():
     """Matches with decision `review` waiting for an analyst.
 
     Suppressed ones are left out, and so are covered ones (see `notices.coverage`): a URL
     already in a live notice item, or one whose item was removed after this match was
     found, needs no decision."""
+    return (Match.decision == "review", Match.status == "new", ~suppressed_clause(),
+            ~covered_clause())
+
+
+def review_queue_depth(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(Match)
+                          .where(*_waiting_for_review())) or 0
+
+
+def review_queue(session: Session, *, site_id: int | None = None,
+                 limit: int = 1000) -> list[ReviewEntry]:
+    """The review queue, oldest first (see `_waiting_for_review`)."""
     query = (
         select(Match, Site.name).join(Site, Site.id == Match.site_id)
-        .where(Match.decision == "review", Match.status == "new", ~suppressed_clause(),
-               ~covered_clause())
+        .where(*_waiting_for_review())
         .order_by(Match.id).limit(limit)
     )
     if site_id is not None:

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from notices.errors import NoticeError, ReviewAlreadyDecided, ReviewNotFound
-from notices.review import ALREADY_NOTIFIED
+from notices.review import ALREADY_NOTIFIED, review_queue_depth
 from notices.service import NoticeService
 from records.models import Delivery, Match, Notice, Suppression
 
@@ -98,6 +98,7 @@ def test_review_confirm_and_reject(service, make_site, record_match, clock, db):
     queue = service.review_queue()
     assert [e.image_url for e in queue] == [
         "http://x.test/borderline.png", "http://x.test/false-positive.png"]
+    assert _queue_depth(db) == 2
 
     service.confirm(queue[0].match_id, by="analyst")
     service.reject(queue[1].match_id, by="analyst", note="a cat, not a match")
@@ -181,6 +182,7 @@ def test_confirming_a_review_of_a_url_already_in_a_live_notice_sends_nothing(
                  decision="review")
     _window_passes(service, clock)
     assert service.review_queue() == []  # its URL is in a live notice: nothing to decide
+    assert _queue_depth(db) == 0  # what /metrics reports counts the same way
     with db.session() as session:
         review_id = session.scalar(select(Match.id).where(Match.decision == "review"))
     assert service.confirm(review_id, by="analyst") == ALREADY_NOTIFIED
@@ -208,3 +210,8 @@ def test_a_notice_without_items_is_closed_not_sent(service, make_site, clock, db
     with pytest.raises(NoticeError, match="no items"):
         service.resend(notice.id)
     assert _deliveries(db) == []
+
+
+def _queue_depth(db) -> int:
+    with db.session(readonly=True) as session:
+        return review_queue_depth(session)
