@@ -68,7 +68,11 @@ def validate(site: NewSite) -> NewSite:
     for pattern in (*site.include_patterns, *site.exclude_patterns):
         if not pattern.strip():
             raise InvalidSite("include/exclude patterns must not be empty")
-    hosts = tuple(h.strip().lower() for h in site.hosts if h.strip()) or (host,)
+    extra = [h.strip().lower() for h in site.hosts]
+    for name in extra:
+        if not name or any(c in name for c in "/:@ \t"):
+            raise InvalidSite(f"host {name!r} is not a host name (e.g. cdn.example.org)")
+    hosts = tuple(dict.fromkeys((host, *extra)))  # the start URL's own host is always in scope
     return dataclasses.replace(site, base_url=site.base_url.strip(), hosts=hosts,
                                owner_email=site.owner_email or "")
 

@@ -157,7 +157,7 @@ def test_extra_hosts_are_added_to_the_urls_own(cli: Cli) -> None:
     for bad in ("https://cdn.example.net", "cdn.example.net/img", " "):
         code, _, err = cli("sites", "add", "https://other.example", "--name", "other",
                            "--owner-email", "a@b.example", "--host", bad)
-        assert code == 2 and err.startswith("error: --host") and len(err.strip().splitlines()) == 1
+        assert code == 2 and err.startswith("error: host") and len(err.strip().splitlines()) == 1
     assert [s["name"] for s in json.loads(cli("sites", "ls", "--format", "json")[1])] == [
         "example"]
 

@@ -9,8 +9,7 @@ import typer
 from rich.table import Table
 
 from config import Settings
-from records.errors import InvalidSite
-from records.sites import SiteRepository, add_site, http_host, remove_site
+from records.sites import SiteRepository, add_site, remove_site
 from records.types import NewSite, SiteRecord
 from spinneret.cli._records_view import TableOrJson, as_json, when, who
 from spinneret.cli.common import console, err_console
@@ -83,7 +82,7 @@ def register(app: typer.Typer) -> None:
                 webhook_url=webhook, max_pages=max_pages, max_depth=max_depth,
                 rate_per_s=rate, ignore_robots=ignore_robots,
                 include_patterns=tuple(include or ()), exclude_patterns=tuple(exclude or ()),
-                hosts=_scope_hosts(url, host or ()),
+                hosts=tuple(host or ()),
             ), actor=who())
         finally:
             context.close()
@@ -149,16 +148,6 @@ def register(app: typer.Typer) -> None:
         console.print(f"removed site {name}", markup=False)
 
     app.add_typer(group, name="sites")
-
-
-def _scope_hosts(url: str, extra: list[str] | tuple[str, ...]) -> tuple[str, ...]:
-    """The URL's own host plus the --host names; () = just the URL's host."""
-    for value in extra:
-        if not value.strip() or any(c in value.strip() for c in "/:@ \t"):
-            raise InvalidSite(f"--host {value!r} is not a host name (e.g. cdn.example.org)")
-    if not extra:
-        return ()
-    return tuple(dict.fromkeys(h.strip().lower() for h in (http_host(url, "site URL"), *extra)))
 
 
 def _opt(value: object) -> str:

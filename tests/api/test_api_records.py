@@ -39,6 +39,16 @@ async def test_sites_crud_and_audit(api):
     assert created["owner_email"] == "" and created["webhook_secret"]
     assert (await api.client.delete("/api/v1/sites/hooked",
                                     headers=api.bearer("admin"))).status == 200
+    # Extra hosts join the start URL's own (it always stays in scope); junk is refused.
+    response = await api.client.post("/api/v1/sites", json={**SITE, "name": "cdn",
+                                     "hosts": ["CDN.example.net"]}, headers=api.bearer("admin"))
+    assert response.status == 201, await response.text()
+    hosts = (await response.json())["hosts"]
+    assert hosts[1:] == ["cdn.example.net"] and len(hosts) == 2
+    assert (await api.client.delete("/api/v1/sites/cdn", headers=api.bearer("admin"))).status == 200
+    response = await api.client.post("/api/v1/sites", json={**SITE, "name": "bad",
+                                     "hosts": ["http://x/y"]}, headers=api.bearer("admin"))
+    assert response.status == 400 and "not a host name" in (await response.json())["error"]
 
     response = await api.client.patch("/api/v1/sites/shop", json={"max_pages": 5},
                                       headers=api.bearer("admin"))
