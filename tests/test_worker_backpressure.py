@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 import time
 
+from tests.conftest import report
 from tests.sites import REQUEST_LOG, Route, build_site, html, png_bytes
 from tests.worker_helpers import WorkerProcess, crawl_on_loopback, pipeline_context
 from worker.celery_app import BrokerQueueDepth, configure
@@ -52,7 +53,7 @@ def test_crawler_stops_fetching_images_above_the_queue_bound_and_resumes(setting
             if now != fetched:
                 fetched, changed_at = now, time.monotonic()
         queued = depth()
-        print(f"\nno worker: image fetches stalled at {fetched}/{IMAGES}, queue depth {queued}"
+        report(f"no worker: image fetches stalled at {fetched}/{IMAGES}, queue depth {queued}"
               f" (bound {MAX_DEPTH})")
         assert queued > MAX_DEPTH
         # Past the bound by at most the images the crawler had already taken from its

@@ -23,6 +23,7 @@ from records.types import NewSite
 from spinneret.context import AppContext
 from spinneret.demo.run import demo_list_entries
 from spinneret.demo.site import build_demo_site
+from tests.conftest import report
 from tests.worker_helpers import WorkerProcess, crawl_on_loopback, photo_jpeg
 from worker.celery_app import configure
 from worker.ledger import TaskLedger
@@ -124,7 +125,7 @@ def test_worker_killed_mid_batch_every_image_recorded_exactly_once(
     assert len(urls) == total and len(set(urls)) == total
     assert all(event.status == "hashed" for event in events)
     assert ledger.pending() == 0, "every task crossed off the ledger"
-    print(f"\nkill -9 after {at_kill}/{total} images; after restart {len(urls)} recorded once each")
+    report(f"kill -9 after {at_kill}/{total} images; after restart {len(urls)} recorded once each")
 
 
 def test_list_imported_while_worker_runs_is_matched_within_two_seconds(
@@ -155,7 +156,7 @@ def test_list_imported_while_worker_runs_is_matched_within_two_seconds(
         n += 1
         assert time.monotonic() - imported_at < 10, "worker never picked up the new list"
     lag = time.monotonic() - imported_at
-    print(f"\nindex sync lag from list import to a matching task: {lag * 1000:.0f} ms")
+    report(f"index sync lag from list import to a matching task: {lag * 1000:.0f} ms")
     assert lag < 2.0
 
 
