@@ -54,7 +54,7 @@ def test_crawler_stops_fetching_images_above_the_queue_bound_and_resumes(setting
                 fetched, changed_at = now, time.monotonic()
         queued = depth()
         report(f"no worker: image fetches stalled at {fetched}/{IMAGES}, queue depth {queued}"
-              f" (bound {MAX_DEPTH})")
+               f" (bound {MAX_DEPTH})")
         assert queued > MAX_DEPTH
         # Past the bound by at most the images the crawler had already taken from its
         # frontier: a batch in its buffer plus one in hand per coroutine.
