@@ -21,6 +21,7 @@ from api.http import (
     AUDIT_TARGET,
     ENDPOINT,
     PRINCIPAL,
+    check_request_text,
     error_response,
     form_body,
 )
@@ -110,7 +111,10 @@ def _guarded(ep: Endpoint) -> Handler:
             who = svc.auth.session(request)
         request[PRINCIPAL] = who
         try:
-            response = await _refusal(request, svc, ep, who) or await ep.handler(request)
+            response = await _refusal(request, svc, ep, who)
+            if response is None:
+                check_request_text(request)
+                response = await ep.handler(request)
         except web.HTTPException as exc:  # aiohttp's own, e.g. 413 for a form too large
             if exc.status < 400:
                 raise
@@ -170,7 +174,8 @@ def _actor(request: web.Request, who: Principal | None) -> str:
 
 def _audit(request: web.Request, svc: Services, actor: str, action: str, status: int
            ) -> None:
-    details = {"method": request.method, "path": request.path, "status": status,
+    details = {"method": request.method, "path": request.path.replace("\x00", "\ufffd"),
+               "status": status,
                **request.get(AUDIT_DETAILS, {})}
     if request.get(PRINCIPAL) is None:  # no token to name the caller: where it came from
         details["remote"] = request.remote

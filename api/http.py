@@ -17,6 +17,7 @@ from api.errors import MALFORMED_BODY, ApiError, malformed_body
 from api.services import SERVICES, Services
 
 MAX_JSON_BYTES = 64 * 1024
+MAX_SQL_ID = 2**31 - 1  # record ids are SQL INTEGER (32-bit on PostgreSQL)
 
 PRINCIPAL = web.RequestKey("principal", object)
 ENDPOINT = web.RequestKey("endpoint", object)
@@ -46,6 +47,20 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def refuse_nul(value: str, what: str) -> str:
+    """Text that goes to SQL: PostgreSQL cannot store NUL characters (SQLite can), so they
+    are refused here, the same on every backend."""
+    if "\x00" in value:
+        raise ApiError(400, f"{what} must not contain NUL characters")
+    return value
+
+
+def check_request_text(request: web.Request) -> None:
+    refuse_nul(request.path, "the path")
+    for name, value in request.query.items():
+        refuse_nul(value, f"query parameter {name!r}")
 
 
 def ok(data: Any, status: int = 200) -> web.Response:
@@ -81,9 +96,13 @@ async def form_body(request: web.Request) -> MultiDictProxy:
     handler reads forms through this, so a malformed body is a 400, never a 500; a body over
     the app's size cap raises aiohttp's 413."""
     try:
-        return await request.post()
+        form = await request.post()
     except MALFORMED_BODY as exc:
         raise malformed_body(exc, "form body") from None
+    for name, value in form.items():
+        if isinstance(value, str):
+            refuse_nul(value, f"form field {name!r}")
+    return form
 
 
 def field(data: dict[str, Any], name: str, kind: type | tuple[type, ...], *,
@@ -101,6 +120,9 @@ def field(data: dict[str, Any], name: str, kind: type | tuple[type, ...], *,
         raise ApiError(400, f"field {name!r} must be {_kind_names(kinds)}")
     if isinstance(value, list) and not all(isinstance(v, str) for v in value):
         raise ApiError(400, f"field {name!r} must be a list of strings")
+    for text in value if isinstance(value, list) else [value]:
+        if isinstance(text, str):
+            refuse_nul(text, f"field {name!r}")
     return value
 
 
@@ -130,7 +152,7 @@ def path_int(request: web.Request, name: str = "id") -> int:
         value = int(raw)
     except ValueError:
         raise ApiError(404, f"{name} {raw!r} is not a number") from None
-    if not 0 < value < 2**62:
+    if not 0 < value <= MAX_SQL_ID:
         raise ApiError(404, f"no such {name} {value}")
     return value
 

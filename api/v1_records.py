@@ -6,7 +6,17 @@ from aiohttp import web
 
 from api.endpoints import API_PREFIX, Endpoint, Param, id_param, path_param
 from api.errors import ApiError
-from api.http import PRINCIPAL, field, json_body, ok, path_int, query_int, services, set_audit
+from api.http import (
+    MAX_SQL_ID,
+    PRINCIPAL,
+    field,
+    json_body,
+    ok,
+    path_int,
+    query_int,
+    services,
+    set_audit,
+)
 from records.crawls import CrawlRepository
 from records.matches import MatchRepository
 from records.models import CRAWL_STATUSES, MATCH_DECISIONS, MATCH_STATUSES
@@ -160,7 +170,7 @@ async def list_matches(request: web.Request) -> web.Response:
     site = request.query.get("site")
     matches = MatchRepository(db).list(
         site_id=SiteRepository(db).get(site).id if site else None,
-        crawl_id=query_int(request, "crawl_id", None, maximum=2**62),
+        crawl_id=query_int(request, "crawl_id", None, maximum=MAX_SQL_ID),
         decision=request.query.get("decision") or None,
         status=request.query.get("status") or None,
         limit=query_int(request, "limit", 100, minimum=1, maximum=1000),
