@@ -49,6 +49,12 @@ class Settings(BaseSettings):
     broker_url: str | None = Field(
         default=None, description="Celery broker; unset = the Redis above (db of redis_url)."
     )
+    transit_redis_url: str | None = Field(
+        default=None,
+        description="Redis where image bytes wait for a worker (task ledger, imgbytes keys); "
+                    "unset = the broker when it is a Redis, else redis_url. Run it without "
+                    "persistence: image bytes must not reach a disk.",
+    )
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL; unset = SQLite file in the data dir."
     )

@@ -94,7 +94,10 @@ def broker_url_for(settings: Settings, redis_url: str) -> str:
 
 def transit_url_for(settings: Settings, redis_url: str) -> str:
     """Where image bytes wait for a worker beside their Celery messages (the task ledger,
-    imgbytes keys): the broker's Redis when the broker is one, else the store's Redis."""
+    imgbytes keys): `SPINNERET_TRANSIT_REDIS_URL`; else the broker's Redis when the broker is
+    one; else the store's Redis."""
+    if settings.transit_redis_url:
+        return settings.transit_redis_url
     try:
         broker = broker_url_for(settings, redis_url)
     except RedisConfigError:

@@ -96,3 +96,19 @@ def test_redis_cli_shows_starts_and_stops_both_servers(tmp_path):
     assert stopped.stdout.count(": stopped") == 2, stopped.stdout
     after = run_cli("redis", "status", env=env)
     assert after.returncode == 3 and after.stdout.count(": stopped") == 2
+
+
+def test_where_image_bytes_wait_for_a_worker(tmp_path):
+    """The transit Redis (task ledger, imgbytes keys): the explicit setting; else the broker
+    when it is a Redis; else (RabbitMQ) the store's Redis."""
+    from spinneret.redis_clients import transit_url_for
+
+    store = "redis://store:6379/0"
+    base = Settings(data_dir=tmp_path, redis_url=store)
+    assert transit_url_for(base, store) == store  # the broker is the store's Redis
+    broker = base.model_copy(update={"broker_url": "redis://broker:6379/0"})
+    assert transit_url_for(broker, store) == "redis://broker:6379/0"
+    rabbit = base.model_copy(update={"broker_url": "amqp://guest@rabbit//"})
+    assert transit_url_for(rabbit, store) == store
+    chosen = rabbit.model_copy(update={"transit_redis_url": "redis://transit:6379/0"})
+    assert transit_url_for(chosen, store) == "redis://transit:6379/0"

@@ -21,7 +21,7 @@ from spinneret.context import AppContext
 from tests.rabbitmq import back_to_the_redis_broker
 from tests.test_scale_out import _png
 from tests.worker_helpers import WorkerProcess
-from worker.celery_app import BrokerQueueDepth, configure
+from worker.celery_app import IMAGES_QUEUE, BrokerQueueDepth, configure
 from worker.sink import CelerySink, build_payload
 from worker.tasks import hash_and_match
 
@@ -92,3 +92,20 @@ def test_queue_depth_and_backpressure_on_rabbitmq(context, celery_app, tmp_path)
         depth.close()
         sink.close()
 
+
+
+def test_image_messages_are_transient_on_rabbitmq(context, celery_app):
+    """RabbitMQ writes persistent messages to disk; messages carrying image bytes must stay
+    in memory (Spinneret never stores image bytes)."""
+    found = FoundImage(url="http://images.example.invalid/t.png", page_url="http://x.invalid/",
+                       data=_png(1), content_type="image/png", site_id=1, crawl_id=1, via="img")
+    hash_and_match.apply_async(args=[build_payload(found, context.settings, context.redis)])
+    with celery_app.connection_for_write() as connection:
+        channel = connection.default_channel
+        message = None
+        deadline = time.monotonic() + 10
+        while message is None:
+            assert time.monotonic() < deadline, "the task never reached RabbitMQ"
+            message = channel.basic_get(IMAGES_QUEUE, no_ack=True)
+            time.sleep(0.05)
+        assert message.properties["delivery_mode"] == 1  # transient, not 2 (persistent)

@@ -41,6 +41,10 @@ def configure(settings: Settings, redis_url: str) -> Celery:
         task_serializer="msgpack",
         result_serializer="json",
         accept_content=["msgpack", "json"],
+        # Messages carry image bytes: a broker that persists messages (RabbitMQ's default)
+        # must keep them in memory only. A message lost with the broker is sent again from
+        # the task ledger; notice jobs are re-derived from the SQL outbox by beat.
+        task_default_delivery_mode="transient",
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         task_acks_on_failure_or_timeout=True,
