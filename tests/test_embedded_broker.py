@@ -5,14 +5,12 @@ while hash lists stay on the persistent one. `spinneret redis` shows and stops b
 from __future__ import annotations
 
 import base64
-import os
 import uuid
 
 import redis
 
 from config import Settings
 from spinneret.embedded_redis import EmbeddedRedis
-from tests.conftest import run_cli
 from tests.sites import Route, build_site, html
 from tests.worker_helpers import (
     WorkerProcess,
@@ -78,24 +76,6 @@ def test_embedded_default_crawl_leaves_no_image_bytes_on_disk(tmp_path):
         assert not _on_disk(disk, data), f"{path} was written to disk"
     assert {p.name for p in broker.directory.iterdir()} <= {"port", "redis.pid", "redis.log",
                                                             "launcher.lock"}
-
-
-def test_redis_cli_shows_starts_and_stops_both_servers(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SPINNERET_")}
-    env["SPINNERET_DATA_DIR"] = str(tmp_path)
-    try:
-        started = run_cli("redis", "start", env=env)
-        assert started.returncode == 0, started.stderr
-        status = run_cli("redis", "status", env=env)
-        lines = status.stdout.replace("\n ", " ").splitlines()
-        assert status.returncode == 0
-        assert [line.split(":")[0] for line in lines if "running" in line] == [
-            "embedded redis", "embedded broker redis (memory only)"]
-    finally:
-        stopped = run_cli("redis", "stop", env=env)
-    assert stopped.stdout.count(": stopped") == 2, stopped.stdout
-    after = run_cli("redis", "status", env=env)
-    assert after.returncode == 3 and after.stdout.count(": stopped") == 2
 
 
 def test_where_image_bytes_wait_for_a_worker(tmp_path):

@@ -36,20 +36,27 @@ def test_lists_survive_a_restart_of_the_embedded_server(tmp_path):
         embedded.stop()
 
 
-def test_cli_starts_shows_and_stops_the_embedded_server(tmp_path):
+def test_cli_starts_shows_and_stops_both_embedded_servers(tmp_path):
+    """A command that needs Redis starts the store's server; `redis start` the memory-only
+    broker too; `redis status` shows both and `redis stop` stops both."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SPINNERET_")}
     env["SPINNERET_DATA_DIR"] = str(tmp_path)
     try:
         listed = run_cli("lists", "ls", env=env)
         assert listed.returncode == 0, listed.stderr
+        started = run_cli("redis", "start", env=env)
+        assert started.returncode == 0, started.stderr
         status = run_cli("redis", "status", env=env)
-        assert status.returncode == 0 and "running" in status.stdout
+        assert status.returncode == 0
         assert str(tmp_path / "redis") in status.stdout.replace("\n", "")
+        lines = status.stdout.replace("\n ", " ").splitlines()
+        assert [line.split(":")[0] for line in lines if "running" in line] == [
+            "embedded redis", "embedded broker redis (memory only)"]
     finally:
         stopped = run_cli("redis", "stop", env=env)
-    assert stopped.returncode == 0 and "stopped" in stopped.stdout
+    assert stopped.returncode == 0 and stopped.stdout.count(": stopped") == 2, stopped.stdout
     after = run_cli("redis", "status", env=env)
-    assert after.returncode == 3 and "stopped" in after.stdout
+    assert after.returncode == 3 and after.stdout.count(": stopped") == 2
 
 
 def test_external_redis_url_is_used_instead(tmp_path, redis_server_url):
