@@ -28,6 +28,7 @@ from records.types import NewSite
 from spinneret.context import AppContext
 from spinneret.demo.images import generate
 from spinneret.demo.site import serve_on_loopback
+from tests.conftest import report
 from tests.worker_helpers import WorkerProcess, worker_env
 from worker.celery_app import configure
 from worker.sink import build_payload
@@ -158,7 +159,7 @@ def test_two_crawler_processes_share_one_crawl_and_fetch_nothing_twice(context, 
     assert sorted(urls) == sorted(path.lstrip("/") for path in site.images), "each image once"
     assert crawls[0].images_hashed == len(site.images)
     assert not redis_client.keys(f"{settings.redis_key_prefix}:crawl:*"), "frontier cleared"
-    print(f"\ntwo crawlers: requests by agent {dict(agents)}")
+    report(f"two crawlers: requests by agent {dict(agents)}")
 
 
 def test_four_workers_drain_one_queue_recording_each_image_once(context, tmp_path):
@@ -194,7 +195,7 @@ def test_four_workers_drain_one_queue_recording_each_image_once(context, tmp_pat
     assert len(urls) == total and len(set(urls)) == total, "every image recorded exactly once"
     busy = [w for w in workers if "succeeded" in w.log_path.read_text(errors="replace")]
     assert len(busy) >= 2, "the queue was shared between worker processes"
-    print(f"\nfour workers: {len(busy)} of them took tasks; {total} images recorded once each")
+    report(f"four workers: {len(busy)} of them took tasks; {total} images recorded once each")
 
 
 
@@ -278,4 +279,4 @@ async def test_worker_heartbeats_export_each_index_version_and_expire(context, t
     finally:
         for worker in workers:
             worker.stop()
-    print(f"\nworker heartbeats: indexes at the new store version {followed_s:.2f} s after it")
+    report(f"worker heartbeats: indexes at the new store version {followed_s:.2f} s after it")
