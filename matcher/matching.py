@@ -379,18 +379,24 @@ class Matcher:
 
 
 def estimate_index_bytes(counts: dict[str, int], registry: AlgorithmRegistry | None = None) -> int:
-    """Rough memory a Matcher needs for lists of these sizes (entries per algorithm):
-    Hamming indexes take about 4x the raw hash bytes, exact ones a Python dict entry, and
-    every entry its label reference. Used to size worker memory limits before loading."""
+    """Rough memory a Matcher needs for lists of these sizes (entries per algorithm), on the
+    safe side of what `Matcher.memory_bytes` measures: Hamming indexes take about 4x the raw
+    hash bytes (PDQ 125 B, pHash 36 B per entry), exact ones a sorted digest array of about
+    2x (md5 33 B, sha256 49 B), and every entry its packed label and source id (23-24 B).
+    Sizes worker memory limits before loading."""
     registry = registry or default_registry()
     total = 0
     for name, count in counts.items():
         if name not in registry:
             continue
         algorithm = registry.get(name)
-        per_entry = 120 + algorithm.bits // 4 if algorithm.exact else 4 * algorithm.bits // 8
-        total += count * (per_entry + 16)
+        raw = algorithm.bits // 8
+        per_entry = (2 * raw if algorithm.exact else 4 * raw) + 8
+        total += count * (per_entry + _PAYLOAD_BYTES)
     return total
+
+
+_PAYLOAD_BYTES = 24  # a packed label + source id offset per entry (matcher/columns.py)
 
 
 def _corroborated(weak: set[tuple[str, str, int]],

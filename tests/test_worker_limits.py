@@ -17,12 +17,20 @@ def test_estimate_covers_the_real_index():
     rng = np.random.default_rng(3)
     entries = [ListEntry("pdq", rng.bytes(32).hex()) for _ in range(20_000)]
     entries += [ListEntry("phash", rng.bytes(8).hex()) for _ in range(20_000)]
+    entries += [ListEntry("md5", rng.bytes(16).hex()) for _ in range(20_000)]
+    entries += [ListEntry("sha256", rng.bytes(32).hex()) for _ in range(20_000)]
     matcher = Matcher(Thresholds.defaults())
     from matcher.store import ListInfo
 
-    info = ListInfo("big", "block", "", "", "", 1, {"pdq": 20_000, "phash": 20_000}, 0, 0, "")
+    counts = {"pdq": 20_000, "phash": 20_000, "md5": 20_000, "sha256": 20_000}
+    info = ListInfo("big", "block", "", "", "", 1, counts, 0, 0, "")
     matcher.load_list(info, entries)
     assert estimate_index_bytes(info.counts) >= matcher.memory_bytes()
+    for name, count in counts.items():  # per algorithm too
+        alone = Matcher(Thresholds.defaults())
+        alone.load_list(ListInfo(name, "block", "", "", "", 1, {name: count}, 0, 0, ""),
+                        [e for e in entries if e.algorithm == name])
+        assert alone.memory_bytes() <= estimate_index_bytes({name: count}), name
 
 
 def test_limit_grows_with_the_lists_in_the_store(settings):
