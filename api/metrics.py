@@ -14,6 +14,7 @@ from prometheus_client.core import (
 )
 from sqlalchemy import func, select
 
+from crawler.frontier import stats_key
 from notices.review import review_queue_depth
 from records.models import Crawl, Delivery, ImageEvent, Match, NoticeItem
 
@@ -58,6 +59,9 @@ class SpinneretCollector:
             ttr = list(session.scalars(select(NoticeItem.time_to_removal_s).where(
                 NoticeItem.time_to_removal_s.is_not(None))))
             pages = session.scalar(select(func.sum(Crawl.pages_fetched))) or 0
+            running = session.execute(select(Crawl.id, Crawl.pages_fetched)
+                                      .where(Crawl.status == "running")).all()
+        pages += self._pages_since_recorded(running)
         images = CounterMetricFamily("spinneret_images_hashed", "Images hashed (all crawls)")
         images.add_metric([], hashed)
         yield images
@@ -87,10 +91,27 @@ class SpinneretCollector:
         yield hist
         fetched = CounterMetricFamily(
             "spinneret_crawl_pages_fetched",
-            "Pages fetched by every crawl of every process (the crawler service's too), "
-            "counted when a crawl or a run of it is recorded as ended")
+            "Pages fetched by every crawl of every process (the crawler service's too); "
+            "running crawls counted from their live counters in Redis")
         fetched.add_metric([], pages)
         yield fetched
+
+    def _pages_since_recorded(self, running: list[tuple[int, int]]) -> int:
+        """Pages the running crawls fetched beyond what their SQL rows hold (rows are
+        written when a crawl or a run of it ends; the Redis counters move as it goes)."""
+        if not running:
+            return 0
+        prefix = self._svc.settings.redis_key_prefix
+        try:
+            pipe = self._svc.context.redis.pipeline(transaction=False)
+            for crawl_id, _ in running:
+                pipe.hget(stats_key(prefix, crawl_id), "pages_fetched")
+            live = pipe.execute()
+        except Exception as exc:  # SQL's figures still stand
+            log.warning("metrics: live crawl counters unavailable: %s", exc)
+            return 0
+        return sum(max(0, int(float(value or 0)) - (recorded or 0))
+                   for (_, recorded), value in zip(running, live, strict=True))
 
     def _crawls(self) -> Iterator[Metric]:
         live = self._svc.crawls.live()

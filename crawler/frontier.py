@@ -132,20 +132,31 @@ class QueueItem:
         return IMAGES if self.kind == "image" else PAGES
 
 
+def crawl_key_base(prefix: str, crawl_id: int | str) -> str:
+    """The start of every key of one crawl (one hash tag: one Redis Cluster slot)."""
+    return f"{prefix}:crawl:{{{crawl_id}}}"
+
+
+def stats_key(prefix: str, crawl_id: int | str) -> str:
+    """The hash of a crawl's running counters (`pages_fetched`, ...), summed over its runs
+    and processes; readable by monitoring while the crawl runs."""
+    return f"{crawl_key_base(prefix, crawl_id)}:stats"
+
+
 class RedisFrontier:
     def __init__(self, client: aioredis.Redis, prefix: str, crawl_id: int | str, *,
                  owns_client: bool = False) -> None:
         self.client = client
         self._owns_client = owns_client
         self.crawl_id = crawl_id
-        base = f"{prefix}:crawl:{{{crawl_id}}}"
+        base = crawl_key_base(prefix, crawl_id)
         self.base = base
         self.k_seen = f"{base}:seen"
         self.k_pages = f"{base}:q:pages"
         self.k_images = f"{base}:q:images"
         self.k_inflight = f"{base}:inflight"
         self.k_variants = f"{base}:qvariants"
-        self.k_stats = f"{base}:stats"
+        self.k_stats = stats_key(prefix, crawl_id)
         self.k_meta = f"{base}:meta"
         self.k_owners = f"{base}:owners"
         self._add = client.register_script(_ADD)

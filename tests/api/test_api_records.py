@@ -7,6 +7,7 @@ import asyncio
 
 from aiohttp.test_utils import TestServer
 
+from crawler.frontier import stats_key
 from records.crawls import CrawlRepository
 from records.types import CrawlFinish
 from tests.sites import Route, build_site, html, png_bytes, requested
@@ -175,6 +176,18 @@ async def test_crawl_pages_counter_includes_crawls_run_elsewhere(api, record_mat
         crawls.finish(crawl.id, CrawlFinish(status="finished", pages_fetched=pages))
     assert api.svc.crawls.live() == []  # none of them ran in this server
     assert await pages_total() == 12
+
+    # A crawl running in another process: its live counters in Redis count as it goes.
+    running = crawls.create(site_id)
+    crawls.start(running.id)
+    key = stats_key(api.svc.settings.redis_key_prefix, running.id)
+    api.svc.context.redis.hset(key, "pages_fetched", 9)
+    assert await pages_total() == 21
+    api.svc.context.redis.hincrby(key, "pages_fetched", 1)
+    assert await pages_total() == 22
+    crawls.finish(running.id, CrawlFinish(status="finished", pages_fetched=10))
+    api.svc.context.redis.delete(key)
+    assert await pages_total() == 22
 
 
 async def test_readyz_reports_redis_down(api):
