@@ -58,6 +58,17 @@ def covered_clause():
     return in_live_item_clause() | removed_since_found_clause()
 
 
+def live_item_notice(session: Session, site_id: int, image_url: str, *,
+                     except_item_id: int) -> int | None:
+    """The notice of another live item of the site for this URL, if any: a re-upload found
+    by a crawl gets a new notice, which then follows the URL instead of the old item."""
+    return session.scalar(
+        select(NoticeItem.notice_id).join(Notice, Notice.id == NoticeItem.notice_id)
+        .where(Notice.site_id == site_id, NoticeItem.image_url == image_url,
+               NoticeItem.status.in_(ACTIVE_ITEM_STATUSES), NoticeItem.id != except_item_id)
+        .limit(1))
+
+
 def match_ids_where(session: Session, match_ids: list[int], clause) -> set[int]:
     """The ids among `match_ids` for which `clause` holds."""
     if not match_ids:

@@ -26,6 +26,7 @@ from matcher.algorithms import default_registry
 from matcher.errors import MatcherError
 from matcher.hashing import HashOptions, hash_image_decoded
 from notices.clock import Clock, SystemClock
+from notices.coverage import live_item_notice
 from notices.policy import audit, first_notified_at
 from records.models import Match, Notice, NoticeItem
 
@@ -283,10 +284,15 @@ class Rechecker:
                 audit(session, now, "system", "notice_item.removed", f"notice:{notice.id}",
                       item=item.id, time_to_removal_s=item.time_to_removal_s)
             elif found == PRESENT and item.status == "removed":
-                item.status = "reappeared"
+                newer = live_item_notice(session, notice.site_id, item.image_url,
+                                         except_item_id=item.id)
+                if newer is None:
+                    item.status = "reappeared"
+                # else a crawl found the re-upload first and a newer notice follows it: the
+                # owner hears about the URL once, so this item stays closed.
                 result.reappeared.append(item.id)
                 audit(session, now, "system", "notice_item.reappeared", f"notice:{notice.id}",
-                      item=item.id, url=item.image_url)
+                      item=item.id, url=item.image_url, followed_by_notice=newer)
             elif found == PRESENT:
                 result.present.append(item.id)
             self._update_notice(session, notice, now)

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from matcher.hashing import HashOptions, hash_image
 from notices.review import ALREADY_REMOVED
 from notices.service import NoticeService
-from records.models import Match
+from records.models import AuditEvent, Match
 from tests.notices.smtp_server import free_port
 
 
@@ -198,3 +198,17 @@ async def test_match_found_before_the_removal_is_not_notified_after_it(
     assert service.apply_policy().collected.items_added == 1
     old, new = service.list()
     assert [i.image_url for i in new.items] == [test_site.url] and new.status == "sent"
+
+    # The weekly recheck of the removed item then finds the re-upload too: the new notice
+    # already follows the URL, so the old item stays closed (one reminder stream per URL).
+    clock.advance(settings.removed_recheck_interval_s)
+    result, follow_up = await service.recheck_once()
+    assert len(result.reappeared) == 1
+    old, new = service.list()
+    assert follow_up.reminders == [new.id]  # the owner is reminded once, by the new notice
+    assert old.status == "removed" and [i.status for i in old.items] == ["removed"]
+    assert [i.status for i in new.items] == ["open"]
+    with db.session() as session:
+        events = session.scalars(select(AuditEvent).where(
+            AuditEvent.action == "notice_item.reappeared")).all()
+    assert [e.details["followed_by_notice"] for e in events] == [new.id]
