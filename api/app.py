@@ -179,6 +179,9 @@ def _audit(request: web.Request, svc: Services, actor: str, action: str, status:
                **request.get(AUDIT_DETAILS, {})}
     if request.get(PRINCIPAL) is None:  # no token to name the caller: where it came from
         details["remote"] = request.remote
+        if not svc.refusal_audit.allow(request.remote or "?"):
+            svc.audit_refusals_dropped.inc()
+            return
     try:
         AuditLog(svc.db).write(actor, action, request.get(AUDIT_TARGET, request.path), details)
     except Exception:  # the change is done; failing the answer would not undo it

@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter
 
+from api.audit_limit import RefusalAuditLimit
 from api.auth import Auth
 from api.crawls import CrawlManager
 from matcher.following import FollowingMatcher
@@ -38,6 +39,11 @@ class Services:
         self.metrics = CollectorRegistry(auto_describe=False)
         self.api_images_hashed = Counter(
             "spinneret_api_images_hashed", "Images hashed by POST /api/v1/match",
+            registry=self.metrics)
+        self.refusal_audit = RefusalAuditLimit()
+        self.audit_refusals_dropped = Counter(
+            "spinneret_audit_refusals_dropped",
+            "Refused calls without a valid token not audited: over the per-address cap",
             registry=self.metrics)
         self._matcher: FollowingMatcher | None = None
         self._matcher_lock = asyncio.Lock()

@@ -8,6 +8,7 @@ import re
 import pytest
 
 from api.app import all_endpoints
+from api.audit_limit import RefusalAuditLimit
 from api.endpoints import ROLE_RANK, ROLES
 from records.audit import AuditLog
 
@@ -178,3 +179,30 @@ async def test_owner_page_errors_are_pages(api, owner_notice):
     assert response.status == 400 and response.content_type == "text/html"
     assert "malformed form body" in await response.text()
     assert owner_notice.service.show(owner_notice.notice.id).status != "disputed"
+
+
+async def test_refusals_without_a_token_are_audited_up_to_a_cap(api):
+    """A client without a token cannot fill the audit log: past 30 refusals a minute from
+    one address, the rest are counted in /metrics instead of written."""
+    for _ in range(35):
+        response = await api.client.post("/api/v1/lists/x/retract", json={"hash": "0" * 32})
+        assert response.status == 401
+    rows = [e for e in AuditLog(api.db).list(limit=500) if e.action == "api.retract_hash"]
+    assert len(rows) == api.svc.refusal_audit.per_minute == 30
+    text = await (await api.client.get("/metrics", headers=api.bearer("viewer"))).text()
+    assert "spinneret_audit_refusals_dropped_total 5.0" in text
+    # A caller with a valid token is always audited, cap or not.
+    response = await api.client.post("/api/v1/lists/x/retract", json={"hash": "0" * 32},
+                                     headers=api.bearer("analyst"))
+    assert response.status == 404
+    rows = [e for e in AuditLog(api.db).list(limit=500) if e.action == "api.retract_hash"]
+    assert len(rows) == 31 and rows[0].actor.startswith("api:analyst")
+
+
+def test_refusal_cap_is_per_address_and_minute():
+    now = [0.0]
+    limit = RefusalAuditLimit(per_minute=2, clock=lambda: now[0])
+    assert [limit.allow("a") for _ in range(3)] == [True, True, False]
+    assert limit.allow("b")
+    now[0] = 60.0
+    assert limit.allow("a")
