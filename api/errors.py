@@ -41,6 +41,14 @@ class ApiError(Exception):
 MALFORMED_BODY = (ValueError, LookupError, AssertionError, HttpProcessingError)
 
 
+def refuse_nul(value: str, what: str) -> str:
+    """Text that goes to SQL: PostgreSQL cannot store NUL characters (SQLite can), so they
+    are refused here, the same on every backend."""
+    if "\x00" in value:
+        raise ApiError(400, f"{what} must not contain NUL characters")
+    return value
+
+
 def malformed_body(exc: BaseException, what: str) -> ApiError:
     """A 400 naming what could not be read and aiohttp's first line of why."""
     text = exc.message if isinstance(exc, HttpProcessingError) else str(exc)

@@ -13,7 +13,7 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from api.auth import Principal
-from api.errors import MALFORMED_BODY, ApiError, malformed_body
+from api.errors import MALFORMED_BODY, ApiError, malformed_body, refuse_nul
 from api.services import SERVICES, Services
 
 MAX_JSON_BYTES = 64 * 1024
@@ -46,14 +46,6 @@ def jsonable(value: Any) -> Any:
         return [jsonable(v) for v in value]
     if isinstance(value, float) and not math.isfinite(value):
         return None
-    return value
-
-
-def refuse_nul(value: str, what: str) -> str:
-    """Text that goes to SQL: PostgreSQL cannot store NUL characters (SQLite can), so they
-    are refused here, the same on every backend."""
-    if "\x00" in value:
-        raise ApiError(400, f"{what} must not contain NUL characters")
     return value
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from aiohttp import BodyPartReader, web
 
-from api.errors import MALFORMED_BODY, ApiError, malformed_body
+from api.errors import MALFORMED_BODY, ApiError, malformed_body, refuse_nul
 
 CHUNK = 256 * 1024
 MAX_FIELD_BYTES = 64 * 1024
@@ -92,7 +92,8 @@ async def _read_multipart(request: web.Request, out, upload: Upload, limit: int,
                 data = await part.read_chunk(MAX_FIELD_BYTES + 1)
                 if len(data) > MAX_FIELD_BYTES:
                     raise ApiError(413, f"form field {part.name!r} is too long")
-                upload.fields[part.name or ""] = data.decode("utf-8", "replace")
+                upload.fields[part.name or ""] = refuse_nul(
+                    data.decode("utf-8", "replace"), f"form field {part.name!r}")
     except MALFORMED_BODY as exc:
         raise malformed_body(exc, "multipart body") from None
     if not found:

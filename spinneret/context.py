@@ -46,8 +46,9 @@ class AppContext:
 
     @functools.cached_property
     def transit_redis(self) -> redis.Redis:
-        """The Redis where image bytes wait for a worker (task ledger, imgbytes keys): the
-        broker's when the broker is a Redis, so bytes stay off a persistent store."""
+        """The Redis where image bytes wait for a worker (task ledger, imgbytes keys), as
+        `redis_clients.transit_url_for` chooses it: never the persistent store unless the
+        settings leave no other Redis."""
         url = redis_clients.transit_url_for(self.settings, self.redis_url)
         return self.redis if url == self.redis_url else redis.Redis.from_url(url)
 

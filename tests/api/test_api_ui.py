@@ -142,6 +142,14 @@ async def test_import_form_and_readable_errors(api):
     page = await response.text()
     assert "line 2:" in page and "<!doctype html>" in page
     assert api.store.get_list("demo").version == 1
+    # Multipart fields go through the same NUL check as every other form field.
+    form = FormData()
+    form.add_field("list", "demo")
+    form.add_field("source", "bad\x00source")
+    form.add_field("file", b"algorithm,hash\nmd5," + b"d" * 32 + b"\n", filename="demo.csv")
+    response = await api.client.post(f"/lists/import?csrf={csrf}", data=form, headers=headers)
+    assert response.status == 400 and "NUL" in await response.text()
+    assert api.store.get_list("demo").version == 1
     response = await api.client.get("/lists/missing", headers=headers)
     assert response.status == 404 and "no hash list named" in await response.text()
 
