@@ -30,6 +30,9 @@ from records.audit import AuditLog
 
 log = logging.getLogger(__name__)
 
+#: Where the faces are mounted (their routes are not in Spinneret's own OpenAPI document).
+PROTOCOL_PREFIXES = ("/shield/", "/hma/")
+
 ErrorBody = Callable[[int, str], web.Response]
 Authenticate = Callable[[web.Request, Services], Principal | None]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -27,7 +27,16 @@ import io
 from aiohttp import BasicAuth, web
 
 from api.auth import Principal
-from api.compat import Face, actionable, fetch_media, protocol_app, route, scan, services_of
+from api.compat import (
+    PROTOCOL_PREFIXES,
+    Face,
+    actionable,
+    fetch_media,
+    protocol_app,
+    route,
+    scan,
+    services_of,
+)
 from api.errors import ApiError
 from api.http import field, json_body
 from api.services import Services
@@ -37,7 +46,7 @@ from matcher.hashing import ImageHashes
 from matcher.matching import Match
 from records.tokens import authenticate
 
-PREFIX = "/shield"
+PREFIX = PROTOCOL_PREFIXES[0].rstrip("/")
 FIXED_USERNAME = "token"
 MAX_PDQ_HASHES = 1000
 NO_KNOWN_MATCH = "no-known-match"
