@@ -64,10 +64,10 @@ def protocol_app(svc: Services, face: Face) -> web.Application:
 def route(app: web.Application, method: str, path: str, handler: Handler,
           role: str | None) -> None:
     """Add `handler` behind the face's credentials; `role` None: no credentials needed."""
-    app.router.add_route(method, path, _guarded(app[_FACE], handler, role))
+    app.router.add_route(method, path, guarded(app[_FACE], handler, role))
 
 
-def _guarded(face: Face, handler: Handler, role: str | None) -> Handler:
+def guarded(face: Face, handler: Handler, role: str | None) -> Handler:
     mutating = role is not None and role != "viewer"
 
     async def guarded(request: web.Request) -> web.StreamResponse:
@@ -79,6 +79,8 @@ def _guarded(face: Face, handler: Handler, role: str | None) -> Handler:
             if headers:
                 response.headers.update(headers)
             return response
+        if who is not None and not who.may(role) and who.token_id == 0:  # anonymous
+            return face.error(401, face.unauthorized)
         if who is not None and not who.may(role):
             return face.error(403, f"this needs the {role} role; you are {who.role}")
         request[PRINCIPAL] = who
