@@ -310,3 +310,27 @@ async def test_an_hma_client_hash_then_lookup(api, bank, photos):
         assert list(found) == ["HMA_BANK"]
         [hit] = found["HMA_BANK"]
         assert isinstance(hit["bank_content_id"], int) and isinstance(hit["distance"], str)
+
+
+async def test_root_paths_when_enabled(context, settings, tokens, bank, photos):
+    """With hma_root_paths on, HMA's own paths answer too (clients with a fixed base URL)."""
+    from aiohttp.test_utils import TestClient
+
+    from api.app import create_app
+
+    settings.hma_root_paths = True
+    client = TestClient(TestServer(create_app(context)))
+    await client.start_server()
+    try:
+        headers = {"Authorization": f"Bearer {tokens['viewer']}"}
+        pdq = photos["listed_hashes"].get("pdq").hex
+        got = await _json(await client.get("/m/lookup", headers=headers,
+                                           params={"signal_type": "pdq", "signal": pdq}))
+        assert got == {"HMA_BANK": [{"bank_content_id": bank["id"], "distance": "0"}]}
+        assert (await client.get("/status")).status in (200, 503)
+        banks = await _json(await client.get("/c/banks", headers=headers))
+        assert [b["name"] for b in banks] == ["HMA_BANK"]
+        unknown = await client.get("/m/nothing", headers=headers)
+        assert unknown.status == 404 and "message" in await unknown.json()
+    finally:
+        await client.close()
