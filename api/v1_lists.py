@@ -129,7 +129,7 @@ async def export_list_(request: web.Request) -> web.StreamResponse:
                  ListFormat.threatexchange_csv: "text/csv",
                  ListFormat.threatexchange_file: "text/plain"}
         response = web.StreamResponse(headers={
-            "Content-Type": f"{types[requested]}; charset=utf-8",
+            "Content-Type": f"{types.get(requested, 'text/plain')}; charset=utf-8",
             "Content-Disposition": f'attachment; filename="{name}.{requested}"'})
         await response.prepare(request)
         while chunk := out.read(256 * 1024):

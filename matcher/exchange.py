@@ -24,15 +24,17 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import TextIO
 
+from matcher import programme_formats
 from matcher.algorithms import AlgorithmRegistry
-from matcher.errors import InvalidHash, InvalidHashList, UnknownAlgorithm
+from matcher.errors import HashListFileError, InvalidHash, InvalidHashList, UnknownAlgorithm
 from matcher.store import ListEntry
 
 log = logging.getLogger(__name__)
 
 TE_CSV = "threatexchange-csv"
 TE_FILE = "threatexchange-file"
-FORMATS = (TE_CSV, TE_FILE)
+WRITABLE = (TE_CSV, TE_FILE)
+FORMATS = (*WRITABLE, *programme_formats.FORMATS)  # NCMEC, TCAP: matcher/programme_formats.py
 TE_CSV_HEADER = ("signal_type", "signal_str", "collab", "category", "tags")
 
 # python-threatexchange signal type -> Spinneret algorithm.
@@ -58,6 +60,8 @@ def refine(guessed: str, head: str) -> str:
         header = {cell.strip().lower() for cell in next(csv.reader([first]), [])}
         if {"signal_type", "signal_str"} <= header:
             return TE_CSV
+    if guessed == "jsonl" and '"hash_digest"' in head:
+        return programme_formats.TCAP_JSON
     if guessed == "txt":
         signal_type, _, value = first.partition(" ")
         if value.strip() and (signal_type.lower() in _TE_ALGORITHMS
@@ -69,6 +73,9 @@ def refine(guessed: str, head: str) -> str:
 def rows(stream: Iterable[str], format: str, registry: AlgorithmRegistry) -> Iterator[Row]:
     """The rows of an exchange file for hashlist's validation (left-out rows are checked
     here and not yielded)."""
+    if format in programme_formats.FORMATS:
+        yield from programme_formats.rows(stream, format)
+        return
     skipped: Counter[str] = Counter()
     reader = _te_csv_rows(stream) if format == TE_CSV else _te_file_rows(stream)
     for line, signal_type, value, category, tags in reader:
@@ -158,6 +165,8 @@ def te_name(algorithm: str) -> str:
 def write(entries: Iterable[ListEntry], out: TextIO, format: str, *, collab: str) -> int:
     """Write entries in an exchange format; returns the number written. Every entry is
     POSITIVE_CLASS (Spinneret's lists hold what should be found); its label is the tags."""
+    if format not in WRITABLE:
+        raise HashListFileError(f"{format} is read only; export writes {', '.join(WRITABLE)}")
     count = 0
     if format == TE_CSV:
         writer = csv.writer(out, lineterminator="\n")

@@ -44,6 +44,8 @@ class ListFormat(enum.StrEnum):
     txt = "txt"
     threatexchange_csv = exchange.TE_CSV  # exchange formats: matcher/exchange.py
     threatexchange_file = exchange.TE_FILE
+    ncmec_xml = exchange.programme_formats.NCMEC_XML
+    tcap_json = exchange.programme_formats.TCAP_JSON
 
 
 _SUFFIXES = {
@@ -53,6 +55,7 @@ _SUFFIXES = {
     ".json": ListFormat.jsonl,
     ".txt": ListFormat.txt,
     ".lst": ListFormat.txt,
+    ".xml": ListFormat.ncmec_xml,
 }
 
 

@@ -170,3 +170,125 @@ def test_the_threatexchange_package_reads_our_export(cli, store, tmp_path):
     assert {SignalOpinionCategory[r["category"]] for r in rows} == {
         SignalOpinionCategory.POSITIVE_CLASS}
     assert {r["collab"] for r in rows} == {"Spinneret Sharing"}
+
+
+# A saved NCMEC Hash Sharing v2 query result (synthetic ids and hashes): entries with MD5,
+# SHA-1, PhotoDNA and PDQ fingerprints, a video, and tombstones for deleted entries.
+NCMEC = f"""<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<queryResult xmlns="https://hashsharing.ncmec.org/hashsharing/v2">
+    <images count="3" maxTimestamp="2026-11-24T14:00:00Z">
+        <image>
+            <member id="42">Example Member</member>
+            <timestamp>2026-11-24T14:00:00Z</timestamp>
+            <id>image1</id>
+            <classification>A1</classification>
+            <fingerprints>
+                <md5>{MD5S[0]}</md5>
+                <sha1>{"a" * 40}</sha1>
+                <pdna>{"b" * 60}</pdna>
+                <pdq>{PDQS[0]}</pdq>
+            </fingerprints>
+        </image>
+        <image>
+            <member id="42">Example Member</member>
+            <timestamp>2026-11-24T14:00:01Z</timestamp>
+            <id>image2</id>
+            <classification>B1</classification>
+            <fingerprints>
+                <md5>{MD5S[1]}</md5>
+            </fingerprints>
+        </image>
+        <deletedImage>
+            <member id="42">Example Member</member>
+            <timestamp>2026-11-24T14:00:02Z</timestamp>
+            <id>image3</id>
+            <fingerprints>
+                <md5>{MD5S[1]}</md5>
+                <pdq>{PDQS[2]}</pdq>
+            </fingerprints>
+        </deletedImage>
+    </images>
+    <videos count="1" maxTimestamp="2026-11-24T14:00:00Z">
+        <video>
+            <member id="7">Other Member</member>
+            <timestamp>2026-11-24T14:00:00Z</timestamp>
+            <id>video1</id>
+            <classification>A2</classification>
+            <fingerprints>
+                <md5>{MD5S[2]}</md5>
+                <videntifier rel="self" href="/v2/video1VidentifierUrl" />
+            </fingerprints>
+        </video>
+    </videos>
+</queryResult>
+"""
+
+# A saved page of the TCAP hash-list API (synthetic values).
+TCAP = f"""{{
+  "count": 4,
+  "next": null,
+  "previous": null,
+  "checkpoint": "2026-11-24T14:00:00Z,1004",
+  "results": [
+    {{"hash_digest": "{PDQS[0]}", "algorithm": "PDQ", "ideology": "far-right",
+      "file_type": "png", "deleted": false, "updated_on": 1700000000.0,
+      "created_on": "2026-01-01T00:00:00Z", "id": 1001}},
+    {{"hash_digest": "{SHA256}", "algorithm": "SHA256", "ideology": "islamist",
+      "file_type": "jpg", "deleted": false, "updated_on": 1700000001.0,
+      "created_on": "2026-01-01T00:00:00Z", "id": 1002}},
+    {{"hash_digest": "{"c" * 128}", "algorithm": "SHA512", "ideology": "islamist",
+      "file_type": "jpg", "deleted": false, "updated_on": 1700000002.0,
+      "created_on": "2026-01-01T00:00:00Z", "id": 1003}},
+    {{"hash_digest": "{MD5S[0]}", "algorithm": "MD5", "ideology": "islamist",
+      "file_type": "mp4", "deleted": true, "updated_on": 1700000003.0,
+      "created_on": "2026-01-01T00:00:00Z", "id": 1004}}
+  ]
+}}
+"""
+
+
+def test_ncmec_query_result_with_tombstones(cli, store, tmp_path):
+    code, out, err = cli("lists", "import", str(write(tmp_path, "ncmec.xml", NCMEC)),
+                         "--list", "ncmec", "--category", "illegal")
+    assert (code, err) == (0, ""), out
+    # image2's MD5 is retracted by image3's tombstone; SHA-1, PhotoDNA, Videntifier have
+    # no Spinneret algorithm.
+    assert {(e.algorithm, e.hash, e.label, e.source_id) for e in store.entries("ncmec")} == {
+        ("md5", MD5S[0], "A1", "ncmec:image1"), ("pdq", PDQS[0], "A1", "ncmec:image1"),
+        ("md5", MD5S[2], "A2", "ncmec:video1")}
+
+
+def test_tcap_page_with_deleted_entries(cli, store, tmp_path):
+    code, out, err = cli("lists", "import", str(write(tmp_path, "tcap.json", TCAP)),
+                         "--list", "tcap")
+    assert (code, err) == (0, ""), out
+    assert {(e.algorithm, e.hash, e.label, e.source_id) for e in store.entries("tcap")} == {
+        ("pdq", PDQS[0], "far-right", "tcap:1001"), ("sha256", SHA256, "islamist", "tcap:1002")}
+
+
+@pytest.mark.parametrize(("name", "text", "line", "reason"), [
+    ("bad-pdq.xml", NCMEC.replace(PDQS[0], PDQS[0][:60]), 13, "pdq hash must be 64 hex"),
+    ("broken.xml", NCMEC.replace("</classification>\n            <fingerprints>\n"
+                                 f"                <md5>{MD5S[1]}",
+                                 "</classification>\n            <fingerprints>\n"
+                                 f"                <md5>{MD5S[1]}</pdq>", 1), 22,
+     "malformed XML: mismatched tag"),
+    ("no-id.xml", NCMEC.replace("<id>video1</id>", ""), 36, "entry without an <id>"),
+    ("not-ncmec.xml", "<?xml version='1.0'?>\n<hashes><md5>x</md5></hashes>\n", 2,
+     "expected an NCMEC <queryResult> document"),
+    ("bad-sha.json", TCAP.replace(SHA256, SHA256[:-1] + "g"), 10,
+     "sha256 hash has a character other than 0-9a-f"),
+    ("algorithm.json", TCAP.replace('"algorithm": "PDQ"', '"algorithm": "PHOTODNA"'), 7,
+     "unknown algorithm 'PHOTODNA'"),
+    ("deleted.json", TCAP.replace('"deleted": true', '"deleted": "yes"'), 16,
+     "'deleted' must be true or false"),
+    ("truncated.json", TCAP[:-30], 18, "invalid JSON"),
+])
+def test_programme_files_with_a_bad_entry_are_rejected_whole(cli, store, tmp_path, name, text,
+                                                             line, reason):
+    store.replace_list("kept", [ListEntry("md5", MD5S[2], "before")], kind="block")
+    code, out, err = cli("lists", "import", str(write(tmp_path, name, text)), "--list", "kept")
+    message = (out + err).strip()
+    assert code != 0 and f"line {line}: " in message and reason in message, message
+    assert len(message.splitlines()) == 1
+    assert entries(store, "kept") == {("md5", MD5S[2], "before")}
