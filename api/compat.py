@@ -73,16 +73,10 @@ def guarded(face: Face, handler: Handler, role: str | None) -> Handler:
     async def guarded(request: web.Request) -> web.StreamResponse:
         svc = services_of(request)
         who = face.authenticate(request, svc) if role is not None else None
-        if role is not None and who is None:
-            headers = {"WWW-Authenticate": face.challenge} if face.challenge else None
-            response = face.error(401, face.unauthorized)
-            if headers:
-                response.headers.update(headers)
-            return response
-        if who is not None and not who.may(role) and who.token_id == 0:  # anonymous
-            return face.error(401, face.unauthorized)
-        if who is not None and not who.may(role):
-            return face.error(403, f"this needs the {role} role; you are {who.role}")
+        refusal = _refusal(face, who, role)
+        if refusal is not None:
+            _audit_refusal(svc, face, request, who, refusal.status)
+            return refusal
         request[PRINCIPAL] = who
         check_request_text(request)
         response = await handler(request)
@@ -93,6 +87,40 @@ def guarded(face: Face, handler: Handler, role: str | None) -> Handler:
 
     guarded.__name__ = handler.__name__
     return guarded
+
+
+def _refusal(face: Face, who: Principal | None, role: str | None) -> web.Response | None:
+    if role is None:
+        return None
+    if who is None or (who.token_id == 0 and not who.may(role)):  # none, or anonymous
+        response = face.error(401, face.unauthorized)
+        if face.challenge:
+            response.headers["WWW-Authenticate"] = face.challenge
+        return response
+    if not who.may(role):
+        return face.error(403, f"this needs the {role} role; you are {who.role}")
+    return None
+
+
+def _audit_refusal(svc: Services, face: Face, request: web.Request, who: Principal | None,
+                   status: int) -> None:
+    """Refused calls that would change or scan something are audited like the app's own,
+    at most so many a minute per address (api/audit_limit.py)."""
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return
+    if who is not None and who.token_id:  # a valid token with too small a role
+        actor = who.actor
+    else:
+        if not svc.refusal_audit.allow(request.remote or "?"):
+            svc.audit_refusals_dropped.inc()
+            return
+        actor = "unknown" if request.headers.get("Authorization") else "anonymous"
+    try:
+        AuditLog(svc.db).write(actor, f"{face.name}.refused", request.path,
+                               {"method": request.method, "path": request.path,
+                                "status": status, "remote": request.remote})
+    except Exception:
+        log.exception("could not audit the refused %s %s", request.method, request.path)
 
 
 def _audit(svc: Services, who: Principal, action: str, request: web.Request,

@@ -25,7 +25,9 @@ import hashlib
 import io
 import json
 import logging
+import weakref
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from aiohttp import BodyPartReader, web
 
@@ -302,13 +304,25 @@ async def status(request: web.Request) -> web.Response:
     return web.Response(text="I-AM-ALIVE")
 
 
-_BUILDS: dict[int, asyncio.Task] = {}
+@dataclass
+class _FaceState:
+    """Per server: the index build /status started, one lock per bank for adds."""
+
+    build: asyncio.Task | None = None
+    add_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+
+
+_STATE: weakref.WeakKeyDictionary[Services, _FaceState] = weakref.WeakKeyDictionary()
+
+
+def _state(svc: Services) -> _FaceState:
+    return _STATE.setdefault(svc, _FaceState())
 
 
 def _build_in_background(svc: Services) -> None:
-    task = _BUILDS.get(id(svc))
-    if task is None or task.done():
-        _BUILDS[id(svc)] = asyncio.get_running_loop().create_task(svc.matcher())
+    state = _state(svc)
+    if state.build is None or state.build.done():
+        state.build = asyncio.get_running_loop().create_task(svc.matcher())
 
 
 # --- curation --------------------------------------------------------------------------------
@@ -366,16 +380,13 @@ def request_actor(request: web.Request) -> str:
     return principal(request).actor
 
 
-_ADD_LOCKS: dict[str, asyncio.Lock] = {}
-
-
 async def _add_entries(request: web.Request, info: ListInfo,
                        entries: list[ListEntry]) -> web.Response:
     """Add one content's entries to a bank: the list is rewritten with them (the store
     swaps lists whole), one add per bank at a time in this process."""
-    store = services_of(request).store
-    lock = _ADD_LOCKS.setdefault(info.name, asyncio.Lock())
-    async with lock:
+    svc = services_of(request)
+    store = svc.store
+    async with _state(svc).add_locks.setdefault(info.name, asyncio.Lock()):
         def rewrite() -> None:
             current = store.get_list(info.name)
             keep = [e for e in store.entries(info.name)

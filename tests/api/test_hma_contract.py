@@ -17,6 +17,7 @@ from aiohttp.test_utils import TestServer
 from api.hma import content_id, content_key
 from matcher.hashing import HashOptions, hash_image
 from matcher.store import ListEntry
+from records.audit import AuditLog
 from spinneret.demo import edits, images
 
 H = "/hma"
@@ -206,6 +207,9 @@ async def test_banks_create_show_delete(api, bank):
     assert (await _json(absent, 404)) == {"message": "bank 'NOPE' not found"}
     done = await _json(await api.client.delete(f"{H}/c/bank/NEW_BANK", headers=analyst))
     assert done == {"message": "Done"}
+    actions = [(e.action, e.actor) for e in AuditLog(api.db).list(limit=3)]
+    assert ("hma.bank_create", "api:analyst-test#2") in actions
+    assert ("hma.bank_delete", "api:analyst-test#2") in actions
     assert (await api.client.get(f"{H}/c/bank/NEW_BANK", headers=analyst)).status == 404
 
 
@@ -277,6 +281,9 @@ async def test_credentials_roles_and_anonymous_read(api, bank, photos, settings)
     viewer = await api.client.post(f"{H}/c/banks", headers=api.bearer("viewer"),
                                    json={"name": "X"})
     assert "needs the analyst role" in (await _json(viewer, 403))["message"]
+    refused = AuditLog(api.db).list(limit=1)[0]
+    assert (refused.action, refused.actor, refused.details["status"]) == (
+        "hma.refused", "api:viewer-test#1", 403)
 
     settings.hma_anonymous_read = True
     anonymous = await api.client.get(f"{H}/m/lookup", params=params)
