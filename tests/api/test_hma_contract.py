@@ -341,3 +341,19 @@ async def test_root_paths_when_enabled(context, settings, tokens, bank, photos):
         assert unknown.status == 404 and "message" in await unknown.json()
     finally:
         await client.close()
+
+
+def test_anonymous_mode_is_loud_in_config_show(cli, monkeypatch):
+    import json
+
+    from config import reset_settings_cache
+
+    code, out, err = cli("config", "show", "--format", "json")
+    assert code == 0 and json.loads(out)["hma_anonymous_read"] is False and "WARNING" not in err
+    monkeypatch.setenv("SPINNERET_HMA_ANONYMOUS_READ", "true")
+    reset_settings_cache()
+    code, out, err = cli("config", "show", "--format", "json")
+    assert code == 0 and json.loads(out)["hma_anonymous_read"] is True
+    assert "WARNING: hma_anonymous_read is ON" in err
+    code, out, err = cli("config", "show")
+    assert "WARNING: hma_anonymous_read is ON" in err
