@@ -67,3 +67,33 @@ async def test_bad_input_answers_in_shield_shape(api, settings):
     assert "not a PDQ hash" in await _detail(short, 400)
     listed = await api.client.post(f"{S}/pdq/", json={"hashes": "abc"}, headers=auth)
     assert await _detail(listed, 400) == "field 'hashes' must be a list of strings"
+
+
+def _flip(hex_hash: str, bits: int) -> str:
+    return f"{int(hex_hash, 16) ^ ((1 << bits) - 1):064x}"
+
+
+async def test_only_auto_decisions_are_reported_to_protocol_clients(api):
+    """A review-grade distance (between PDQ's auto 31 and review 40) is not a match to a
+    Shield or HMA client, which would act on it; /api/v1/match still shows it for review."""
+    from matcher.store import ListEntry
+
+    listed = f"{0x5A5A_F00D_1234_ABCD:016x}" * 4
+    api.store.replace_list("ILLEGAL", [ListEntry("pdq", listed, "synthetic")], kind="block",
+                           category="illegal")
+    near, borderline = _flip(listed, 20), _flip(listed, 35)
+    auth = basic("token", api.tokens["viewer"])
+    got = await (await api.client.post(f"{S}/pdq/", json={"hashes": [near, borderline]},
+                                       headers=auth)).json()
+    assert got["scanned_hashes"][near]["classification"] == "csam"
+    assert got["scanned_hashes"][borderline] == {
+        "classification": "no-known-match", "match_type": None, "near_match_details": None}
+    for signal, expected in ((near, {"ILLEGAL"}), (borderline, set())):
+        found = await (await api.client.get("/hma/m/lookup", headers=api.bearer("viewer"),
+                                            params={"signal_type": "pdq",
+                                                    "signal": signal})).json()
+        assert set(found) == expected
+    review = await (await api.client.get("/api/v1/match", headers=api.bearer("viewer"),
+                                         params={"algorithm": "pdq",
+                                                 "hash": borderline})).json()
+    assert [m["decision"] for m in review["matches"]] == ["review"]
