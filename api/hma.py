@@ -403,6 +403,10 @@ async def _add_entries(request: web.Request, info: ListInfo,
 async def bank_add_content(request: web.Request) -> web.Response:
     info = await _bank(request)
     from_url = bool(request.query.get("url"))
+    if not from_url and request.content_type == "application/json":
+        # A raw hash as JSON `{signal_type: hash}` (HMA's /signal), `metadata` ignored.
+        signals = {k: v for k, v in (await json_body(request)).items() if k != "metadata"}
+        return await _add_signals(request, info, signals)
     if not from_url and not request.content_type.startswith("multipart/"):
         raise ApiError(400, "Neither `url` nor multipart file upload was received")
     types = _selected_types(request)
@@ -417,7 +421,10 @@ async def bank_add_content(request: web.Request) -> web.Response:
 
 async def bank_add_signal(request: web.Request) -> web.Response:
     info = await _bank(request)
-    data = await json_body(request)
+    return await _add_signals(request, info, await json_body(request))
+
+
+async def _add_signals(request: web.Request, info: ListInfo, data: dict) -> web.Response:
     if not data:
         raise ApiError(400, "No signals given")
     parsed: dict[str, str] = {}

@@ -271,6 +271,14 @@ async def test_bank_add_raw_signal(api, bank):
     absent = await api.client.post(f"{H}/c/bank/NOPE/signal", headers=analyst,
                                    json={"md5": md5})
     assert absent.status == 404
+    other = hashlib.md5(b"another benign").hexdigest()
+    as_content = await _json(await api.client.post(
+        f"{H}/c/bank/HMA_BANK/content", headers=analyst,
+        json={"md5": other, "metadata": {"content_id": "ignored"}}))
+    assert as_content["signals"] == {"md5": other}
+    empty = await api.client.post(f"{H}/c/bank/HMA_BANK/content", headers=analyst,
+                                  json={"metadata": {}})
+    assert (await _json(empty, 400)) == {"message": "No signals given"}
 
 
 async def test_credentials_roles_and_anonymous_read(api, bank, photos, settings):
