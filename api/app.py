@@ -12,7 +12,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from api import owner_pages, ui, v1_admin, v1_lists, v1_notices, v1_records
+from api import hma, owner_pages, shield, ui, v1_admin, v1_lists, v1_notices, v1_records
 from api.auth import SESSION_COOKIE, Principal
 from api.endpoints import API_PREFIX, Endpoint, Handler, openapi_document
 from api.errors import ApiError, as_api_error
@@ -61,6 +61,8 @@ def create_app(context, *, clock: Clock | None = None, db: Database | None = Non
     for ep in endpoints:
         app.router.add_route(ep.method, ep.path, _guarded(ep), name=ep.operation_id
                              if ep.kind != "ui" else f"ui_{ep.operation_id}")
+    shield.mount(app, svc)  # protocol-compatible faces, each with its own auth and errors
+    hma.mount(app, svc)
     app.on_cleanup.append(_close)
     return app
 

@@ -15,7 +15,7 @@ from api.uploads import receive_bytes, receive_upload
 from matcher.algorithms import HashValue, default_registry
 from matcher.errors import EntryNotFound, HashListFileError, ListNotFound
 from matcher.hashing import ImageHashes
-from matcher.hashlist import ListFormat, export_list, guess_format, import_file
+from matcher.hashlist import ListFormat, export_list, guess_format, import_file, refine_format
 from matcher.service import hash_and_match
 from matcher.store import ListInfo
 
@@ -93,7 +93,10 @@ async def import_upload(request: web.Request, name: str | None,
             raise ApiError(400, f"kind must be one of {', '.join(KINDS)}")
         if upload.size == 0:
             raise HashListFileError("the uploaded list is empty")
-        fmt = _import_format(merged.pop("format"), upload.filename)
+        requested = merged.pop("format")
+        fmt = _import_format(requested, upload.filename)
+        if not requested:  # exchange formats share .csv/.txt: look at the start too
+            fmt = await asyncio.to_thread(refine_format, upload.path, fmt)
         result = await asyncio.to_thread(
             import_file, svc.store, upload.path, name, format=fmt,
             by=request[PRINCIPAL].actor, **merged)
@@ -122,9 +125,11 @@ async def export_list_(request: web.Request) -> web.StreamResponse:
     with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as out:
         await asyncio.to_thread(export_list, store, name, out, requested, algorithm)
         out.seek(0)
-        types = {"csv": "text/csv", "jsonl": "application/x-ndjson", "txt": "text/plain"}
+        types = {"csv": "text/csv", "jsonl": "application/x-ndjson", "txt": "text/plain",
+                 ListFormat.threatexchange_csv: "text/csv",
+                 ListFormat.threatexchange_file: "text/plain"}
         response = web.StreamResponse(headers={
-            "Content-Type": f"{types[requested]}; charset=utf-8",
+            "Content-Type": f"{types.get(requested, 'text/plain')}; charset=utf-8",
             "Content-Disposition": f'attachment; filename="{name}.{requested}"'})
         await response.prepare(request)
         while chunk := out.read(256 * 1024):

@@ -188,6 +188,10 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8080, gt=0, lt=65536)
     max_upload_bytes: int = Field(default=100 * 1024 * 1024, gt=0)
+    # HMA-compatible face (api/hma.py): calls without a token may hash and look up. Off.
+    hma_anonymous_read: bool = False
+    # Also serve the HMA face at HMA's own root paths (/status, /h, /m, /c), not only /hma.
+    hma_root_paths: bool = False
 
     @field_validator("algorithms", mode="before")
     @classmethod

@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, TextIO
 
+from matcher import exchange
 from matcher.algorithms import AlgorithmRegistry, default_registry
 from matcher.errors import HashListFileError, InvalidHashList, ListNotFound, UnknownAlgorithm
 from matcher.store import FIELD_SEPARATOR, FingerprintStore, ImportResult, ListEntry
@@ -41,6 +42,10 @@ class ListFormat(enum.StrEnum):
     csv = "csv"
     jsonl = "jsonl"
     txt = "txt"
+    threatexchange_csv = exchange.TE_CSV  # exchange formats: matcher/exchange.py
+    threatexchange_file = exchange.TE_FILE
+    ncmec_xml = exchange.programme_formats.NCMEC_XML
+    tcap_json = exchange.programme_formats.TCAP_JSON
 
 
 _SUFFIXES = {
@@ -50,6 +55,7 @@ _SUFFIXES = {
     ".json": ListFormat.jsonl,
     ".txt": ListFormat.txt,
     ".lst": ListFormat.txt,
+    ".xml": ListFormat.ncmec_xml,
 }
 
 
@@ -63,6 +69,13 @@ def guess_format(path: Path) -> ListFormat:
     raise HashListFileError(
         f"cannot tell the format of {path.name!r} from its extension; pass --format"
     )
+
+
+def refine_format(path: Path, guessed: ListFormat) -> ListFormat:
+    """`guessed` (from the extension), or the exchange format the file's start shows."""
+    with open_text(path) as stream:
+        head = stream.read(4096)
+    return ListFormat(exchange.refine(guessed.value, head))
 
 
 class _CountingReader(io.RawIOBase):
@@ -117,7 +130,7 @@ def read_hash_list(
     Raises `InvalidHashList` for the first bad row (or an unreadable file).
     """
     path = Path(path)
-    fmt = ListFormat(format) if format else guess_format(path)
+    fmt = ListFormat(format) if format else refine_format(path, guess_format(path))
     stream = open_text(path, progress)
     try:
         yield from parse_hash_list(stream, fmt, algorithm, registry)
@@ -145,6 +158,8 @@ def parse_hash_list(
         rows = _txt_rows(stream, _algorithm_name(registry, algorithm))
     elif fmt is ListFormat.csv:
         rows = _csv_rows(stream)
+    elif fmt.value in exchange.FORMATS:
+        rows = exchange.rows(stream, fmt.value, registry)
     else:
         rows = _jsonl_rows(stream)
     return _validated(rows, registry)
@@ -404,6 +419,10 @@ def export_list(
     """Write list `name` to `out` in `format`; returns the number of entries written."""
     fmt = ListFormat(format)
     info = store.get_list(name)
+    if fmt.value in exchange.FORMATS:
+        algorithm = _algorithm_name(default_registry(), algorithm) if algorithm else None
+        return exchange.write(store.entries(name, algorithm), out, fmt.value,
+                              collab=info.source or info.name)
     if algorithm is not None:
         algorithm = _algorithm_name(default_registry(), algorithm)
     elif fmt is ListFormat.txt and len([a for a, n in info.counts.items() if n]) > 1:

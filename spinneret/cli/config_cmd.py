@@ -20,6 +20,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Print the effective settings (environment over TOML file), secrets masked."""
         values = get_settings().masked()
+        if values.get("hma_anonymous_read"):  # on stderr: the JSON on stdout stays JSON
+            typer.secho("WARNING: hma_anonymous_read is ON: anyone who can reach the API may "
+                        "hash and look up through /hma without a token", err=True,
+                        fg=typer.colors.RED, bold=True)
         if format is OutputFormat.json:
             console.print_json(json.dumps(values, default=str))
             return

@@ -152,7 +152,8 @@ def register(app: typer.Typer) -> None:
             None, "--kind", help="block (default for a new list) or allow."
         ),
         format: ListFormat | None = typer.Option(
-            None, "--format", help="Default: from the file extension."
+            None, "--format", help="Default: from the file extension (a .csv/.txt in "
+            "python-threatexchange's dataset CSV or local-file format is recognised)."
         ),
         algorithm: str | None = typer.Option(
             None, "--algorithm", help="Algorithm of a TXT list: md5, sha256, phash, dhash, pdq."
@@ -253,7 +254,8 @@ def register(app: typer.Typer) -> None:
         output: Path | None = typer.Option(None, "--output", "-o", help="Default: stdout."),
         algorithm: str | None = typer.Option(None, "--algorithm", help="Only this algorithm."),
     ) -> None:
-        """Write a list in CSV, JSONL or TXT (the formats `lists import` reads)."""
+        """Write a list in CSV, JSONL or TXT (the formats `lists import` reads), or in
+        python-threatexchange's dataset CSV / local-file format."""
         context = AppContext()
         try:
             if output is None:
