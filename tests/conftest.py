@@ -132,6 +132,11 @@ TEST_SENDER = {
 }
 
 
+def sender_env() -> dict[str, str]:
+    """TEST_SENDER as the environment of a `spinneret` subprocess."""
+    return {f"SPINNERET_{name.upper()}": value for name, value in TEST_SENDER.items()}
+
+
 @pytest.fixture
 def settings(data_dir: Path, redis_server_url: str, key_prefix: str, redis_client,
              test_database_url: str | None) -> Settings:
@@ -154,7 +159,7 @@ def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> dict[str, st
         "SPINNERET_REDIS_URL": settings.redis_url or "",
         "SPINNERET_REDIS_KEY_PREFIX": settings.redis_key_prefix,
         "SPINNERET_ALLOW_PRIVATE_NETWORKS": "true",
-        **{f"SPINNERET_{name.upper()}": value for name, value in TEST_SENDER.items()},
+        **sender_env(),
     }
     if settings.database_url:
         env["SPINNERET_DATABASE_URL"] = settings.database_url
