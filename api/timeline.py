@@ -41,7 +41,9 @@ def notice_timeline(db: Database, view: NoticeView) -> list[TimelineEvent]:
             events.append(TimelineEvent(r.at, f"owner: {r.action}", r.comment, "site owner"))
         audit = session.scalars(select(AuditEvent).where(
             AuditEvent.target == f"notice:{view.id}",
-            ~AuditEvent.action.like("notice.owner_%")).order_by(AuditEvent.id))
+            # Shown above from the notice itself: the owner's responses and removals.
+            ~AuditEvent.action.like("notice.owner_%"),
+            AuditEvent.action != "notice_item.removed").order_by(AuditEvent.id))
         for e in audit:
             events.append(TimelineEvent(e.at, e.action, _details(e.details), e.actor))
     return sorted(events, key=lambda e: e.at)

@@ -6,10 +6,12 @@ import random
 from dataclasses import dataclass, field
 
 from notices.clock import Clock, SystemClock
+from notices.errors import NoticeError
 from notices.outbox import Outbox, OutboxResult, resend
 from notices.policy import (
     CollectResult,
     FollowUpResult,
+    audit,
     collect,
     follow_up,
     seal_due,
@@ -74,6 +76,20 @@ class NoticeService:
         checked = await Rechecker(self.db, self.settings, clock=self.clock,
                                   fetcher=fetcher).run_once(limit)
         return checked, self.follow_up()
+
+    async def recheck_notice(self, notice_id: int, *, actor: str, fetcher=None
+                             ) -> RecheckResult:
+        """Recheck every item of one sent notice now, whatever its schedule (audited)."""
+        view = self.show(notice_id)  # NoticeNotFound
+        if view.status == "open":
+            raise NoticeError(f"notice {notice_id} has not been sent yet: nothing to recheck")
+        checked = await Rechecker(self.db, self.settings, clock=self.clock,
+                                  fetcher=fetcher).run_once(len(view.items), notice_id)
+        with self.db.session() as session:
+            audit(session, self.clock.now(), actor, "notice.recheck", f"notice:{notice_id}",
+                  checked=checked.checked, removed=len(checked.removed),
+                  still_up=len(checked.present), unknown=len(checked.unknown))
+        return checked
 
     def follow_up(self) -> FollowUpResult:
         with self.db.session() as session:
