@@ -229,7 +229,7 @@ def send_now(session: Session, *, clock: Clock, actor: str, window_s: float,
         if _seal(session, notice, now):
             sealed.append(notice.id)
             audit(session, now, actor, "notice.send_now", f"notice:{notice.id}",
-                  window_was_to_end=planned.isoformat())
+                  window_was_to_end=planned.replace(microsecond=0).isoformat())
     session.flush()
     return sealed
 
