@@ -58,3 +58,21 @@ def test_beat_warns_at_start_about_a_loopback_public_url(settings, tmp_path):
     finally:
         os.killpg(beat.pid, signal.SIGTERM)
         beat.wait(timeout=20)
+
+
+def test_compose_mail_host_is_required_or_the_mail_catcher():
+    """The SMTP host is the operator's relay (compose refuses to start without it), or the
+    `mailpit` service its comment names; never a service that does not exist."""
+    from tests.test_deployment import COMPOSE, _load, _merged
+
+    services = _merged(COMPOSE)
+    env = _load(COMPOSE)["x-spinneret-env"]
+    assert env["SPINNERET_SMTP_HOST"].startswith("${SPINNERET_SMTP_HOST:?")
+    assert "SPINNERET_SMTP_HOST=mailpit SPINNERET_SMTP_PORT=1025" in COMPOSE.read_text()
+    catcher = services["mailpit"]
+    assert catcher["profiles"] == ["mail-catcher"]  # never started by a plain `up`
+    assert catcher["image"].startswith("axllent/mailpit:")
+    assert all(p.startswith("127.0.0.1:") for p in catcher["ports"])
+    for name in ("SPINNERET_NOTICE_SENDER_ORGANISATION", "SPINNERET_NOTICE_CONTACT_EMAIL",
+                 "SPINNERET_NOTICE_LEGAL_BASIS"):
+        assert name in env, name
