@@ -28,6 +28,7 @@ from api.v1_lists import export_list_, import_upload
 from api.v1_records import site_changes
 from matcher.errors import EntryNotFound
 from matcher.store import ListChange, ListInfo
+from notices.clock import seconds_between
 from notices.review import CONFIRM_OUTCOMES
 from records.audit import AuditLog
 from records.crawls import CrawlRepository
@@ -329,7 +330,10 @@ async def notices_page(request: web.Request) -> web.Response:
 async def notice_page(request: web.Request) -> web.Response:
     svc = services(request)
     view = svc.notices.show(path_int(request))
-    return page(request, "notice.html.j2", notice=view, timeline=notice_timeline(svc.db, view))
+    # Its window has ended but no outbox pass has sent it yet (is beat running?).
+    overdue = view.sends_at is not None and seconds_between(svc.clock.now(), view.sends_at) <= 0
+    return page(request, "notice.html.j2", notice=view, overdue=overdue,
+                timeline=notice_timeline(svc.db, view))
 
 
 async def notice_send_now(request: web.Request) -> web.Response:

@@ -48,6 +48,10 @@ async def test_open_notice_shows_when_it_goes_out_and_send_now_sends_it(api, smt
     assert "Send now" not in page  # a viewer may not
     listing = await (await api.client.get("/notices", headers=viewer)).text()
     assert "<th>Goes out</th>" in listing
+    api.svc.settings.notice_batch_window_s = 0  # a shorter window applies at once
+    page = await (await api.client.get(f"/notices/{notice.id}", headers=viewer)).text()
+    assert "now: its batch window ended" in page
+    api.svc.settings.notice_batch_window_s = 3600
 
     headers, csrf = api.session("analyst")
     page = await (await api.client.get(f"/notices/{notice.id}", headers=headers)).text()
