@@ -41,10 +41,21 @@ def notice_timeline(db: Database, view: NoticeView) -> list[TimelineEvent]:
             events.append(TimelineEvent(r.at, f"owner: {r.action}", r.comment, "site owner"))
         audit = session.scalars(select(AuditEvent).where(
             AuditEvent.target == f"notice:{view.id}",
-            ~AuditEvent.action.like("notice.owner_%")).order_by(AuditEvent.id))
+            # Shown above from the notice itself: the owner's responses and removals.
+            ~AuditEvent.action.like("notice.owner_%"),
+            AuditEvent.action != "notice_item.removed").order_by(AuditEvent.id))
         for e in audit:
+            if _request_done(e):
+                continue  # the change it made has its own event (notice.send_now, ...)
             events.append(TimelineEvent(e.at, e.action, _details(e.details), e.actor))
     return sorted(events, key=lambda e: e.at)
+
+
+def _request_done(event: AuditEvent) -> bool:
+    """A successful UI/API request's own audit entry (a refused one stays: it says who
+    tried what and why it was refused)."""
+    return (event.action.startswith(("ui.", "api."))
+            and int((event.details or {}).get("status", 500)) < 400)
 
 
 def _details(details: dict) -> str:

@@ -28,6 +28,7 @@ from api.v1_lists import export_list_, import_upload
 from api.v1_records import site_changes
 from matcher.errors import EntryNotFound
 from matcher.store import ListChange, ListInfo
+from notices.clock import seconds_between
 from notices.review import CONFIRM_OUTCOMES
 from records.audit import AuditLog
 from records.crawls import CrawlRepository
@@ -329,7 +330,40 @@ async def notices_page(request: web.Request) -> web.Response:
 async def notice_page(request: web.Request) -> web.Response:
     svc = services(request)
     view = svc.notices.show(path_int(request))
-    return page(request, "notice.html.j2", notice=view, timeline=notice_timeline(svc.db, view))
+    # Its window has ended but no outbox pass has sent it yet (is beat running?).
+    overdue = view.sends_at is not None and seconds_between(svc.clock.now(), view.sends_at) <= 0
+    return page(request, "notice.html.j2", notice=view, overdue=overdue,
+                timeline=notice_timeline(svc.db, view))
+
+
+async def notice_send_now(request: web.Request) -> web.Response:
+    notice_id = path_int(request)
+    set_audit(request, f"notice:{notice_id}", op="send_now")
+    result = await services(request).notices.send_once(
+        now=True, notice_ids=[notice_id], actor=request[PRINCIPAL].actor)
+    if result.refused and result.held:  # sealed and queued: it goes out once configured
+        return redirect(request, f"/notices/{notice_id}", f"Notice queued but not sent: "
+                        f"{result.refused}.", error=True)
+    return redirect(request, f"/notices/{notice_id}", f"Notice sent now: {len(result.sent)} "
+                    f"delivered, {len(result.retrying)} to retry, {len(result.failed)} failed.")
+
+
+async def notice_resend(request: web.Request) -> web.Response:
+    notice_id = path_int(request)
+    set_audit(request, f"notice:{notice_id}", op="resend")
+    queued = services(request).notices.resend(notice_id, actor=request[PRINCIPAL].actor)
+    return redirect(request, f"/notices/{notice_id}",
+                    f"Notice queued again: {queued} deliveries (sent by the next outbox pass).")
+
+
+async def notice_recheck(request: web.Request) -> web.Response:
+    notice_id = path_int(request)
+    set_audit(request, f"notice:{notice_id}", op="recheck")
+    checked = await services(request).notices.recheck_notice(notice_id,
+                                                             actor=request[PRINCIPAL].actor)
+    return redirect(request, f"/notices/{notice_id}",
+                    f"Rechecked {checked.checked} image(s): {len(checked.removed)} removed, "
+                    f"{len(checked.present)} still up, {len(checked.unknown)} could not tell.")
 
 
 async def audit_page(request: web.Request) -> web.Response:
@@ -390,6 +424,12 @@ ENDPOINTS = [
     _ui("GET", "/notices", notices_page, "viewer", "Notices"),
     _ui("GET", "/notices/{id}", notice_page, "viewer", "A notice with its timeline",
         params=(id_param(),)),
+    _ui("POST", "/notices/{id}/send-now", notice_send_now, "analyst",
+        "Send an open notice now", params=(id_param(),)),
+    _ui("POST", "/notices/{id}/resend", notice_resend, "analyst",
+        "Queue a notice again to the site's current contacts", params=(id_param(),)),
+    _ui("POST", "/notices/{id}/recheck", notice_recheck, "analyst",
+        "Recheck a notice's images now", params=(id_param(),)),
     _ui("GET", "/audit", audit_page, "viewer", "Audit log"),
 ]
 

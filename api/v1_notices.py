@@ -65,16 +65,41 @@ async def notice_responses(request: web.Request) -> web.Response:
 async def resend_notice(request: web.Request) -> web.Response:
     notice_id = path_int(request)
     set_audit(request, f"notice:{notice_id}", op="resend")
-    queued = services(request).notices.resend(notice_id)
+    queued = services(request).notices.resend(notice_id, actor=request[PRINCIPAL].actor)
     return ok({"id": notice_id, "deliveries_queued": queued})
+
+
+def _query_bool(request: web.Request, name: str) -> bool:
+    value = request.query.get(name, "false").lower()
+    if value not in ("true", "false", "1", "0"):
+        raise ApiError(400, f"{name} must be true or false")
+    return value in ("true", "1")
+
+
+def _sent(result, notice_id: int | None = None) -> dict:
+    """The outbox pass's counts; deliveries held by the deployment's settings are a 409."""
+    if result.refused and result.held:
+        raise ApiError(409, f"{len(result.held)} deliveries held: {result.refused}")
+    body = {"sent": len(result.sent), "retrying": len(result.retrying),
+            "failed": len(result.failed)}
+    return body if notice_id is None else {"id": notice_id, **body}
 
 
 async def send_notices(request: web.Request) -> web.Response:
     limit = query_int(request, "limit", 100, minimum=1, maximum=10_000)
-    set_audit(request, "notices", op="send")
-    result = await services(request).notices.send_once(limit)
-    return ok({"sent": len(result.sent), "retrying": len(result.retrying),
-               "failed": len(result.failed)})
+    now = _query_bool(request, "now")
+    set_audit(request, "notices", op="send", now=now)
+    result = await services(request).notices.send_once(limit, now=now,
+                                                       actor=request[PRINCIPAL].actor)
+    return ok(_sent(result))
+
+
+async def send_notice_now(request: web.Request) -> web.Response:
+    notice_id = path_int(request)
+    set_audit(request, f"notice:{notice_id}", op="send_now")
+    result = await services(request).notices.send_once(
+        now=True, notice_ids=[notice_id], actor=request[PRINCIPAL].actor)
+    return ok(_sent(result, notice_id))
 
 
 async def recheck_notices(request: web.Request) -> web.Response:
@@ -111,8 +136,12 @@ ENDPOINTS = [
              "The site owner's responses to a notice", params=(id_param(),)),
     Endpoint("POST", f"{P}/notices/{{id}}/resend", resend_notice, "analyst",
              "Queue a notice again to the site's current contacts", params=(id_param(),)),
+    Endpoint("POST", f"{P}/notices/{{id}}/send-now", send_notice_now, "analyst",
+             "Send an open notice now, before its batch window ends", params=(id_param(),),
+             responses={409: "The deployment may not send notices yet (see the message)"}),
     Endpoint("POST", f"{P}/notices/send", send_notices, "analyst",
-             "Group new matches into notices and process the outbox once", params=(_LIMIT,)),
+             "Group new matches into notices and process the outbox once",
+             params=(_LIMIT, Param("now", schema={"type": "boolean"}))),
     Endpoint("POST", f"{P}/notices/recheck", recheck_notices, "analyst",
              "One recheck pass: removals, reappearances, reminders, escalations",
              params=(_LIMIT,)),

@@ -160,6 +160,24 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = None
     smtp_timeout_s: float = Field(default=30.0, gt=0)
     mail_from: str = "Spinneret <spinneret@localhost>"
+    # Who asks, on what basis, by when: every notice states it (notices/readiness.py refuses
+    # to send while the required ones are unset or placeholders; docs/notices.md).
+    notice_sender_organisation: str = Field(
+        default="", description="Required: the organisation that sends the notices.")
+    notice_contact_email: str = Field(
+        default="", description="Required: where site owners write (the Reply-To).")
+    notice_contact_phone: str = ""
+    notice_legal_basis: str = Field(
+        default="", description="Required: the law or policy the removal request rests on.")
+    notice_policy_url: str = Field(
+        default="", description="A page that explains the legal basis or the operator's policy.")
+    notice_removal_deadline_s: float = Field(
+        default=24 * 3600, gt=0, description="Removal is requested within this time of the notice.")
+    notice_signature: str = Field(
+        default="", description="Lines under the notice; unset = organisation and contact.")
+    notice_demo: bool = Field(
+        default=False, description="`spinneret demo` only: marks notices as a demo and allows "
+                                   "placeholder senders and loopback links.")
     delivery_max_attempts: int = Field(default=8, gt=0)
     delivery_backoff_base_s: float = Field(default=30.0, gt=0)
     delivery_backoff_max_s: float = Field(default=3600.0, gt=0)

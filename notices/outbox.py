@@ -27,6 +27,7 @@ from notices.errors import DeliveryError, NoticeError, NoticeNotFound
 from notices.links import OwnerLinks, load_secret_key
 from notices.policy import audit, item_count, queue_deliveries
 from notices.queries import notice_view
+from notices.readiness import refusal
 from notices.render import Renderer, webhook_payload
 from notices.smtp import SmtpSender, build_message
 from notices.webhook import WebhookSender, webhook_secret
@@ -52,6 +53,8 @@ class OutboxResult:
     retrying: list[int] = field(default_factory=list)
     failed: list[int] = field(default_factory=list)
     lost_claim: list[int] = field(default_factory=list)
+    held: list[int] = field(default_factory=list)  # due, but the deployment may not send
+    refused: str | None = None  # why they are held (notices.readiness), one line
 
 
 def backoff_s(attempt: int, *, base_s: float, max_s: float, rng: random.Random) -> float:
@@ -65,9 +68,13 @@ class Outbox:
         self, db, *, renderer: Renderer, links: OwnerLinks, smtp: SmtpSender,
         webhook: WebhookSender, secret_key: bytes, max_attempts: int, backoff_base_s: float,
         backoff_max_s: float, lease_s: float, clock: Clock | None = None,
-        rng: random.Random | None = None,
+        rng: random.Random | None = None, refused: str | None = None,
+        reply_to: str | None = None,
     ) -> None:
+        """`refused`: why nothing may be sent (deliveries are held, not failed)."""
         self.db = db
+        self.refused = refused
+        self.reply_to = reply_to
         self.renderer = renderer
         self.links = links
         self.smtp = smtp
@@ -98,6 +105,8 @@ class Outbox:
             lease_s=2 * max(settings.smtp_timeout_s, settings.webhook_timeout_s) + 30,
             clock=clock,
             rng=rng,
+            refused=refusal(settings),
+            reply_to=settings.notice_contact_email.strip() or None,
         )
 
     # --- claiming ------------------------------------------------------------------------
@@ -136,11 +145,36 @@ class Outbox:
                     ))
         return claims
 
+    def hold_due(self, limit: int, reason: str) -> list[int]:
+        """Record `reason` on up to `limit` due pending deliveries, changing nothing else."""
+        now = self.clock.now()
+        with self.db.session() as session:
+            ids = list(session.scalars(
+                select(Delivery.id).where(Delivery.status == "pending",
+                                          Delivery.next_attempt_at <= now)
+                .order_by(Delivery.next_attempt_at, Delivery.id).limit(limit)))
+            if ids:
+                session.execute(
+                    update(Delivery).where(Delivery.id.in_(ids), Delivery.status == "pending")
+                    .values(last_error=f"held: {reason}"[:2000])
+                    .execution_options(synchronize_session=False))
+        return ids
+
     # --- sending -------------------------------------------------------------------------
 
     async def run_once(self, limit: int = 50) -> OutboxResult:
-        """Claim and send every due delivery once; failures are rescheduled or marked failed."""
+        """Claim and send every due delivery once; failures are rescheduled or marked failed.
+
+        While the deployment may not send (`refused`), due deliveries are not claimed: each
+        keeps its attempts and records the reason as its last error, and goes out on the
+        first pass after the settings are fixed."""
         result = OutboxResult()
+        if self.refused:
+            result.held = self.hold_due(limit, self.refused)
+            result.refused = self.refused
+            if result.held:
+                log.warning("%d notice deliveries held: %s", len(result.held), self.refused)
+            return result
         for claim in self.claim(limit):
             outcome = await self.deliver(claim)
             getattr(result, outcome).append(claim.delivery_id)
@@ -167,17 +201,21 @@ class Outbox:
         # Issued at the delivery's creation so every resend carries the same link.
         owner_url = self.links.url(claim.notice_id, nonce=nonce, issued_at=created_at)
         if claim.channel == "email":
-            content = self.renderer.mail(view, claim.kind, owner_url, reminder_number=number)
+            content = self.renderer.mail(view, claim.kind, owner_url, reminder_number=number,
+                                         issued_at=created_at)
             message = build_message(
                 content, mail_from=self.smtp.mail_from, to=[claim.recipient],
                 idempotency_key=claim.message_id, date_epoch=created_at.timestamp(),
+                reply_to=self.reply_to,
             )
             await self.smtp.send(message)
         elif claim.channel == "webhook":
             secret = (site_secret.encode() if site_secret
                       else webhook_secret(self.secret_key, view.site_id))
             await self.webhook.send(
-                claim.recipient, webhook_payload(view, claim.kind, owner_url),
+                claim.recipient, webhook_payload(
+                    view, claim.kind, owner_url,
+                    request=self.renderer.removal_request(view, created_at)),
                 secret=secret, idempotency_key=claim.message_id,
             )
         else:
@@ -247,7 +285,7 @@ def reminder_number(session: Session, claim: Claim) -> int:
     )) or 1
 
 
-def resend(session: Session, notice_id: int, *, clock: Clock) -> int:
+def resend(session: Session, notice_id: int, *, clock: Clock, actor: str = "cli") -> int:
     """Queue the notice again to the site's current channels (new Message-IDs)."""
     notice = session.get(Notice, notice_id)
     if notice is None:
@@ -262,5 +300,5 @@ def resend(session: Session, notice_id: int, *, clock: Clock) -> int:
         notice.window_end = min(notice.window_end, now)
         notice.status = "sent"
         notice.updated_at = now
-    audit(session, now, "cli", "notice.resend", f"notice:{notice.id}", deliveries=created)
+    audit(session, now, actor, "notice.resend", f"notice:{notice.id}", deliveries=created)
     return created

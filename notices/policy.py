@@ -5,9 +5,13 @@ Every function takes an open SQLAlchemy session (the caller commits, so a notice
 deliveries land in one transaction before anything is sent) and a clock for "now".
 
 Lifecycle of a notice: `open` while its window collects matches -> `sent` once the window
-has ended and its deliveries are queued in the outbox -> `acknowledged` / `disputed` (owner)
+has ended (or an analyst sent it now) and its deliveries are queued in the outbox -> `acknowledged` / `disputed` (owner)
 -> `removed` when every item is gone. `failed` when no delivery could be made; `closed`
 when a notice's window ended with no item in it (nothing is sent).
+
+A window's end is its start plus the *current* `notice_batch_window_s`, so a changed
+setting moves the send time of notices already waiting (`Notice.window_end` holds the
+planned end until the notice is sealed, then the time it was).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
-from notices.clock import Clock
+from notices.clock import Clock, as_utc
 from notices.coverage import (
     ACTIVE_ITEM_STATUSES,
     in_live_item_clause,
@@ -29,6 +33,7 @@ from notices.coverage import (
     removed_since_found_clause,
     suppressed_clause,
 )
+from notices.errors import NoticeError, NoticeNotFound
 from notices.types import match_kind
 from records.audit import write_event
 from records.models import (
@@ -94,7 +99,7 @@ def collect(session: Session, *, clock: Clock, window_s: float) -> CollectResult
         else:
             by_site[match.site_id].append(match)
     for site_id, site_matches in by_site.items():
-        notice = _collecting_notice(session, site_id, now)
+        notice = _collecting_notice(session, site_id, now, window_s)
         fresh = _fresh_matches(session, notice, site_matches, result)
         if not fresh:
             continue
@@ -109,10 +114,17 @@ def collect(session: Session, *, clock: Clock, window_s: float) -> CollectResult
     return result
 
 
-def _collecting_notice(session: Session, site_id: int, now: datetime) -> Notice | None:
+def window_end(notice: Notice, window_s: float) -> datetime:
+    """When an open notice's window ends under the window setting in force now."""
+    return notice.window_start + timedelta(seconds=window_s)
+
+
+def _collecting_notice(session: Session, site_id: int, now: datetime,
+                       window_s: float) -> Notice | None:
     return session.scalars(
         select(Notice).where(
-            Notice.site_id == site_id, Notice.status == "open", Notice.window_end > now
+            Notice.site_id == site_id, Notice.status == "open",
+            Notice.window_start > now - timedelta(seconds=window_s),
         ).order_by(Notice.id.desc()).limit(1)
     ).first()
 
@@ -176,32 +188,67 @@ def _add_items(session: Session, notice: Notice, matches: list[Match]) -> None:
     session.flush()
 
 
-def seal_due(session: Session, *, clock: Clock) -> list[int]:
+def seal_due(session: Session, *, clock: Clock, window_s: float) -> list[int]:
     """Close every notice whose window has ended: queue its deliveries, mark it `sent`.
 
     A notice without items is never sent: it is closed (`collect` does not create such
     notices; older databases may hold some)."""
     now = clock.now()
     due = list(session.scalars(
-        select(Notice).where(Notice.status == "open", Notice.window_end <= now)
+        select(Notice).where(Notice.status == "open",
+                             Notice.window_start <= now - timedelta(seconds=window_s))
         .order_by(Notice.id)
     ))
-    sealed = []
-    for notice in due:
-        if not item_count(session, notice.id):
-            notice.status = "closed"
-            notice.updated_at = now
-            audit(session, now, "system", "notice.closed_empty", f"notice:{notice.id}")
-            continue
-        site = session.get(Site, notice.site_id)
-        created = queue_deliveries(session, notice, site, kind="initial", now=now)
-        notice.status = "sent" if created else "failed"
-        notice.updated_at = now
-        audit(session, now, "system", "notice.sealed", f"notice:{notice.id}",
-              deliveries=created)
-        sealed.append(notice.id)
+    sealed = [notice.id for notice in due if _seal(session, notice, now)]
     session.flush()
     return sealed
+
+
+def send_now(session: Session, *, clock: Clock, actor: str, window_s: float,
+             notice_ids: list[int] | None = None) -> list[int]:
+    """Seal open notices now, before their window ends (all of them, or `notice_ids`);
+    each is audited as `notice.send_now` by `actor`. Returns the notices sealed.
+
+    A listed notice that is not open raises `NoticeError` (nothing is changed)."""
+    now = clock.now()
+    query = select(Notice).where(Notice.status == "open").order_by(Notice.id)
+    if notice_ids is not None:
+        query = select(Notice).where(Notice.id.in_(notice_ids)).order_by(Notice.id)
+    notices = list(session.scalars(query))
+    if notice_ids is not None:
+        found = {notice.id: notice for notice in notices}
+        for notice_id in notice_ids:
+            if notice_id not in found:
+                raise NoticeNotFound(notice_id)
+            if found[notice_id].status != "open":
+                raise NoticeError(f"notice {notice_id} is {found[notice_id].status}, not "
+                                  "waiting to be sent (resend it instead)")
+    sealed = []
+    for notice in notices:
+        planned = as_utc(window_end(notice, window_s))
+        if _seal(session, notice, now):
+            sealed.append(notice.id)
+            audit(session, now, actor, "notice.send_now", f"notice:{notice.id}",
+                  window_was_to_end=planned.replace(microsecond=0).isoformat())
+    session.flush()
+    return sealed
+
+
+def _seal(session: Session, notice: Notice, now: datetime) -> bool:
+    """End an open notice's window now: queue its deliveries (`sent`, or `failed` without
+    a channel), or close it when it has no item. True when it was sealed."""
+    notice.window_end = now
+    notice.updated_at = now
+    if not item_count(session, notice.id):
+        notice.status = "closed"
+        audit(session, now, "system", "notice.closed_empty", f"notice:{notice.id}")
+        return False
+    site = session.get(Site, notice.site_id)
+    created = queue_deliveries(session, notice, site, kind="initial", now=now)
+    notice.status = "sent" if created else "failed"
+    audit(session, now, "system", "notice.sealed", f"notice:{notice.id}",
+          deliveries=created)
+    return True
 
 
 def item_count(session: Session, notice_id: int) -> int:

@@ -8,21 +8,23 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from notices.errors import NoticeNotFound
-from notices.policy import first_notified_at
+from notices.policy import first_notified_at, window_end
 from notices.types import DeliveryView, NoticeItemView, NoticeView, match_kind
 from records.models import Delivery, Notice, NoticeItem, Site
 
 
-def notice_view(session: Session, notice_id: int) -> NoticeView:
+def notice_view(session: Session, notice_id: int, *,
+                window_s: float | None = None) -> NoticeView:
+    """`window_s`: the batching window in force, so an open notice says when it goes out."""
     notice = session.get(Notice, notice_id)
     if notice is None:
         raise NoticeNotFound(notice_id)
-    return _view(session, notice)
+    return _view(session, notice, window_s)
 
 
 def list_notices(
     session: Session, *, site: str | None = None, statuses: Iterable[str] = (),
-    limit: int = 1000,
+    limit: int = 1000, window_s: float | None = None,
 ) -> list[NoticeView]:
     query = select(Notice).join(Site, Site.id == Notice.site_id).order_by(Notice.id)
     if site:
@@ -30,10 +32,11 @@ def list_notices(
     statuses = list(statuses)
     if statuses:
         query = query.where(Notice.status.in_(statuses))
-    return [_view(session, notice) for notice in session.scalars(query.limit(limit))]
+    return [_view(session, notice, window_s)
+            for notice in session.scalars(query.limit(limit))]
 
 
-def _view(session: Session, notice: Notice) -> NoticeView:
+def _view(session: Session, notice: Notice, window_s: float | None) -> NoticeView:
     site = session.get(Site, notice.site_id)
     items = session.scalars(
         select(NoticeItem).where(NoticeItem.notice_id == notice.id).order_by(NoticeItem.id)
@@ -41,11 +44,15 @@ def _view(session: Session, notice: Notice) -> NoticeView:
     deliveries = session.scalars(
         select(Delivery).where(Delivery.notice_id == notice.id).order_by(Delivery.id)
     )
+    ends = notice.window_end
+    if notice.status == "open" and window_s is not None:
+        ends = window_end(notice, window_s)
     return NoticeView(
         id=notice.id, reference=notice.reference, site_id=notice.site_id,
         site_name=site.name if site else "", site_url=site.base_url if site else "",
         status=notice.status, created_at=notice.created_at,
-        window_ends_at=notice.window_end, sent_at=first_notified_at(session, notice.id),
+        window_ends_at=ends, sends_at=ends if notice.status == "open" else None,
+        sent_at=first_notified_at(session, notice.id),
         closed_at=None if notice.status not in ("removed", "closed") else notice.updated_at,
         reminders_sent=notice.reminder_count, escalated_at=notice.escalated_at,
         items=[

@@ -202,16 +202,24 @@ class Rechecker:
         self.fetcher = fetcher
         self.concurrency = concurrency
 
-    def due(self, session: Session, limit: int) -> list[_Due]:
+    def due(self, session: Session, limit: int, notice_id: int | None = None) -> list[_Due]:
+        """Items due a recheck; with `notice_id`, every item of that notice, due or not (an
+        analyst asked for it)."""
         now = self.clock.now()
         open_before = now - timedelta(seconds=self.settings.recheck_interval_s)
         removed_before = now - timedelta(seconds=self.settings.removed_recheck_interval_s)
-        rows = session.execute(
+        if notice_id is not None:
+            open_before = removed_before = now
+        query = (
             select(NoticeItem, Match.query_hash)
             .join(Notice, Notice.id == NoticeItem.notice_id)
             .outerjoin(Match, Match.id == NoticeItem.match_id)
             .where(Notice.status != "open")  # not yet notified: nothing to recheck
-            .where(or_(
+        )
+        if notice_id is not None:
+            query = query.where(Notice.id == notice_id)
+        rows = session.execute(
+            query.where(or_(
                 and_(NoticeItem.status.in_(("open", "reappeared")),
                      or_(NoticeItem.last_checked_at.is_(None),
                          NoticeItem.last_checked_at <= open_before)),
@@ -229,9 +237,9 @@ class Rechecker:
             for item, query_hash in rows
         ]
 
-    async def run_once(self, limit: int = 500) -> RecheckResult:
+    async def run_once(self, limit: int = 500, notice_id: int | None = None) -> RecheckResult:
         with self.db.session() as session:
-            due = self.due(session, limit)
+            due = self.due(session, limit, notice_id)
         result = RecheckResult()
         if not due:
             return result

@@ -8,6 +8,7 @@ the URLs where the site serves them.
 from __future__ import annotations
 
 from collections import OrderedDict
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import jinja2
 
 from notices.errors import TemplateError
 from notices.smtp import MailContent
-from notices.types import NoticeItemView, NoticeView
+from notices.types import NoticeItemView, NoticeView, Sender
 
 PURPOSES = ("initial", "reminder", "escalation")
 
@@ -30,6 +31,17 @@ def category_text(category: str) -> str:
     return CATEGORY_TEXT.get(category.lower(), category or "uncategorised")
 
 
+def duration_words(seconds: float) -> str:
+    """`90 minutes`, `24 hours`, `3 days`: how a notice states a delay to a person."""
+    minutes = round(seconds / 60)
+    if minutes < 120:
+        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    hours = round(seconds / 3600)
+    if hours < 72 or hours % 24:
+        return f"{hours} hours"
+    return f"{hours // 24} days"
+
+
 def match_text(item: NoticeItemView) -> str:
     algorithm = item.algorithm.upper() if item.algorithm in ("md5", "pdq") else item.algorithm
     if item.match_kind == "exact":
@@ -37,8 +49,12 @@ def match_text(item: NoticeItemView) -> str:
     return f"perceptual match ({algorithm}, Hamming distance {item.distance})"
 
 
+NO_SENDER = Sender(organisation="", contact_email="", legal_basis="", removal_deadline_s=86400)
+
+
 class Renderer:
-    def __init__(self, templates_dir: Path | None = None) -> None:
+    def __init__(self, templates_dir: Path | None = None, sender: Sender = NO_SENDER) -> None:
+        self.sender = sender
         loaders: list[jinja2.BaseLoader] = []
         if templates_dir is not None:
             loaders.append(jinja2.FileSystemLoader(str(templates_dir)))
@@ -58,12 +74,35 @@ class Renderer:
 
     @classmethod
     def from_settings(cls, settings) -> Renderer:
-        return cls(settings.templates_dir)
+        return cls(settings.templates_dir, Sender.from_settings(settings))
+
+    def deadline(self, notice: NoticeView, issued_at: datetime) -> datetime:
+        """Removal is asked for within the deadline of the first notice message that was not
+        lost (a failed one never reached the owner); retries, resends and reminders repeat
+        that date rather than moving it."""
+        queued = [d.created_at for d in notice.deliveries
+                  if d.purpose == "initial" and d.status != "failed"]
+        start = min(queued, default=issued_at)
+        return start + timedelta(seconds=self.sender.removal_deadline_s)
+
+    def removal_request(self, notice: NoticeView, issued_at: datetime) -> dict[str, Any]:
+        """Who asks, on what basis and by when, for the webhook payload."""
+        return {
+            "organisation": self.sender.organisation,
+            "contact_email": self.sender.contact_email,
+            "legal_basis": self.sender.legal_basis,
+            "policy_url": self.sender.policy_url,
+            "remove_by": self.deadline(notice, issued_at).isoformat(),
+            "demo": self.sender.demo,
+        }
 
     def context(self, notice: NoticeView, purpose: str, owner_url: str, *,
-                reminder_number: int | None = None, **extra: Any) -> dict:
+                reminder_number: int | None = None, issued_at: datetime | None = None,
+                **extra: Any) -> dict:
         """`reminder_number`: which reminder this is (1 = the first); by default the number
-        of reminders queued so far, which counts the one being rendered."""
+        of reminders queued so far, which counts the one being rendered. `issued_at`: when
+        the message was queued (the deadline counts from the first one); default: the
+        notice's creation."""
         if purpose not in PURPOSES:
             raise TemplateError(f"unknown notice purpose {purpose!r}")
         items = notice.items if purpose == "initial" else [
@@ -80,6 +119,9 @@ class Renderer:
             "by_category": by_category,
             "removed_count": sum(1 for i in notice.items if i.status == "removed"),
             "reminder_number": reminder_number or notice.reminders_sent,
+            "sender": self.sender,
+            "deadline": self.deadline(notice, issued_at or notice.created_at),
+            "deadline_text": duration_words(self.sender.removal_deadline_s),
             **extra,
         }
 
@@ -99,10 +141,13 @@ class Renderer:
         )
 
 
-def webhook_payload(notice: NoticeView, purpose: str, owner_url: str) -> dict[str, Any]:
-    """The JSON body of a webhook delivery (URLs, hashes' algorithms and distances; no bytes)."""
+def webhook_payload(notice: NoticeView, purpose: str, owner_url: str,
+                    request: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The JSON body of a webhook delivery (URLs, hashes' algorithms and distances; no bytes).
+    `request`: `Renderer.removal_request` (who asks, the legal basis, the deadline)."""
     return {
         "type": f"spinneret.notice.{purpose}",
+        **({"request": request} if request is not None else {}),
         "notice": {
             "id": notice.id,
             "reference": notice.reference,

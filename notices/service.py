@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from notices.clock import Clock, SystemClock
+from notices.errors import NoticeError
 from notices.outbox import Outbox, OutboxResult, resend
-from notices.policy import CollectResult, FollowUpResult, collect, follow_up, seal_due
+from notices.policy import (
+    CollectResult,
+    FollowUpResult,
+    audit,
+    collect,
+    follow_up,
+    seal_due,
+    send_now,
+)
 from notices.queries import list_notices, notice_view
 from notices.recheck import Rechecker, RecheckResult
 from notices.review import ReviewEntry, confirm_review, reject_review, review_queue
@@ -20,6 +29,7 @@ from records.db import Database
 class PolicyResult:
     collected: CollectResult
     sealed: list[int]
+    sent_now: list[int] = field(default_factory=list)
 
 
 class NoticeService:
@@ -38,20 +48,26 @@ class NoticeService:
 
     # --- grouping and outbox ------------------------------------------------------------
 
-    def apply_policy(self) -> PolicyResult:
-        """Group new matches into notices and seal notices whose window has ended."""
+    def apply_policy(self, *, now: bool = False, actor: str = "cli",
+                     notice_ids: list[int] | None = None) -> PolicyResult:
+        """Group new matches into notices and seal notices whose window has ended; with
+        `now`, also seal the open ones (or `notice_ids`) at once, audited as `actor`."""
+        window_s = self.settings.notice_batch_window_s
         with self.db.session() as session:
-            collected = collect(session, clock=self.clock,
-                                window_s=self.settings.notice_batch_window_s)
-            sealed = seal_due(session, clock=self.clock)
-        return PolicyResult(collected, sealed)
+            collected = collect(session, clock=self.clock, window_s=window_s)
+            sealed = seal_due(session, clock=self.clock, window_s=window_s)
+            early = send_now(session, clock=self.clock, actor=actor, window_s=window_s,
+                             notice_ids=notice_ids) if now else []
+        return PolicyResult(collected, sealed, early)
 
     def outbox(self) -> Outbox:
         return Outbox.from_settings(self.db, self.settings, clock=self.clock, rng=self.rng)
 
-    async def send_once(self, limit: int = 100) -> OutboxResult:
-        """One outbox pass: apply the grouping policy, then send every due delivery."""
-        self.apply_policy()
+    async def send_once(self, limit: int = 100, *, now: bool = False, actor: str = "cli",
+                        notice_ids: list[int] | None = None) -> OutboxResult:
+        """One outbox pass: apply the grouping policy, then send every due delivery. `now`:
+        open notices (all, or `notice_ids`) do not wait for their window to end."""
+        self.apply_policy(now=now, actor=actor, notice_ids=notice_ids)
         return await self.outbox().run_once(limit)
 
     async def recheck_once(self, limit: int = 500, fetcher=None) -> tuple[RecheckResult,
@@ -60,6 +76,20 @@ class NoticeService:
         checked = await Rechecker(self.db, self.settings, clock=self.clock,
                                   fetcher=fetcher).run_once(limit)
         return checked, self.follow_up()
+
+    async def recheck_notice(self, notice_id: int, *, actor: str, fetcher=None
+                             ) -> RecheckResult:
+        """Recheck every item of one sent notice now, whatever its schedule (audited)."""
+        view = self.show(notice_id)  # NoticeNotFound
+        if view.status == "open":
+            raise NoticeError(f"notice {notice_id} has not been sent yet: nothing to recheck")
+        checked = await Rechecker(self.db, self.settings, clock=self.clock,
+                                  fetcher=fetcher).run_once(len(view.items), notice_id)
+        with self.db.session() as session:
+            audit(session, self.clock.now(), actor, "notice.recheck", f"notice:{notice_id}",
+                  checked=checked.checked, removed=len(checked.removed),
+                  still_up=len(checked.present), unknown=len(checked.unknown))
+        return checked
 
     def follow_up(self) -> FollowUpResult:
         with self.db.session() as session:
@@ -71,15 +101,16 @@ class NoticeService:
 
     def list(self, *, site: str | None = None, statuses: tuple[str, ...] = ()) -> list[NoticeView]:
         with self.db.session() as session:
-            return list_notices(session, site=site, statuses=statuses)
+            return list_notices(session, site=site, statuses=statuses,
+                                window_s=self.settings.notice_batch_window_s)
 
     def show(self, notice_id: int) -> NoticeView:
         with self.db.session() as session:
-            return notice_view(session, notice_id)
+            return notice_view(session, notice_id, window_s=self.settings.notice_batch_window_s)
 
-    def resend(self, notice_id: int) -> int:
+    def resend(self, notice_id: int, *, actor: str = "cli") -> int:
         with self.db.session() as session:
-            return resend(session, notice_id, clock=self.clock)
+            return resend(session, notice_id, clock=self.clock, actor=actor)
 
     def stats(self) -> list[SiteStats]:
         with self.db.session() as session:

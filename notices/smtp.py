@@ -29,11 +29,13 @@ def message_id(idempotency_key: str, mail_from: str) -> str:
 
 def build_message(
     content: MailContent, *, mail_from: str, to: list[str], idempotency_key: str,
-    date_epoch: float,
+    date_epoch: float, reply_to: str | None = None,
 ) -> EmailMessage:
     message = EmailMessage()
     message["From"] = mail_from
     message["To"] = ", ".join(to)
+    if reply_to:
+        message["Reply-To"] = reply_to
     message["Subject"] = content.subject
     message["Date"] = formatdate(date_epoch, usegmt=True)
     message["Message-ID"] = message_id(idempotency_key, mail_from)

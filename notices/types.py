@@ -55,6 +55,9 @@ class NoticeView:
     closed_at: datetime | None
     reminders_sent: int
     escalated_at: datetime | None
+    # An open notice: when its window ends and the next outbox pass sends it (under the
+    # window setting in force now); None once it is sealed.
+    sends_at: datetime | None = None
     items: list[NoticeItemView] = field(default_factory=list)
     deliveries: list[DeliveryView] = field(default_factory=list)
 
@@ -80,3 +83,31 @@ def match_kind(algorithm: str) -> str:
     if algorithm in registry and registry.get(algorithm).exact:
         return "exact"
     return "perceptual"
+
+
+@dataclass(frozen=True)
+class Sender:
+    """Who sends a notice and on what basis: every message states it (`notices.readiness`
+    refuses to send while the required parts are placeholders)."""
+
+    organisation: str
+    contact_email: str
+    legal_basis: str
+    removal_deadline_s: float
+    contact_phone: str = ""
+    policy_url: str = ""
+    signature: str = ""  # the operator's own lines; empty = organisation and contact
+    demo: bool = False
+
+    @classmethod
+    def from_settings(cls, settings) -> Sender:
+        return cls(
+            organisation=settings.notice_sender_organisation.strip(),
+            contact_email=settings.notice_contact_email.strip(),
+            legal_basis=settings.notice_legal_basis.strip(),
+            removal_deadline_s=settings.notice_removal_deadline_s,
+            contact_phone=settings.notice_contact_phone.strip(),
+            policy_url=settings.notice_policy_url.strip(),
+            signature=settings.notice_signature.strip(),
+            demo=settings.notice_demo,
+        )

@@ -120,6 +120,23 @@ def test_database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
     yield from _pg_schema_url(request.getfixturevalue("postgres_database_url"))
 
 
+# A configured sender (notices/readiness.py refuses to send without one), on the testing
+# TLD .test: the defaults are placeholders, and tests of the refusal unset these.
+TEST_SENDER = {
+    "notice_sender_organisation": "Spinneret Test Hotline",
+    "notice_contact_email": "reports@hotline.test",
+    "notice_legal_basis": "Test policy 1.2 (removal of listed images)",
+    "mail_from": "Spinneret Test Hotline <notices@hotline.test>",
+    "public_base_url": "https://spinneret.hotline.test",
+    "contact_url": "https://hotline.test/crawler",
+}
+
+
+def sender_env() -> dict[str, str]:
+    """TEST_SENDER as the environment of a `spinneret` subprocess."""
+    return {f"SPINNERET_{name.upper()}": value for name, value in TEST_SENDER.items()}
+
+
 @pytest.fixture
 def settings(data_dir: Path, redis_server_url: str, key_prefix: str, redis_client,
              test_database_url: str | None) -> Settings:
@@ -130,6 +147,7 @@ def settings(data_dir: Path, redis_server_url: str, key_prefix: str, redis_clien
         redis_key_prefix=key_prefix,
         allow_private_networks=True,
         database_url=test_database_url,
+        **TEST_SENDER,
     )
 
 
@@ -141,6 +159,7 @@ def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> dict[str, st
         "SPINNERET_REDIS_URL": settings.redis_url or "",
         "SPINNERET_REDIS_KEY_PREFIX": settings.redis_key_prefix,
         "SPINNERET_ALLOW_PRIVATE_NETWORKS": "true",
+        **sender_env(),
     }
     if settings.database_url:
         env["SPINNERET_DATABASE_URL"] = settings.database_url

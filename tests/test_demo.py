@@ -26,6 +26,9 @@ def test_demo_runs_the_whole_loop_on_the_embedded_default(tmp_path):
         mail = mails[0].read_text()
         assert "To: owner@demo-site.invalid" in mail
         assert "Content-Disposition: attachment" not in mail
+        # Its own demo sender values, and the message says it is a demo.
+        assert "*** DEMO: sent by `spinneret demo`" in mail
+        assert "Spinneret demo (not a real hotline)" in mail
 
         # The data dir stays usable by the other commands.
         listed = run_cli("lists", "show", "demo-authority", env=env)

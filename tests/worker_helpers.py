@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from config import Settings
+from tests.conftest import sender_env
 
 
 def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
@@ -27,6 +28,7 @@ def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
         "SPINNERET_INDEX_SYNC_INTERVAL_S": "0.2",
         "SPINNERET_BROKER_VISIBILITY_TIMEOUT_S": "4",
         "SPINNERET_REDELIVER_AFTER_S": "5",
+        **sender_env(),
     }
     if settings.broker_url:  # e.g. RabbitMQ; else the worker uses the store's Redis
         env["SPINNERET_BROKER_URL"] = settings.broker_url

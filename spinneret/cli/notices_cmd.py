@@ -5,16 +5,19 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from datetime import UTC, datetime
 
 import typer
 from rich.table import Table
 
 from config import get_settings
+from notices.clock import as_utc, seconds_between
 from notices.errors import NoticeError
+from notices.render import duration_words
 from notices.service import NoticeService
 from notices.types import NoticeView
 from records.models import NOTICE_STATUSES
-from spinneret.cli.common import OutputFormat, console
+from spinneret.cli.common import OutputFormat, console, err_console
 
 
 def _service() -> NoticeService:
@@ -23,6 +26,28 @@ def _service() -> NoticeService:
 
 def _when(value) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%SZ") if value else ""
+
+
+def _goes_out(view: NoticeView, now: datetime) -> str:
+    """When an open notice is sent: its window's end, or the next outbox pass."""
+    if view.sends_at is None:
+        return ""
+    left = seconds_between(now, view.sends_at)
+    if left <= 0:
+        return "at the next outbox pass"
+    return f"{_when(as_utc(view.sends_at))} (in {duration_words(left)})"
+
+
+def _waiting_line(views: list[NoticeView], now: datetime) -> str:
+    """What `notices send` says about open notices still collecting matches."""
+    waiting = [v for v in views if v.sends_at is not None and seconds_between(now, v.sends_at) > 0]
+    if not waiting:
+        return ""
+    first = min(waiting, key=lambda v: as_utc(v.sends_at))
+    return (f"{len(waiting)} notice(s) waiting for their batch window "
+            f"(SPINNERET_NOTICE_BATCH_WINDOW_S); the next, {first.reference} to "
+            f"{first.site_name}, goes out {_goes_out(first, now)}; "
+            "`spinneret notices send --now` sends them now")
 
 
 def _delivery_summary(view: NoticeView) -> str:
@@ -66,12 +91,13 @@ def register(app: typer.Typer) -> None:
             return
         table = Table(title="Notices")
         for column in ("id", "reference", "site", "status", "items", "deliveries", "created",
-                       "sent", "reminders"):
+                       "sent", "goes out", "reminders"):
             table.add_column(column, overflow="fold")
+        now = datetime.now(UTC)
         for view in views:
             table.add_row(str(view.id), view.reference, view.site_name, view.status,
                           _item_summary(view), _delivery_summary(view), _when(view.created_at),
-                          _when(view.sent_at), str(view.reminders_sent))
+                          _when(view.sent_at), _goes_out(view, now), str(view.reminders_sent))
         console.print(table)
 
     @notices.command("show")
@@ -88,6 +114,9 @@ def register(app: typer.Typer) -> None:
                       f"status {view.status}  created {_when(view.created_at)}  "
                       f"sent {_when(view.sent_at)}  reminders {view.reminders_sent}  "
                       f"escalated {_when(view.escalated_at) or '-'}", markup=False)
+        if view.sends_at is not None:
+            console.print(f"Goes out {_goes_out(view, datetime.now(UTC))} "
+                          "(`spinneret notices send --now` sends it now)", markup=False)
         items = Table(title="Items")
         for column in ("ref", "image URL", "page URL", "first detected", "list", "category",
                        "match", "status", "removed"):
@@ -115,11 +144,23 @@ def register(app: typer.Typer) -> None:
         console.print(f"notice {notice_id}: {created} deliveries queued")
 
     @notices.command("send")
-    def send_command(limit: int = typer.Option(100, "--limit", min=1)) -> None:
+    def send_command(
+        limit: int = typer.Option(100, "--limit", min=1),
+        now: bool = typer.Option(False, "--now", help="Send open notices now, before their "
+                                 "batch window ends (audited as notice.send_now)."),
+    ) -> None:
         """Group new matches into notices and process the outbox once."""
-        result = asyncio.run(_service().send_once(limit))
+        service = _service()
+        result = asyncio.run(service.send_once(limit, now=now, actor="cli"))
         console.print(f"sent {len(result.sent)}, retrying {len(result.retrying)}, "
                       f"failed {len(result.failed)}")
+        if result.refused and result.held:
+            raise NoticeError(f"{len(result.held)} deliveries held: {result.refused}")
+        if result.refused:
+            err_console.print(f"warning: {result.refused}", markup=False)
+        waiting = _waiting_line(service.list(statuses=("open",)), datetime.now(UTC))
+        if waiting:
+            console.print(waiting, markup=False)
 
     @notices.command("recheck")
     def recheck_command(limit: int = typer.Option(500, "--limit", min=1)) -> None:

@@ -6,6 +6,7 @@ import typer
 from aiohttp import web
 
 from config import get_settings
+from spinneret.cli.readiness_warnings import warn_deployment
 from spinneret.context import AppContext
 
 
@@ -20,6 +21,7 @@ def register(app: typer.Typer) -> None:
         from api.app import create_app
 
         settings = get_settings()
+        warn_deployment(settings)
         context = AppContext(settings)
         web.run_app(create_app(context), host=host or settings.api_host,
                     port=port or settings.api_port, print=None)

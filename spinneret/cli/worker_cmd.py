@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from spinneret.cli.readiness_warnings import warn_deployment
 from spinneret.context import AppContext
 
 
@@ -33,6 +34,7 @@ def register(app: typer.Typer) -> None:
         from worker.celery_app import IMAGES_QUEUE, NOTICES_QUEUE, configure
 
         context = AppContext()
+        warn_deployment(context.settings)
         _ = context.db  # migrate before children start, so they never race on it
         celery_app = configure(context.settings, context.redis_url)
         celery_app.conf.worker_max_memory_per_child = child_memory_limit_kb(context)
@@ -57,6 +59,7 @@ def register(app: typer.Typer) -> None:
         from worker.celery_app import configure
 
         context = AppContext()
+        warn_deployment(context.settings)
         celery_app = configure(context.settings, context.redis_url)
         schedule_file = context.settings.data_dir / "celerybeat-schedule"
         context.settings.data_dir.mkdir(parents=True, exist_ok=True)

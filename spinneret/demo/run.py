@@ -129,6 +129,11 @@ def demo_context(base: AppContext, smtp_port: int | None = None) -> AppContext:
             smtp_starttls=False,
             notice_batch_window_s=0.0,
             mail_from="Spinneret demo <notices@spinneret-demo.invalid>",
+            # Demo values, stated as such: every message says it is a demo.
+            notice_demo=True,
+            notice_sender_organisation="Spinneret demo (not a real hotline)",
+            notice_contact_email="notices@spinneret-demo.invalid",
+            notice_legal_basis="none: a demonstration on a generated site with benign images",
         )
     return AppContext(base.settings.model_copy(update=update))
 

@@ -24,7 +24,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def spinneret_serve(settings, log_path: Path) -> Iterator[str]:
+def spinneret_serve(settings, log_path: Path, extra_env: dict[str, str] | None = None
+                    ) -> Iterator[str]:
+    """`extra_env` (e.g. SMTP and sender settings) goes over the defaults below."""
     port = free_port()
     env = {
         **os.environ,
@@ -34,6 +36,7 @@ def spinneret_serve(settings, log_path: Path) -> Iterator[str]:
         "SPINNERET_DATABASE_URL": settings.effective_database_url,
         "SPINNERET_ALLOW_PRIVATE_NETWORKS": "true",
         "SPINNERET_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+        **(extra_env or {}),
     }
     base = f"http://127.0.0.1:{port}"
     with open(log_path, "wb") as log:

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import aiohttp
 import pytest
@@ -205,6 +205,13 @@ async def test_webhook_signed_and_replay_refused(db, settings, clock, make_site,
         payload = json.loads(got["body"])
         assert payload["type"] == "spinneret.notice.initial"
         assert [i["image_url"] for i in payload["items"]] == ["http://x.test/hooked.png"]
+        request = payload["request"]  # who asks, on what basis, by when (docs/webhooks.md)
+        assert request["organisation"] == settings.notice_sender_organisation
+        assert request["legal_basis"] == settings.notice_legal_basis
+        assert request["contact_email"] == "reports@hotline.test" and not request["demo"]
+        created = datetime.fromisoformat(payload["notice"]["created_at"])
+        assert datetime.fromisoformat(request["remove_by"]) - created >= timedelta(
+            seconds=settings.notice_removal_deadline_s)
         assert got["headers"][SIGNATURE_HEADER].startswith("sha256=")
         assert got["headers"]["Idempotency-Key"] == got["headers"]["X-Spinneret-Delivery"]
 

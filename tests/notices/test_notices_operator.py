@@ -63,7 +63,7 @@ def test_environment_settings_credentials_sender_and_template_override(
            "SPINNERET_SMTP_HOST": "127.0.0.1", "SPINNERET_SMTP_PORT": str(auth_smtp.port),
            "SPINNERET_SMTP_STARTTLS": "false", "SPINNERET_SMTP_USERNAME": "spinneret",
            "SPINNERET_SMTP_PASSWORD": "s3cret pass",
-           "SPINNERET_MAIL_FROM": "Example Hotline <notices@hotline.example>",
+           "SPINNERET_MAIL_FROM": "Example Hotline <notices@hotline.test>",
            "SPINNERET_TEMPLATES_DIR": str(templates)}
     sent = run_cli("notices", "send", env=env)
     assert sent.returncode == 0 and "sent 1," in sent.stdout, sent.stdout + sent.stderr
@@ -71,9 +71,9 @@ def test_environment_settings_credentials_sender_and_template_override(
     [mail] = auth_smtp.messages
     assert auth_smtp.auth.attempts[-1][1:] == ("spinneret", "s3cret pass")
     assert mail.login == "spinneret"
-    assert mail.mail_from == "notices@hotline.example"
-    assert mail.message["From"] == "Example Hotline <notices@hotline.example>"
-    assert mail.message["Message-ID"].endswith("@hotline.example>")
+    assert mail.mail_from == "notices@hotline.test"
+    assert mail.message["From"] == "Example Hotline <notices@hotline.test>"
+    assert mail.message["Message-ID"].endswith("@hotline.test>")
     assert mail.message["Subject"].endswith("] Removal request from Example Hotline")
     text = mail.message.get_body(("plain",)).get_content().replace("\r\n", "\n")
     assert text.startswith("Example Hotline asks operator-site to remove:\n"

@@ -1,0 +1,15 @@
+"""Warnings printed when a long-running process starts (and by `config show`): settings
+that leave notices held or tell strangers to look at a placeholder (notices.readiness)."""
+
+from __future__ import annotations
+
+from notices.readiness import deployment_warnings
+from spinneret.cli.common import err_console
+
+
+def warn_deployment(settings) -> list[str]:
+    """Print each warning as one `warning:` line on stderr; returns them."""
+    warnings = deployment_warnings(settings)
+    for warning in warnings:
+        err_console.print(f"warning: {warning}", markup=False)
+    return warnings
