@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from matcher.algorithms import HashValue, default_registry
-from matcher.algorithms.pdq import Pdq
+from matcher.algorithms import default_registry
 from matcher.hashing import HashOptions, ImageHashes, hash_image_decoded
 from matcher.matching import Match, Matcher
 
@@ -21,24 +20,24 @@ def variant_algorithms(matcher) -> frozenset[str]:
 def hash_for_matching(
     data: bytes, options: HashOptions, dihedral: bool,
     variants: bool | Collection[str] = True,
-) -> tuple[ImageHashes, list[HashValue] | None]:
+) -> ImageHashes:
     """Decode once; every configured hash and its query variants (`ImageHashes.variants`;
-    `variants` as in `hash_image_decoded`; the hashes without a uniform border, when the
-    image has one), plus PDQ's 8 rotations/flips when `dihedral`.
+    `variants` as in `hash_image_decoded`): cropdct's crop guesses, the hashes without a
+    uniform border when the image has one, and with `dihedral` PDQ's rotations/flips. Every
+    variant is matched by the same rules as the hash itself.
 
     Raises `UnhashableImage` if the bytes cannot be decoded.
     """
-    hashes, decoded = hash_image_decoded(data, options, variants=variants, trim_borders=True)
-    variants = None
-    if dihedral and "pdq" in options.algorithms:
-        variants = Pdq().compute_dihedral(decoded)
-    return hashes, variants
+    hashes, _ = hash_image_decoded(data, options, variants=variants, trim_borders=True,
+                                   dihedral=dihedral)
+    return hashes
 
 
 def hash_and_match(
     data: bytes, matcher: Matcher, options: HashOptions
 ) -> tuple[ImageHashes, list[Match]]:
-    """Hash `data` (decoded once) and match it against `matcher`."""
-    hashes, dihedral = hash_for_matching(data, options, bool(getattr(matcher, "dihedral", False)),
-                                         variant_algorithms(matcher))
-    return hashes, matcher.match(hashes, dihedral)
+    """Hash `data` (decoded once) and match it against `matcher`: what a crawl does with an
+    image, and what a recheck does to tell whether it still matches."""
+    hashes = hash_for_matching(data, options, bool(getattr(matcher, "dihedral", False)),
+                               variant_algorithms(matcher))
+    return hashes, matcher.match(hashes)
