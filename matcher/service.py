@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 
 from matcher.algorithms import default_registry
 from matcher.hashing import HashOptions, ImageHashes, hash_image_decoded
-from matcher.matching import Match, Matcher
+from matcher.matching import Match, Matcher, Thresholds
+from matcher.store import ListEntry
 
 
 def variant_algorithms(matcher) -> frozenset[str]:
@@ -41,3 +43,30 @@ def hash_and_match(
     hashes = hash_for_matching(data, options, bool(getattr(matcher, "dihedral", False)),
                                variant_algorithms(matcher))
     return hashes, matcher.match(hashes)
+
+
+@dataclass(frozen=True)
+class _EvidenceList:
+    """The list a recheck matches against: the entries that matched the image before."""
+
+    name: str
+    kind: str = "block"
+    category: str = ""
+    source: str = ""
+
+
+def matches_listed(
+    data: bytes, evidence: Sequence[ListEntry], thresholds: Thresholds, options: HashOptions,
+    *, dihedral: bool = False, list_name: str = "evidence",
+) -> list[Match]:
+    """Match `data` against the listed entries `evidence` exactly as a crawl matches an image
+    (`hash_and_match`: every query variant incl. border trim and, with `dihedral`, the
+    rotations/flips; the same quality floor and corroboration): does an image still match
+    the entries that matched it? Empty when it does not.
+
+    Raises `UnhashableImage` if the bytes cannot be decoded."""
+    matcher = Matcher(thresholds, dihedral=dihedral)
+    matcher.load_list(_EvidenceList(list_name), evidence)
+    needed = tuple(dict.fromkeys((*options.algorithms, *(e.algorithm for e in evidence))))
+    options = HashOptions(needed, options.max_pixels, options.working_size)
+    return hash_and_match(data, matcher, options)[1]
