@@ -115,6 +115,13 @@ class Thresholds:
         return cls(per_algorithm, dihedral=settings.match_dihedral)
 
 
+def min_qualities(settings) -> dict[str, int]:
+    """Each algorithm's minimum quality from the settings: what matching holds a hash to, and
+    what a list import counts weak entries by."""
+    return {name: limits.min_quality
+            for name, limits in Thresholds.from_settings(settings).per_algorithm.items()}
+
+
 @dataclass
 class _AlgorithmIndex:
     """One list's entries of one algorithm; labels and source ids are indexed by entry id

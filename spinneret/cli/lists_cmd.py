@@ -57,6 +57,12 @@ def _counts(info: ListInfo) -> str:
     return ", ".join(f"{alg} {count}" for alg, count in info.counts.items()) or "empty"
 
 
+def _min_qualities(settings) -> dict[str, int]:
+    from matcher.matching import min_qualities  # the index behind it is not needed here
+
+    return min_qualities(settings)
+
+
 def _rows_notes(rows: int, shared: int, weak: int) -> list[str]:
     """What an import kept that a plain count hides: shared hashes and weak entries."""
     notes = []
@@ -68,14 +74,6 @@ def _rows_notes(rows: int, shared: int, weak: int) -> list[str]:
         notes.append(f"{entries} too weak to match alone (degenerate or low-quality hash): "
                      "kept, they match only when another algorithm confirms the image")
     return notes
-
-
-def _floors(settings) -> dict[str, int]:
-    """Each algorithm's minimum quality from the settings (what matching will use)."""
-    from matcher.matching import Thresholds  # the index behind it is not needed to import
-
-    return {name: limits.min_quality
-            for name, limits in Thresholds.from_settings(settings).per_algorithm.items()}
 
 
 @contextlib.contextmanager
@@ -194,7 +192,7 @@ def register(app: typer.Typer) -> None:
                     context.store, file, list_name, format=format, algorithm=algorithm,
                     kind=kind.value if kind else None, source=source, category=category,
                     description=description, by=_who(), progress=progress,
-                    min_quality=_floors(context.settings),
+                    min_quality=_min_qualities(context.settings),
                 )
             info = context.store.get_list(list_name)
         finally:
