@@ -96,7 +96,10 @@ class Thresholds:
         and its `{name}_min_quality` / `{name}_corroborate_distance` where the settings have
         one (0 otherwise)."""
         per_algorithm = {}
-        for name in ("pdq", "phash", "dhash", "cropdct"):
+        # Every installed perceptual plug-in the settings name; the others keep their defaults.
+        for name in (a.name for a in default_registry() if not a.exact):
+            if not hasattr(settings, f"{name}_auto_distance"):
+                continue
             auto = getattr(settings, f"{name}_auto_distance")
             review = getattr(settings, f"{name}_review_distance")
             if review < auto:
