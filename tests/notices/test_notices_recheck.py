@@ -83,7 +83,7 @@ async def test_removed_with_time_to_removal_then_reappeared(db, settings, clock,
     [notice] = service.list()
     assert notice.status == "removed"
     [item] = notice.items
-    assert item.status == "removed"
+    assert item.status == "removed" and item.closed_reason == "HTTP 404"
     assert _closed_reasons(db) == ["HTTP 404"]
     assert item.time_to_removal_s == (clock.now() - sealed_at).total_seconds() == 10800
     assert service.stats()[0].median_time_to_removal_s == 10800
@@ -96,6 +96,7 @@ async def test_removed_with_time_to_removal_then_reappeared(db, settings, clock,
     assert len(checked.reappeared) == 1
     [notice] = service.list()
     assert notice.status == "sent" and notice.items[0].status == "reappeared"
+    assert notice.items[0].closed_reason is None  # open again
 
 
 async def test_changed_content_counts_as_removed(db, settings, clock, make_site, record_match,
