@@ -2,8 +2,8 @@
 
     python -m bench.hash_quality [--out bench/results/hash_quality.json]
 
-Informative: scikit-image's bundled photographs (`pip install scikit-image`; not a
-dependency) and their four quarters. Low-detail: gradients (linear, diagonal, radial; with
+Informative: scikit-image's bundled photographs (the `bench` extra: `pip install -e
+'.[bench]'`) and their four quarters. Low-detail: gradients (linear, diagonal, radial; with
 and without noise), flat fields, and heavily blurred, 3%-contrast and 4%-brightness copies
 of the photographs, and stripes. Prints, per algorithm:
 
