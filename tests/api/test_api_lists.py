@@ -135,10 +135,10 @@ async def test_create_list(api):
 
 
 async def test_import_reports_weak_and_shared_rows_and_a_match_names_both_images(api):
-    body = ("algorithm,hash,label,source_id\n"
-            "dhash,e0e0e0e0e0e0e0e0,stripes,w1\n"
-            "dhash,96c3a5f00f5a3c69,design light,d1\n"
-            "dhash,96c3a5f00f5a3c69,design dark,d2\n").encode()
+    body = (b"algorithm,hash,label,source_id\n"
+            b"dhash,e0e0e0e0e0e0e0e0,stripes,w1\n"
+            b"dhash,96c3a5f00f5a3c69,design light,d1\n"
+            b"dhash,96c3a5f00f5a3c69,design dark,d2\n")
     response = await _import(api, "designs", body, format="csv")
     assert response.status == 200, await response.text()
     result = await response.json()
