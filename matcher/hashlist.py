@@ -162,7 +162,8 @@ def parse_hash_list(
     elif fmt is ListFormat.csv:
         rows = _csv_rows(stream)
     elif fmt.value in exchange.FORMATS:
-        rows = exchange.rows(stream, fmt.value, registry)
+        # exchange formats carry no quality column
+        rows = ((*row, None) for row in exchange.rows(stream, fmt.value, registry))
     else:
         rows = _jsonl_rows(stream)
     return _validated(rows, registry)
