@@ -7,6 +7,7 @@ Names carry their units (`fetch_timeout_s`, `max_response_bytes`).
 from __future__ import annotations
 
 import functools
+import ipaddress
 import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -95,9 +96,24 @@ class Settings(BaseSettings):
     user_agent: str = "SpinneretBot/0.1 (+{contact_url})"
     contact_url: str = "https://example.org/spinneret-contact"
     allow_private_networks: bool = False
+    # Comma-separated CIDRs in the environment (SPINNERET_ALLOWED_NETWORKS=10.1.0.0/16), a
+    # list in TOML: networks crawled (and webhooks sent to) although private.
+    allowed_networks: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Private networks allowed anyway (CIDRs); the rest stay refused.",
+    )
     fetch_timeout_s: float = Field(default=30.0, gt=0)
     connect_timeout_s: float = Field(default=10.0, gt=0)
     max_response_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
+    max_decompression_ratio: int = Field(
+        default=200, gt=1, description="A compressed body expanding more than this is too_large."
+    )
+    max_links_per_page: int = Field(
+        default=10_000, gt=0, description="Links followed per page; the rest are skipped."
+    )
+    max_images_per_page: int = Field(
+        default=10_000, gt=0, description="Images taken per page; the rest are skipped."
+    )
     max_redirects: int = Field(default=5, ge=0)
     default_max_pages: int = Field(default=10_000, gt=0)
     default_max_depth: int = Field(default=10, ge=0)
@@ -195,6 +211,20 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip().lower() for part in value.split(",") if part.strip()]
         return [str(part).lower() for part in value]
+
+    @field_validator("allowed_networks", mode="before")
+    @classmethod
+    def _split_networks(cls, value: Any) -> Any:
+        parts = value.split(",") if isinstance(value, str) else list(value)
+        networks = []
+        for part in (str(p).strip() for p in parts):
+            if not part:
+                continue
+            try:
+                networks.append(str(ipaddress.ip_network(part, strict=False)))
+            except ValueError:
+                raise ValueError(f"{part!r} is not a network (CIDR such as 10.0.0.0/8)") from None
+        return networks
 
     @classmethod
     def settings_customise_sources(
