@@ -27,6 +27,13 @@ from tests.conftest import report
 ROOT = Path(__file__).resolve().parents[2]
 PEAK_RSS_LIMIT_MB = 300
 CHILD_TIMEOUT_S = 240  # a hang guard, not a performance bound
+# The child's address space is capped too, so that a crawler without the caps fails this
+# test with a MemoryError instead of taking the (shared) machine's memory.
+CHILD_ADDRESS_SPACE_BYTES = 3 << 30
+
+
+def _limit_memory() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (CHILD_ADDRESS_SPACE_BYTES, CHILD_ADDRESS_SPACE_BYTES))
 
 
 def gzip_zeros(n_bytes: int) -> bytes:
@@ -60,10 +67,12 @@ async def _child(config: dict) -> dict:
         def needs_backout(self) -> bool:
             return False
 
+    known = CrawlSettings.__dataclass_fields__  # (run against older code: what it has)
     settings = CrawlSettings(allow_private_networks=True, default_rate_per_s=1000,
                              per_host_concurrency=8, crawl_concurrency=8, max_retries=0,
                              fetch_timeout_s=60, redis_key_prefix=config["prefix"],
-                             **config.get("settings", {}))
+                             **{k: v for k, v in config.get("settings", {}).items()
+                                if k in known})
     client = aioredis.Redis.from_url(config["redis_url"])
     frontier = RedisFrontier(client, config["prefix"], config["crawl_id"])
     sink = CountingSink()
@@ -83,7 +92,7 @@ async def run_child(config: dict) -> dict:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "tests.security.test_defect_crawl_limits", json.dumps(config),
         cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={**os.environ, "PYTHONPATH": str(ROOT)}, preexec_fn=_limit_memory,
     )
     try:
         out, err = await asyncio.wait_for(proc.communicate(), CHILD_TIMEOUT_S)
