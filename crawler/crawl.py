@@ -71,6 +71,7 @@ class Crawler:
         self._known: set[str] = set()  # URLs already handed to the frontier by this run
         self._done = False
         self._pages_started = 0
+        self._resources_started = 0  # stylesheets and sitemaps fetched by this process
         self._last_progress = 0.0
         self._rate_checked: set[str] = set()
         self._requests_counted = 0
@@ -222,10 +223,13 @@ class Crawler:
                 await self._do_page(item)
             elif is_image:
                 await self._do_image(item)
-            elif item.kind == "css":
-                await self._do_css(item)
-            elif item.kind == "sitemap":
-                await self._do_sitemap(item)
+            elif item.kind in ("css", "sitemap"):
+                # Stylesheets and sitemaps lead to more of themselves (an endless @import or
+                # sitemap-index chain): as many of them as pages, at most.
+                if self._resources_started >= self.max_pages:
+                    raise SkipUrl("max_pages", item.url)
+                self._resources_started += 1
+                await (self._do_css(item) if item.kind == "css" else self._do_sitemap(item))
         except SkipUrl as exc:
             self._count(f"{'images' if is_image else 'urls'}_skipped:{exc.reason}")
             if item.via == "start":

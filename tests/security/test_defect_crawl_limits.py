@@ -258,5 +258,25 @@ async def test_a_page_with_a_million_links_is_bounded_and_the_crawl_ends(child_c
     assert stats["urls_skipped"]["max_pages"] == 10_000 - 49, stats
 
 
+async def test_an_endless_stylesheet_import_chain_ends(child_config):
+    def css(request_path: str):
+        n = int(request_path.rsplit("/", 1)[1].split(".")[0])
+        return plain(f'@import "/c/{n + 1}.css"; body {{ background: url(/c/{n}.png) }}',
+                     "text/css")
+
+    routes: dict = {"/": plain('<link rel="stylesheet" href="/c/0.css">'),
+                    "/robots.txt": plain("", "text/plain")}
+    routes.update({f"/c/{n}.css": css(f"/c/{n}.css") for n in range(100)})
+    server = await serve(routes)
+    try:
+        result = await run_child({**child_config, "url": f"http://127.0.0.1:{server.port}/",
+                                  "max_pages": 5})
+    finally:
+        await server.close()
+    stats = result["stats"]
+    assert stats["finished"] and stats["urls_skipped"]["max_pages"] == 1, stats
+    assert stats["images_found"] == 5  # one per stylesheet fetched: 5 of an endless chain
+
+
 if __name__ == "__main__":
     print(json.dumps(asyncio.run(_child(json.loads(sys.argv[1])))))
