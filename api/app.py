@@ -27,6 +27,7 @@ from api.http import (
 )
 from api.metrics import SpinneretCollector
 from api.services import SERVICES, Services
+from config.secrets import mask_secrets
 from notices.clock import Clock, SystemClock
 from notices.render import category_text, match_text
 from records.audit import AuditLog
@@ -126,7 +127,8 @@ def _guarded(ep: Endpoint) -> Handler:
             if error is None:
                 log.exception("%s %s failed", request.method, request.path)
                 error = ApiError(500, "internal error (logged on the server)")
-            response = _error(request, ep, error.status, error.message)
+            response = _error(request, ep, error.status,
+                              mask_secrets(error.message, svc.settings.secret_values()))
         # Every mutating call, refused or failed too. Unauthenticated successes are the
         # login (audited as ui.login) and owner responses (audited by notices.owner).
         if ep.mutating and (who is not None or response.status >= 400):

@@ -26,6 +26,7 @@ from api.http import PRINCIPAL, form_body, path_int, services, set_audit
 from api.timeline import notice_timeline
 from api.v1_lists import export_list_, import_upload
 from api.v1_records import site_changes
+from crawler.netpolicy import NetworkPolicy
 from matcher.errors import EntryNotFound
 from matcher.store import ListChange, ListInfo
 from notices.clock import seconds_between
@@ -258,8 +259,9 @@ async def sites_add(request: web.Request) -> web.Response:
         if required not in data:
             raise ApiError(400, f"{required.replace('_', ' ')} is required")
     set_audit(request, f"site:{data['name']}", op="add")
-    site = add_site(services(request).db, NewSite(**site_changes(data)),
-                    actor=request[PRINCIPAL].actor)
+    svc = services(request)
+    site = add_site(svc.db, NewSite(**site_changes(data)), actor=request[PRINCIPAL].actor,
+                    network_policy=NetworkPolicy.from_settings(svc.settings))
     return redirect(request, "/sites", f"Added site {site.name}.")
 
 

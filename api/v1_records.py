@@ -17,6 +17,7 @@ from api.http import (
     services,
     set_audit,
 )
+from crawler.netpolicy import NetworkPolicy
 from records.crawls import CrawlRepository
 from records.matches import MatchRepository
 from records.models import CRAWL_STATUSES, MATCH_DECISIONS, MATCH_STATUSES
@@ -71,8 +72,9 @@ async def create_site(request: web.Request) -> web.Response:
     for required in ("url", "name"):  # and an owner e-mail or a webhook (records validates)
         field(data, required, str, required=True)
     set_audit(request, f"site:{data['name']}", op="add")
-    site = add_site(services(request).db, NewSite(**site_changes(data)),
-                    actor=request[PRINCIPAL].actor)
+    svc = services(request)
+    site = add_site(svc.db, NewSite(**site_changes(data)), actor=request[PRINCIPAL].actor,
+                    network_policy=NetworkPolicy.from_settings(svc.settings))
     return ok(site_json(site, secret=True), 201)
 
 
@@ -88,7 +90,9 @@ async def update_site(request: web.Request) -> web.Response:
         raise ApiError(400, "a site cannot be renamed")
     set_audit(request, f"site:{name}", op="update", fields=sorted(changes))
     changes = {k: v for k, v in changes.items() if k in UPDATABLE}
-    site = SiteRepository(services(request).db).update(name, **changes)
+    svc = services(request)
+    site = SiteRepository(svc.db, network_policy=NetworkPolicy.from_settings(svc.settings)
+                          ).update(name, **changes)
     return ok(site_json(site, secret=True))
 
 

@@ -7,11 +7,13 @@ Names carry their units (`fetch_timeout_s`, `max_response_bytes`).
 from __future__ import annotations
 
 import functools
+import ipaddress
 import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import parse_qsl, unquote, urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -21,6 +23,7 @@ from pydantic_settings import (
 )
 
 from config.paths import default_data_dir
+from config.secrets import MASK, mask_secrets
 
 
 def _toml_file() -> Path | None:
@@ -99,9 +102,24 @@ class Settings(BaseSettings):
     user_agent: str = "SpinneretBot/0.1 (+{contact_url})"
     contact_url: str = "https://example.org/spinneret-contact"
     allow_private_networks: bool = False
+    # Comma-separated CIDRs in the environment (SPINNERET_ALLOWED_NETWORKS=10.1.0.0/16), a
+    # list in TOML: networks crawled (and webhooks sent to) although private.
+    allowed_networks: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Private networks allowed anyway (CIDRs); the rest stay refused.",
+    )
     fetch_timeout_s: float = Field(default=30.0, gt=0)
     connect_timeout_s: float = Field(default=10.0, gt=0)
     max_response_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
+    max_decompression_ratio: int = Field(
+        default=200, gt=1, description="A compressed body expanding more than this is too_large."
+    )
+    max_links_per_page: int = Field(
+        default=10_000, gt=0, description="Links followed per page; the rest are skipped."
+    )
+    max_images_per_page: int = Field(
+        default=10_000, gt=0, description="Images taken per page; the rest are skipped."
+    )
     max_redirects: int = Field(default=5, ge=0)
     default_max_pages: int = Field(default=10_000, gt=0)
     default_max_depth: int = Field(default=10, ge=0)
@@ -222,6 +240,20 @@ class Settings(BaseSettings):
             return [part.strip().lower() for part in value.split(",") if part.strip()]
         return [str(part).lower() for part in value]
 
+    @field_validator("allowed_networks", mode="before")
+    @classmethod
+    def _split_networks(cls, value: Any) -> Any:
+        parts = value.split(",") if isinstance(value, str) else list(value)
+        networks = []
+        for part in (str(p).strip() for p in parts):
+            if not part:
+                continue
+            try:
+                networks.append(str(ipaddress.ip_network(part, strict=False)))
+            except ValueError:
+                raise ValueError(f"{part!r} is not a network (CIDR such as 10.0.0.0/8)") from None
+        return networks
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -247,34 +279,60 @@ class Settings(BaseSettings):
         return self.user_agent.format(contact_url=self.contact_url)
 
     def masked(self) -> dict[str, Any]:
-        """Settings as plain values with secrets and URL passwords masked."""
+        """Settings as plain values with every secret form masked (config/secrets.py)."""
+        secrets = self.secret_values()
         out: dict[str, Any] = {}
         for name, value in self.model_dump().items():
             if isinstance(value, SecretStr):
-                value = "********" if value.get_secret_value() else ""
+                value = MASK if value.get_secret_value() else ""
             elif isinstance(value, str):
-                value = mask_url_password(value)
+                value = mask_secrets(value, secrets)
+            elif isinstance(value, list):
+                value = [mask_secrets(v, secrets) if isinstance(v, str) else v for v in value]
             elif isinstance(value, Path):
                 value = str(value)
             out[name] = value
         return out
 
+    def secret_values(self) -> set[str]:
+        """The secrets these settings hold: secret fields, URL passwords, and the values of
+        password-like URL query parameters."""
+        values: set[str] = set()
+        for value in self.__dict__.values():
+            if isinstance(value, SecretStr):
+                values.add(value.get_secret_value())
+            elif isinstance(value, str) and "://" in value:
+                try:
+                    parts = urlsplit(value)
+                    values.add(unquote(parts.password or ""))
+                except ValueError:
+                    continue
+                for key, item in parse_qsl(parts.query):
+                    if mask_secrets(f"?{key}=x") != f"?{key}=x":
+                        values.add(item)
+        values.discard("")
+        return values
+
 
 def mask_url_password(url: str) -> str:
-    """`scheme://user:pass@host` with the password masked; any other string unchanged."""
-    if "://" not in url or "@" not in url:
-        return url
-    scheme, rest = url.split("://", 1)
-    creds, host = rest.rsplit("@", 1)
-    if ":" in creds:
-        user = creds.split(":", 1)[0]
-        return f"{scheme}://{user}:********@{host}"
-    return url
+    """`url` with its password (userinfo or query parameter) masked; other text unchanged."""
+    return mask_secrets(url)
+
+
+class SettingsError(Exception):
+    """A setting has a bad value: one line naming each variable (shown without traceback)."""
 
 
 @functools.lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = "SPINNERET_" + "_".join(str(part) for part in error["loc"][:1]).upper()
+            problems.append(f"{name}: {error['msg'].removeprefix('Value error, ')}")
+        raise SettingsError("bad setting " + "; ".join(problems)) from None
 
 
 def reset_settings_cache() -> None:

@@ -14,7 +14,6 @@ import os
 import socket
 import time
 import uuid
-import zlib
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -22,11 +21,12 @@ from typing import TYPE_CHECKING
 from aiohttp.abc import AbstractResolver
 from yarl import URL
 
+from crawler.body import decode_bounded
 from crawler.errors import CrawlerError, FetchError, SkipUrl
 from crawler.extract import DataImage, Extracted, extract_css, extract_html, extract_sitemap
 from crawler.fetch import Fetcher, Response
 from crawler.frontier import IMAGES, PAGES, QueueItem, RedisFrontier
-from crawler.robots import RobotsCache, RobotsFile, origin_of
+from crawler.robots import MAX_ROBOTS_BYTES, RobotsCache, RobotsFile, origin_of
 from crawler.scope import Scope
 from crawler.sniff import sniff, sniff_image
 from crawler.types import CrawlSettings, CrawlStats, CrawlTarget, FoundImage, ImageSink
@@ -42,7 +42,8 @@ _PROGRESS_INTERVAL_S = 0.1
 # A crawler process renews its lease on the crawl at every flush; one silent for this long
 # is taken for dead and its in-flight items are requeued by the others.
 OWNER_LEASE_S = 15.0
-MAX_SITEMAP_BYTES = 50 * 1024 * 1024  # the sitemaps.org limit, uncompressed
+# URLs this process remembers having queued (a shortcut before Redis): bounded memory.
+MAX_KNOWN_URLS = 100_000
 
 
 class Crawler:
@@ -70,6 +71,7 @@ class Crawler:
         self._known: set[str] = set()  # URLs already handed to the frontier by this run
         self._done = False
         self._pages_started = 0
+        self._resources_started = 0  # stylesheets and sitemaps fetched by this process
         self._last_progress = 0.0
         self._rate_checked: set[str] = set()
         self._requests_counted = 0
@@ -221,10 +223,13 @@ class Crawler:
                 await self._do_page(item)
             elif is_image:
                 await self._do_image(item)
-            elif item.kind == "css":
-                await self._do_css(item)
-            elif item.kind == "sitemap":
-                await self._do_sitemap(item)
+            elif item.kind in ("css", "sitemap"):
+                # Stylesheets and sitemaps lead to more of themselves (an endless @import or
+                # sitemap-index chain): as many of them as pages, at most.
+                if self._resources_started >= self.max_pages:
+                    raise SkipUrl("max_pages", item.url)
+                self._resources_started += 1
+                await (self._do_css(item) if item.kind == "css" else self._do_sitemap(item))
         except SkipUrl as exc:
             self._count(f"{'images' if is_image else 'urls'}_skipped:{exc.reason}")
             if item.via == "start":
@@ -233,6 +238,8 @@ class Crawler:
             self._count(f"errors:{exc.kind}")
             if is_image:
                 self._count(f"images_skipped:{exc.kind}")
+            elif exc.kind == "too_large":  # a page, stylesheet or sitemap not read: say why
+                self._count("urls_skipped:too_large")
             if item.via == "start":
                 self._start_not_fetched(exc.kind, exc)
             log.debug("%s", exc)
@@ -273,10 +280,12 @@ class Crawler:
                                kind, item.via or "page")
         elif kind == "text/html":
             extracted = extract_html(response.body, response.url,
-                                     max_data_bytes=self.settings.max_response_bytes)
+                                     max_data_bytes=self.settings.max_response_bytes,
+                                     max_links=self.settings.max_links_per_page,
+                                     max_images=self.settings.max_images_per_page)
             await self._handle_extracted(extracted, response.url, item.depth)
         elif kind == "text/css":
-            extracted = extract_css(response.body, response.url)
+            extracted = self._extract_css(response)
             await self._handle_extracted(extracted, response.url, item.depth)
         else:
             self._count("urls_skipped:not_html")
@@ -288,23 +297,33 @@ class Crawler:
             raise SkipUrl("not_image", response.url)
         await self._submit(response.url, item.page_url, response.body, mime, item.via)
 
+    def _extract_css(self, response: Response) -> Extracted:
+        return extract_css(response.body, response.url,
+                           max_links=self.settings.max_links_per_page,
+                           max_images=self.settings.max_images_per_page)
+
     async def _do_css(self, item: QueueItem) -> None:
         response = await self._fetch_ok(item, page_scope=False)
-        extracted = extract_css(response.body, response.url)
+        extracted = self._extract_css(response)
         await self._handle_extracted(extracted, response.url, item.depth)
 
     async def _do_sitemap(self, item: QueueItem) -> None:
         response = await self._fetch_ok(item, page_scope=False)
         body = response.body
-        if body[:2] == b"\x1f\x8b":
-            decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            body = decompressor.decompress(body, MAX_SITEMAP_BYTES)
-        extracted = extract_sitemap(body, response.url)
+        if body[:2] == b"\x1f\x8b":  # a .xml.gz file (not a Content-Encoding)
+            body = decode_bounded(body, response.url, max_bytes=self.settings.max_response_bytes,
+                                  max_ratio=self.settings.max_decompression_ratio)
+        extracted = extract_sitemap(body, response.url,
+                                    max_images=self.settings.max_images_per_page)
         # Pages listed in a sitemap are one step from the start page.
         await self._handle_extracted(extracted, response.url, 0)
 
     # --- links and images ------------------------------------------------------
     async def _handle_extracted(self, extracted: Extracted, page_url: str, depth: int) -> None:
+        if extracted.links_over_cap:
+            self._count("urls_skipped:too_many_links", extracted.links_over_cap)
+        if extracted.images_over_cap:
+            self._count("images_skipped:too_many_images", extracted.images_over_cap)
         items: list[QueueItem] = []
         for link in extracted.links:
             try:
@@ -312,6 +331,8 @@ class Crawler:
                 if link.kind == "page":
                     if depth + 1 > self.max_depth:
                         raise SkipUrl("max_depth", link.url)
+                    if self._pages_started >= self.max_pages:
+                        raise SkipUrl("max_pages", link.url)  # never fetched: not queued
                     self.scope.check_page(url)
                     items.append(QueueItem(link.url, "page", depth + 1, page_url, link.via))
                 else:
@@ -329,7 +350,7 @@ class Crawler:
 
     async def _enqueue(self, items: list[QueueItem]) -> None:
         known = self._known
-        if len(known) > 1_000_000:  # only a shortcut; the Redis seen-set is the truth
+        if len(known) > MAX_KNOWN_URLS:  # only a shortcut; the Redis seen-set is the truth
             known.clear()
         items = [item for item in items if item.url not in known]
         if not items:
@@ -373,9 +394,12 @@ class Crawler:
     # --- robots ------------------------------------------------------------------
     async def _fetch_robots(self, url: str) -> RobotsFile:
         try:
-            response = await self._fetcher.fetch(url, max_bytes=512 * 1024)
+            response = await self._fetcher.fetch(url, max_bytes=MAX_ROBOTS_BYTES)
         except SkipUrl as exc:  # e.g. SSRF refusal
             raise FetchError(exc.reason, url) from None
+        except FetchError as exc:  # e.g. too_large: the robots error is counted too
+            self._count(f"errors:{exc.kind}")
+            raise
         return RobotsFile(response.status, response.body)
 
     async def _robots_rules(self, url: URL):

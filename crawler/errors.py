@@ -48,8 +48,10 @@ class FetchError(CrawlerError):
 
 
 class ResponseTooLarge(FetchError):
-    def __init__(self, url: str, limit: int) -> None:
-        super().__init__("too_large", url, f"more than {limit} bytes")
+    """Recorded as `too_large`: over the byte cap (raw or decompressed) or the ratio cap."""
+
+    def __init__(self, url: str, limit: int, detail: str = "") -> None:
+        super().__init__("too_large", url, detail or f"more than {limit} bytes")
 
 
 class TooManyRedirects(FetchError):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urljoin
@@ -17,7 +18,7 @@ from selectolax.lexbor import LexborHTMLParser
 from w3lib.url import parse_data_uri
 from yarl import URL
 
-from crawler.scope import looks_like_image_url, strip_fragment
+from crawler.scope import IMAGE_EXTENSIONS, looks_like_image_url, strip_fragment
 
 Kind = Literal["page", "image", "css", "sitemap"]
 
@@ -41,12 +42,23 @@ class Extracted:
     links: list[Link] = field(default_factory=list)
     data_images: list[DataImage] = field(default_factory=list)
     bad_data_uris: int = 0
+    links_over_cap: int = 0  # distinct links past max_links, not taken
+    images_over_cap: int = 0  # images past max_images, not taken
+
+
+# A bigger page is parsed in pieces of this many tags, so no DOM passes some 50 MB.
+MAX_PARSED_TAGS = 100_000
+SITEMAP_MAX_URLS = 50_000  # the sitemaps.org limit per file
 
 
 class _Collector:
-    def __init__(self, base_url: str, max_data_bytes: int) -> None:
+    def __init__(self, base_url: str, max_data_bytes: int, *, max_links: int = 10_000,
+                 max_images: int = 10_000) -> None:
         self.base = base_url
         self.max_data_bytes = max_data_bytes
+        self.max_links = max_links
+        self.max_images = max_images
+        self._images = 0
         self.out = Extracted()
         self._seen: set[tuple[str, str]] = set()  # a node can match several selectors
         self._origin: tuple[str, str] | None = None  # (base, its scheme://authority)
@@ -61,6 +73,8 @@ class _Collector:
             if kind in ("image", "page"):
                 self.add_data(ref, "data-uri")
             return
+        if self._full(kind, via, ref):  # decided before any URL work: a flood is cheap
+            return
         try:
             absolute = strip_fragment(self._join(ref))
         except ValueError:
@@ -71,8 +85,37 @@ class _Collector:
         if kind == "page" and via == "a" and _has_image_extension(absolute):
             kind, via = "image", "a"
         if (absolute, kind) not in self._seen:
+            if not self._room(kind):
+                return
             self._seen.add((absolute, kind))
             self.out.links.append(Link(absolute, kind, via))
+
+    def _full(self, kind: str, via: str, ref: str) -> bool:
+        """True (and counted) if a ref of this kind can no longer be taken. A page link to
+        an image file may still be taken as an image."""
+        images_full = self._images >= self.max_images
+        if kind == "image":
+            if images_full:
+                self.out.images_over_cap += 1
+            return images_full
+        if len(self.out.links) - self._images < self.max_links:
+            return False
+        if kind == "page" and via == "a" and not images_full and _raw_image_path(ref):
+            return False
+        self.out.links_over_cap += 1
+        return True
+
+    def _room(self, kind: str) -> bool:
+        """Count one more taken link/image; False (counted as over the cap) past the cap."""
+        if kind == "image":
+            if self._images >= self.max_images:
+                self.out.images_over_cap += 1
+                return False
+            self._images += 1
+        elif len(self.out.links) - self._images >= self.max_links:
+            self.out.links_over_cap += 1
+            return False
+        return True
 
     def _join(self, ref: str) -> str:
         """urljoin(base, ref); a plain root-relative path ("/a/b.png", the usual case) is
@@ -95,6 +138,9 @@ class _Collector:
             self.out.bad_data_uris += 1
             return
         if ("data:", uri) not in self._seen:
+            if self._images + len(self.out.data_images) >= self.max_images:
+                self.out.images_over_cap += 1
+                return
             self._seen.add(("data:", uri))
             self.out.data_images.append(DataImage(parsed.data, parsed.media_type, via))
 
@@ -122,6 +168,13 @@ _DOT_SEGMENT = re.compile(r"/\.\.?(?:/|\Z)")
 _HTTP_ORIGIN = re.compile(r"https?://[A-Za-z0-9._~!$&'()*+,=:@%\[\]-]+(?=[/?#]|\Z)")
 
 
+def _raw_image_path(ref: str) -> bool:
+    """The image-extension test on an unparsed ref (cheap; `add` decides exactly)."""
+    path = ref.split("#", 1)[0].split("?", 1)[0].lower()
+    dot = path.rfind(".")
+    return dot != -1 and path[dot:] in IMAGE_EXTENSIONS
+
+
 def _has_image_extension(url: str) -> bool:
     try:
         return looks_like_image_url(URL(url, encoded=False))
@@ -140,19 +193,45 @@ _OG_PROPS = frozenset({"og:image", "og:image:url", "og:image:secure_url", "twitt
                        "twitter:image:src"})
 
 
+def _segments(text: str) -> Iterator[str]:
+    """The page in pieces of at most MAX_PARSED_TAGS tags, cut before a "<", so that only
+    one piece's DOM exists at a time (a link flood must not become a 1 GB DOM). An ordinary
+    page is one piece."""
+    if text.count("<") <= MAX_PARSED_TAGS:
+        yield text
+        return
+    start = 0
+    while start < len(text):
+        cut = start
+        for _ in range(MAX_PARSED_TAGS):
+            cut = text.find("<", cut + 1)
+            if cut == -1:
+                cut = len(text)
+                break
+        yield text[start:cut]
+        start = cut
+
+
 def extract_html(body: bytes | str, base_url: str, *, max_data_bytes: int = 20 << 20,
-                 ) -> Extracted:
+                 max_links: int = 10_000, max_images: int = 10_000) -> Extracted:
+    """Links and images of a page: at most `max_links` links and `max_images` images, the
+    rest counted in `links_over_cap` / `images_over_cap`."""
     text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
-    tree = LexborHTMLParser(text)
-    col = _Collector(base_url, max_data_bytes)
-    base_seen = False
+    col = _Collector(base_url, max_data_bytes, max_links=max_links, max_images=max_images)
+    state = {"base_seen": False}
+    for segment in _segments(text):
+        _extract_tree(LexborHTMLParser(segment), base_url, col, state)
+    return col.out
+
+
+def _extract_tree(tree: LexborHTMLParser, base_url: str, col: _Collector, state: dict) -> None:
     for node in tree.css(_SELECTOR):
         tag = node.tag
         attrs = node.attributes
         if tag == "base":
             href = attrs.get("href")
-            if href and not base_seen:
-                base_seen = True
+            if href and not state["base_seen"]:
+                state["base_seen"] = True
                 col.base = urljoin(base_url, href.strip())
             continue
         if tag == "img" or (tag == "input" and (attrs.get("type") or "").lower() == "image"):
@@ -194,13 +273,12 @@ def extract_html(body: bytes | str, base_url: str, *, max_data_bytes: int = 20 <
         style = attrs.get("style")
         if style:
             col.add_style_attr(style)
-    return col.out
 
 
 def extract_css(body: bytes | str, base_url: str, *, max_data_bytes: int = 20 << 20,
-                ) -> Extracted:
+                max_links: int = 10_000, max_images: int = 10_000) -> Extracted:
     text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
-    col = _Collector(base_url, max_data_bytes)
+    col = _Collector(base_url, max_data_bytes, max_links=max_links, max_images=max_images)
     col.add_css(text, "css")
     return col.out
 
@@ -297,11 +375,12 @@ _LOC = re.compile(r"<\s*(image:)?loc\s*>\s*(.*?)\s*<\s*/\s*(?:image:)?loc\s*>",
                   re.IGNORECASE | re.DOTALL)
 
 
-def extract_sitemap(body: bytes, base_url: str) -> Extracted:
-    """`<loc>`s of a sitemap (pages, or sitemaps for an index) and `<image:loc>`s (images)."""
+def extract_sitemap(body: bytes, base_url: str, *, max_images: int = 10_000) -> Extracted:
+    """`<loc>`s of a sitemap (pages, or sitemaps for an index; at most SITEMAP_MAX_URLS) and
+    `<image:loc>`s (images, at most `max_images`)."""
     text = body.decode("utf-8", errors="replace")
     is_index = "<sitemapindex" in text[:2048].lower()
-    col = _Collector(base_url, 0)
+    col = _Collector(base_url, 0, max_links=SITEMAP_MAX_URLS, max_images=max_images)
     for match in _LOC.finditer(text):
         url = html.unescape(match.group(2)).strip()
         if match.group(1):

@@ -1,5 +1,6 @@
-"""aiohttp fetcher: per-host slots (concurrency + rate), streamed size cap, time cap per
-response, 429/503 Retry-After, and redirects followed by hand so every hop is checked.
+"""aiohttp fetcher: per-host slots (concurrency + rate), streamed size cap (crawler.body),
+time cap per response, 429/503 Retry-After, and redirects followed by hand so every hop is
+checked.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from aiolimiter import AsyncLimiter
 from multidict import CIMultiDictProxy
 from yarl import URL
 
-from crawler.errors import FetchError, ResponseTooLarge, SsrfBlocked, TooManyRedirects
+from crawler.body import ACCEPT_ENCODING, read_bounded
+from crawler.errors import FetchError, SsrfBlocked, TooManyRedirects
 from crawler.scope import strip_fragment
 from crawler.ssrf import GuardedResolver, SsrfPolicy
 from crawler.types import CrawlSettings
@@ -107,8 +109,9 @@ class Fetcher:
         )
         self._session = aiohttp.ClientSession(
             connector=connector,
-            headers={"User-Agent": self.settings.user_agent, "Accept": "*/*"},
-            cookie_jar=aiohttp.DummyCookieJar(), trust_env=False,
+            headers={"User-Agent": self.settings.user_agent, "Accept": "*/*",
+                     "Accept-Encoding": ACCEPT_ENCODING},
+            cookie_jar=aiohttp.DummyCookieJar(), trust_env=False, auto_decompress=False,
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.settings.connect_timeout_s),
         )
 
@@ -195,7 +198,9 @@ class Fetcher:
                     statuses[resp.status] = statuses.get(resp.status, 0) + 1
                     body = b""
                     if resp.status < 300:
-                        body = await _read_capped(resp, cap, str(url))
+                        body = await read_bounded(
+                            resp, str(url), max_bytes=cap,
+                            max_ratio=self.settings.max_decompression_ratio)
                         self.counters.bytes += len(body)
                     return Response(str(url), resp.status, resp.headers, body)
         except TimeoutError:
@@ -212,23 +217,6 @@ class Fetcher:
             raise FetchError("bad_response", str(url), str(exc)) from None
         except (aiohttp.ClientError, OSError) as exc:
             raise FetchError("connection", str(url), str(exc)) from None
-
-
-async def _read_capped(resp: aiohttp.ClientResponse, cap: int, url: str) -> bytes:
-    if resp.content_length is not None:
-        if resp.content_length > cap:
-            resp.close()
-            raise ResponseTooLarge(url, cap)
-        return await resp.read()  # the parser never reads past Content-Length
-    chunks: list[bytes] = []
-    total = 0
-    async for chunk in resp.content.iter_chunked(64 * 1024):
-        total += len(chunk)
-        if total > cap:
-            resp.close()  # drop the connection; the server stops sending
-            raise ResponseTooLarge(url, cap)
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _limiter(rate_per_s: float) -> AsyncLimiter:

@@ -1,4 +1,4 @@
-"""SSRF guard: only http(s), and only public addresses unless private networks are allowed.
+"""SSRF guard: only http(s), and only the addresses `NetworkPolicy` allows.
 
 The check runs inside the aiohttp resolver, i.e. on the very addresses the connector then
 connects to, so a name that resolves to a public address for a check and a private one for
@@ -8,7 +8,6 @@ aiohttp, so `check_url` checks them before the request.
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 from collections.abc import Iterable
 
@@ -17,30 +16,17 @@ from aiohttp.resolver import DefaultResolver
 from yarl import URL
 
 from crawler.errors import SsrfBlocked
+from crawler.netpolicy import HOW_TO_ALLOW, NetworkPolicy
 from crawler.types import ALLOWED_SCHEMES
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
+class SsrfPolicy(NetworkPolicy):
+    """`NetworkPolicy` plus the URL checks the fetchers make before every request."""
 
-class SsrfPolicy:
     def __init__(self, allow_private: bool = False, allowed_networks: Iterable[str] = ()) -> None:
-        self.allow_private = allow_private
-        self.allowed_networks = tuple(ipaddress.ip_network(n, strict=False)
-                                      for n in allowed_networks)
+        super().__init__(allow_private, allowed_networks)
         # raw host -> refusal detail ("" = allowed); a crawl asks about few hosts, often
         self._host_verdicts: dict[str, str] = {}
-
-    def address_allowed(self, address: str) -> bool:
-        try:
-            ip: IPAddress = ipaddress.ip_address(address.split("%", 1)[0])
-        except ValueError:
-            return False
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        if self.allow_private or any(ip in net for net in self.allowed_networks):
-            return True
-        return not (ip.is_loopback or ip.is_private or ip.is_link_local or ip.is_multicast
-                    or ip.is_reserved or ip.is_unspecified or not ip.is_global)
 
     def check_url(self, url: URL | str) -> URL:
         """Scheme check, plus the address check for IP-literal hosts. Returns the URL."""
@@ -52,22 +38,12 @@ class SsrfPolicy:
             raise SsrfBlocked(str(parsed), "no host")
         verdict = self._host_verdicts.get(host)
         if verdict is None:
-            verdict = self._host_verdict(host)
+            verdict = self.literal_refusal(host)
             if len(self._host_verdicts) < 100_000:
                 self._host_verdicts[host] = verdict
         if verdict:
             raise SsrfBlocked(str(parsed), verdict)
         return parsed
-
-    def _host_verdict(self, host: str) -> str:
-        literal = host.strip("[]")
-        try:
-            ipaddress.ip_address(literal.split("%", 1)[0])
-        except ValueError:
-            return ""  # a name: checked by the resolver at connect time
-        if not self.address_allowed(literal):
-            return f"address {literal} not allowed"
-        return ""
 
 
 class GuardedResolver(AbstractResolver):
@@ -82,7 +58,8 @@ class GuardedResolver(AbstractResolver):
         results = await self.inner.resolve(host, port, family)
         bad = [r["host"] for r in results if not self.policy.address_allowed(r["host"])]
         if bad or not results:
-            detail = f"{host} resolves to {', '.join(bad)}" if bad else f"{host} did not resolve"
+            detail = (f"{host} resolves to {', '.join(bad)} (not public; {HOW_TO_ALLOW})"
+                      if bad else f"{host} did not resolve")
             raise SsrfBlocked(host, detail)
         return results
 

@@ -125,6 +125,9 @@ class CrawlSettings:
     fetch_timeout_s: float = 30.0
     connect_timeout_s: float = 10.0
     max_response_bytes: int = 20 * 1024 * 1024
+    max_decompression_ratio: int = 200
+    max_links_per_page: int = 10_000
+    max_images_per_page: int = 10_000
     max_redirects: int = 5
     default_max_pages: int = 10_000
     default_max_depth: int = 10
@@ -140,9 +143,13 @@ class CrawlSettings:
         values = dict(
             user_agent=settings.effective_user_agent,
             allow_private_networks=settings.allow_private_networks,
+            allowed_networks=tuple(settings.allowed_networks),
             fetch_timeout_s=settings.fetch_timeout_s,
             connect_timeout_s=settings.connect_timeout_s,
             max_response_bytes=settings.max_response_bytes,
+            max_decompression_ratio=settings.max_decompression_ratio,
+            max_links_per_page=settings.max_links_per_page,
+            max_images_per_page=settings.max_images_per_page,
             max_redirects=settings.max_redirects,
             default_max_pages=settings.default_max_pages,
             default_max_depth=settings.default_max_depth,

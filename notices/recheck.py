@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Protocol
@@ -26,7 +27,8 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 from yarl import URL
 
-from crawler.errors import SkipUrl, SsrfBlocked
+from crawler.body import ACCEPT_ENCODING, read_bounded
+from crawler.errors import FetchError, SkipUrl, SsrfBlocked
 from crawler.ssrf import GuardedResolver, SsrfPolicy
 from matcher.errors import MatcherError
 from matcher.hashing import HashOptions
@@ -63,8 +65,10 @@ class HttpImageFetcher:
     """One conditional GET per call, redirects followed by hand (each hop SSRF-checked)."""
 
     def __init__(self, *, allow_private: bool, timeout_s: float, max_bytes: int,
-                 max_redirects: int, user_agent: str) -> None:
-        self.policy = SsrfPolicy(allow_private=allow_private)
+                 max_redirects: int, user_agent: str, allowed_networks: Iterable[str] = (),
+                 max_ratio: float = 200) -> None:
+        self.policy = SsrfPolicy(allow_private, allowed_networks)
+        self.max_ratio = max_ratio
         self.timeout_s = timeout_s
         self.max_bytes = max_bytes
         self.max_redirects = max_redirects
@@ -77,13 +81,16 @@ class HttpImageFetcher:
             allow_private=settings.allow_private_networks, timeout_s=settings.fetch_timeout_s,
             max_bytes=min(settings.max_response_bytes, settings.max_image_bytes),
             max_redirects=settings.max_redirects, user_agent=settings.effective_user_agent,
+            allowed_networks=settings.allowed_networks,
+            max_ratio=settings.max_decompression_ratio,
         )
 
     async def __aenter__(self) -> HttpImageFetcher:
         connector = aiohttp.TCPConnector(resolver=GuardedResolver(self.policy), limit=16)
         self._session = aiohttp.ClientSession(
             connector=connector, timeout=aiohttp.ClientTimeout(total=self.timeout_s),
-            headers={"User-Agent": self.user_agent},
+            headers={"User-Agent": self.user_agent, "Accept-Encoding": ACCEPT_ENCODING},
+            auto_decompress=False,  # crawler.body decompresses, within its caps
         )
         return self
 
@@ -110,12 +117,17 @@ class HttpImageFetcher:
                     if response.status in (301, 302, 303, 307, 308) and "Location" in response.headers:
                         current = str(target.join(URL(response.headers["Location"])))
                         continue
-                    body = None
+                    body, error = None, None
                     if response.status == 200:
-                        body = await _read_capped(response, self.max_bytes)
+                        try:
+                            body = await read_bounded(response, str(target),
+                                                      max_bytes=self.max_bytes,
+                                                      max_ratio=self.max_ratio)
+                        except FetchError as exc:  # too big to be the image we matched:
+                            error = str(exc)  # "cannot tell"
                     return FetchResult(
                         status=response.status, body=body, etag=response.headers.get("ETag"),
-                        last_modified=response.headers.get("Last-Modified"),
+                        last_modified=response.headers.get("Last-Modified"), error=error,
                     )
             return FetchResult(status=None, error="too many redirects")
         except (SsrfBlocked, SkipUrl) as exc:
@@ -143,16 +155,6 @@ def host_unknown(exc: BaseException) -> bool:
             break
     text = str(exc).lower()
     return "name or service not known" in text or "name not known" in text
-
-
-async def _read_capped(response: aiohttp.ClientResponse, cap: int) -> bytes | None:
-    chunks, size = [], 0
-    async for chunk in response.content.iter_chunked(65536):
-        size += len(chunk)
-        if size > cap:
-            return None  # too big to be the image we matched: treat as "cannot tell"
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def still_matches(body: bytes, evidence: list[ListEntry], settings) -> bool:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from jinja2.sandbox import SandboxedEnvironment
 
 from notices.errors import TemplateError
 from notices.smtp import MailContent
@@ -59,7 +60,8 @@ class Renderer:
         if templates_dir is not None:
             loaders.append(jinja2.FileSystemLoader(str(templates_dir)))
         loaders.append(jinja2.PackageLoader("notices", "templates"))
-        self.env = jinja2.Environment(
+        # Sandboxed: an operator's template (templates_dir) cannot reach Python internals.
+        self.env = SandboxedEnvironment(
             loader=jinja2.ChoiceLoader(loaders),
             autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",),
                                                 default_for_string=False),

@@ -17,6 +17,8 @@ from typing import Any
 
 import aiohttp
 
+from crawler.errors import SsrfBlocked
+from crawler.ssrf import GuardedResolver, SsrfPolicy
 from notices.clock import Clock, SystemClock
 from notices.errors import DeliveryError, WebhookSignatureError
 
@@ -96,10 +98,17 @@ def build_request(
 
 
 class WebhookSender:
-    def __init__(self, *, timeout_s: float, user_agent: str, clock: Clock | None = None) -> None:
+    """POSTs through the crawler's SSRF guard: the URL is checked before each attempt (DNS
+    may have changed since the site was registered) and the connector connects only to the
+    addresses the guarded resolver checked (pinned: no second lookup). Default: public
+    addresses only."""
+
+    def __init__(self, *, timeout_s: float, user_agent: str, clock: Clock | None = None,
+                 policy: SsrfPolicy | None = None) -> None:
         self.timeout_s = timeout_s
         self.user_agent = user_agent
         self.clock = clock or SystemClock()
+        self.policy = policy or SsrfPolicy()
 
     @classmethod
     def from_settings(cls, settings, clock: Clock | None = None) -> WebhookSender:
@@ -107,6 +116,7 @@ class WebhookSender:
             timeout_s=settings.webhook_timeout_s,
             user_agent=settings.effective_user_agent,
             clock=clock,
+            policy=SsrfPolicy(settings.allow_private_networks, settings.allowed_networks),
         )
 
     async def send(
@@ -120,14 +130,31 @@ class WebhookSender:
         timeout = aiohttp.ClientTimeout(total=self.timeout_s)
         headers = {**request.headers, "User-Agent": self.user_agent}
         try:
-            async with aiohttp.ClientSession(timeout=timeout) as session:
+            target = self.policy.check_url(url)
+            connector = aiohttp.TCPConnector(resolver=GuardedResolver(self.policy),
+                                             use_dns_cache=False)
+            async with aiohttp.ClientSession(timeout=timeout, connector=connector,
+                                             trust_env=False) as session:
                 async with session.post(
-                    url, data=request.body, headers=headers, allow_redirects=False
+                    target, data=request.body, headers=headers, allow_redirects=False
                 ) as response:
                     status = response.status
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        except SsrfBlocked as exc:
+            raise _refused(url, exc) from None
+        except aiohttp.ClientConnectorError as exc:
+            cause = exc.os_error if isinstance(exc.os_error, SsrfBlocked) else exc.__cause__
+            if isinstance(cause, SsrfBlocked):
+                raise _refused(url, cause) from None
+            raise DeliveryError(f"webhook {url}: {type(exc).__name__}: {exc}") from None
+        except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
             raise DeliveryError(f"webhook {url}: {type(exc).__name__}: {exc}") from None
         if 200 <= status < 300:
             return
         permanent = 400 <= status < 500 and status not in (408, 425, 429)
         raise DeliveryError(f"webhook {url}: HTTP {status}", permanent=permanent)
+
+
+def _refused(url: str, exc: SsrfBlocked) -> DeliveryError:
+    # Permanent, and nothing of the target's answer in it: not an internal port scanner.
+    return DeliveryError(f"webhook {url}: refused by the SSRF guard ({exc.detail})",
+                         permanent=True)

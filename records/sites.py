@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import secrets
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import delete, select
@@ -17,6 +17,9 @@ from records.db import Database
 from records.errors import InvalidSite, SiteExists, SiteNotFound
 from records.models import Site
 from records.types import NewSite, SiteRecord
+
+if TYPE_CHECKING:
+    from crawler.netpolicy import NetworkPolicy
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+$")
@@ -44,8 +47,21 @@ def http_host(url: str, what: str = "URL") -> str:
     return parts.hostname.lower()
 
 
-def validate(site: NewSite) -> NewSite:
-    """Check every field; returns the site with the URL trimmed and hosts filled in."""
+def check_webhook_address(url: str, policy: NetworkPolicy | None = None) -> None:
+    """`InvalidSite` if the webhook's host is (or resolves to) an address the SSRF guard
+    refuses: notices must not be POSTed into the service's own network. Delivery checks
+    again (DNS can change). `policy` None: public addresses only."""
+    from crawler.netpolicy import NetworkPolicy  # no aiohttp: keeps records light
+
+    parts = urlsplit(url.strip())
+    refusal = (policy or NetworkPolicy()).host_refusal(parts.hostname or "", parts.port)
+    if refusal:
+        raise InvalidSite(f"webhook URL {url!r} refused by the SSRF guard: {refusal}")
+
+
+def validate(site: NewSite, network_policy: NetworkPolicy | None = None) -> NewSite:
+    """Check every field; returns the site with the URL trimmed and hosts filled in.
+    `network_policy` decides which webhook addresses are allowed (None: public only)."""
     if not _NAME.match(site.name or ""):
         raise InvalidSite(
             f"site name {site.name!r} must be 1-100 letters, digits, '.', '_' or '-'"
@@ -56,6 +72,7 @@ def validate(site: NewSite) -> NewSite:
             raise InvalidSite(f"{label} {email!r} is not an e-mail address")
     if site.webhook_url is not None:
         http_host(site.webhook_url, "webhook URL")
+        check_webhook_address(site.webhook_url, network_policy)
     # Notices go by e-mail and/or webhook: "" is "no owner e-mail" (the column is not null).
     if not site.owner_email and not site.webhook_url:
         raise InvalidSite("a site needs an owner e-mail or a webhook URL to receive notices")
@@ -96,9 +113,10 @@ def _row_by_name(session: Session, name: str) -> Site:
     return row
 
 
-def insert_site(session: Session, site: NewSite) -> Site:
+def insert_site(session: Session, site: NewSite,
+                network_policy: NetworkPolicy | None = None) -> Site:
     """Insert a validated site inside the caller's transaction; `SiteExists` on a taken name."""
-    site = validate(site)
+    site = validate(site, network_policy)
     if session.scalars(select(Site.id).where(Site.name == site.name)).first() is not None:
         raise SiteExists(site.name)
     row = Site(
@@ -120,12 +138,13 @@ def insert_site(session: Session, site: NewSite) -> Site:
 
 
 class SiteRepository:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, network_policy: NetworkPolicy | None = None) -> None:
         self._db = db
+        self._network_policy = network_policy
 
     def add(self, site: NewSite) -> SiteRecord:
         with self._db.session() as session:
-            return to_record(insert_site(session, site))
+            return to_record(insert_site(session, site, self._network_policy))
 
     def get(self, name: str) -> SiteRecord:
         with self._db.session(readonly=True) as session:
@@ -162,7 +181,7 @@ class SiteRepository:
             for key in ("include_patterns", "exclude_patterns", "hosts"):
                 if key in changes:
                     changes[key] = tuple(changes[key])
-            updated = validate(dataclasses.replace(current, **changes))
+            updated = validate(dataclasses.replace(current, **changes), self._network_policy)
             for key in UPDATABLE:
                 value = getattr(updated, key)
                 setattr(row, key, list(value) if isinstance(value, tuple) else value)
@@ -178,10 +197,11 @@ class SiteRepository:
             session.execute(delete(Site).where(Site.id == site_id))
 
 
-def add_site(db: Database, site: NewSite, actor: str) -> SiteRecord:
+def add_site(db: Database, site: NewSite, actor: str, *,
+             network_policy: NetworkPolicy | None = None) -> SiteRecord:
     """Register a site and audit it (ignoring robots.txt is audited on its own) atomically."""
     with db.session() as session:
-        row = insert_site(session, site)
+        row = insert_site(session, site, network_policy)
         target = f"site:{row.name}"
         write_event(session, actor, "site.add", target, {"id": row.id, "url": row.base_url})
         if row.ignore_robots:

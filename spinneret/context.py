@@ -10,6 +10,7 @@ import redis
 import redis.asyncio as aioredis
 
 from config import Settings, get_settings
+from config.secrets import install_log_masking
 from matcher.store import FingerprintStore
 from records.db import Database
 from spinneret import redis_clients
@@ -21,6 +22,8 @@ class AppContext:
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or get_settings()
+        # Whatever this process logs from now on, its secrets are masked in it.
+        install_log_masking(self.settings.secret_values())
 
     @functools.cached_property
     def redis_url(self) -> str:

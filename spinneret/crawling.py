@@ -34,7 +34,8 @@ START_LOCK_S = 60.0
 START_REASONS = {
     "robots": "robots.txt disallows it",
     "robots_unreachable": "robots.txt could not be read, which disallows the whole site",
-    "ssrf_blocked": "its address is private or reserved (SSRF guard)",
+    "ssrf_blocked": "its address is private or reserved (SSRF guard; allow it with "
+                    "SPINNERET_ALLOWED_NETWORKS=<CIDR,...> or SPINNERET_ALLOW_PRIVATE_NETWORKS=true)",
     "out_of_scope": "it is not on the site's hosts, or redirects off them",
     "not_included": "it matches none of the site's include patterns",
     "excluded": "it matches one of the site's exclude patterns",

@@ -171,7 +171,9 @@ async def test_start_url_blocked_by_the_ssrf_guard_fails_the_crawl(settings):
     assert (crawl.status, crawl.pages_fetched, crawl.urls_skipped) == (
         "failed", 0, {"ssrf_blocked": 1})
     assert crawl.failure_reason == summary.start_problem == (
-        "start URL not fetched: ssrf_blocked (its address is private or reserved (SSRF guard))")
+        "start URL not fetched: ssrf_blocked (its address is private or reserved (SSRF guard; "
+        "allow it with SPINNERET_ALLOWED_NETWORKS=<CIDR,...> or "
+        "SPINNERET_ALLOW_PRIVATE_NETWORKS=true))")
 
 
 async def test_refused_start_url_with_pages_found_elsewhere_finishes_with_a_warning(

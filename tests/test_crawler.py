@@ -442,9 +442,9 @@ async def test_ssrf_guard_refuses_private_addresses(aredis, crawl_settings, inte
         await public.close()
     assert internal.app[REQUEST_LOG] == []
     assert sink.urls == {f"http://site.test:{public_port}/ok.png"}
-    # yarl refuses the decimal form outright; the rest fail the address check
-    assert stats.images_skipped["ssrf_blocked"] == 4
-    assert stats.images_skipped["robots_unreachable"] == 1
+    # Every form fails the address check, the decimal one (2130706433) too
+    assert stats.images_skipped["ssrf_blocked"] == 5
+    assert stats.images_skipped["robots_unreachable"] == 0  # (the decimal form's, before)
     assert stats.urls_skipped["ssrf_blocked"] == 1  # the page redirected to 127.0.0.1
     assert stats.urls_skipped["scheme"] == 0  # file:/ftp: links are dropped at extraction
     assert "/to-internal" in paths(app)

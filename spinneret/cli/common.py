@@ -6,6 +6,7 @@ import enum
 
 from rich.console import Console
 
+from config.settings import SettingsError
 from crawler.errors import CrawlerError
 from matcher.errors import MatcherError
 from notices.errors import NoticeError
@@ -17,7 +18,7 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 # Every package's error base is added here as packages land.
 USER_ERRORS: tuple[type[BaseException], ...] = (
-    CrawlerError, MatcherError, NoticeError, RecordsError, SpinneretError)
+    CrawlerError, MatcherError, NoticeError, RecordsError, SpinneretError, SettingsError)
 
 
 def add_user_errors(*types: type[BaseException]) -> None:

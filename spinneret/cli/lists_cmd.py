@@ -25,6 +25,7 @@ from matcher.hashlist import ListFormat, export_list, import_file
 from matcher.store import FingerprintStore, ListInfo, StoreConflict
 from spinneret.cli.common import OutputFormat, console, err_console
 from spinneret.context import AppContext
+from spinneret.errors import SpinneretError
 
 # Files smaller than this import too fast for a progress bar to help.
 PROGRESS_MIN_BYTES = 4 * 1024 * 1024
@@ -122,7 +123,13 @@ def backup_lists(store: FingerprintStore, directory: Path) -> list[dict[str, obj
     """Export every list to `directory`/<name>.csv and its metadata to lists.json (written
     last: a directory without it is not a finished backup). A list changed while it was being
     exported is exported again."""
-    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise SpinneretError(f"cannot back up to {directory}: it exists and is not a "
+                             "directory") from None
+    except OSError as exc:
+        raise SpinneretError(f"cannot back up to {directory}: {exc.strerror or exc}") from None
     manifest: list[dict[str, object]] = []
     for listed in store.lists():
         filename = f"{listed.name}.csv"

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
+from urllib.parse import urlsplit
 
 import typer
 from rich.table import Table
 
 from config import Settings
+from crawler.netpolicy import NetworkPolicy
 from records.sites import SiteRepository, add_site, remove_site
 from records.types import NewSite, SiteRecord
 from spinneret.cli._records_view import TableOrJson, as_json, when, who
@@ -76,6 +78,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Register a site to crawl."""
         context = AppContext()
+        policy = NetworkPolicy.from_settings(context.settings)
         try:
             site = add_site(context.db, NewSite(
                 base_url=url, name=name, owner_email=owner_email or "", abuse_email=abuse_email,
@@ -83,13 +86,17 @@ def register(app: typer.Typer) -> None:
                 rate_per_s=rate, ignore_robots=ignore_robots,
                 include_patterns=tuple(include or ()), exclude_patterns=tuple(exclude or ()),
                 hosts=tuple(host or ()),
-            ), actor=who())
+            ), actor=who(), network_policy=policy)
         finally:
             context.close()
         console.print(f"added site {site.name} (id {site.id}): {site.base_url}", markup=False)
         if site.webhook_secret:
             console.print(f"webhook secret (give it to the site owner): {site.webhook_secret}",
                           markup=False)
+        refusal = policy.host_refusal(urlsplit(site.base_url).hostname or "")
+        if refusal:
+            err_console.print(f"warning: the crawler will not fetch {site.base_url}: {refusal}",
+                              markup=False)
         if site.ignore_robots:
             err_console.print(
                 f"warning: robots.txt will be ignored for {site.name} (recorded in the audit log)",

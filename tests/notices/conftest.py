@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import update
 
+from crawler.netpolicy import NetworkPolicy
 from notices.clock import ManualClock
 from records.crawls import CrawlRepository
 from records.db import Database
@@ -37,11 +38,12 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-def make_site(db: Database) -> Callable[..., SiteRecord]:
+def make_site(db: Database, settings) -> Callable[..., SiteRecord]:
     def make(name: str = "example", *, owner_email: str = "owner@example.org",
              abuse_email: str | None = None, webhook_url: str | None = None,
              base_url: str = "http://127.0.0.1:9/") -> SiteRecord:
-        return SiteRepository(db).add(NewSite(
+        # The settings' network policy: the tests' webhook receivers listen on loopback.
+        return SiteRepository(db, network_policy=NetworkPolicy.from_settings(settings)).add(NewSite(
             base_url=base_url, name=name, owner_email=owner_email, abuse_email=abuse_email,
             webhook_url=webhook_url,
         ))
