@@ -117,3 +117,14 @@ def test_redis_restarted_mid_list_import_list_is_whole_or_absent(own_redis, own_
         assert stored == expected_old and store.get_list("big").version == 1
         outcome = f"failed with one line ({err.strip()}): the old list whole"
     report(f"redis restarted {written:,} entries into a 300,000-entry import; {outcome}")
+
+
+def test_cli_against_a_stopped_redis_says_so_in_one_line(own_redis, own_settings, tmp_path):
+    own_redis.stop()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SPINNERET_")}
+    env.update(SPINNERET_DATA_DIR=str(own_settings.data_dir),
+               SPINNERET_REDIS_URL=own_redis.url, SPINNERET_REDIS_KEY_PREFIX="fault")
+    result = run_cli("lists", "ls", env=env)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: Redis unreachable: ")
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
