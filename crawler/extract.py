@@ -153,7 +153,10 @@ def extract_html(body: bytes | str, base_url: str, *, max_data_bytes: int = 20 <
             href = attrs.get("href")
             if href and not base_seen:
                 base_seen = True
-                col.base = urljoin(base_url, href.strip())
+                try:
+                    col.base = urljoin(base_url, href.strip())
+                except ValueError:  # e.g. "http://[": ignored, as a browser ignores it
+                    pass
             continue
         if tag == "img" or (tag == "input" and (attrs.get("type") or "").lower() == "image"):
             col.add(attrs.get("src"), "image", "img")
