@@ -4,7 +4,6 @@ path is fuzzed (hypothesis) for a bounded number of examples."""
 
 from __future__ import annotations
 
-import asyncio
 import io
 
 import pytest
@@ -15,14 +14,9 @@ from PIL import Image
 from matcher.decode import decode_image
 from matcher.errors import UnhashableImage
 from matcher.hashing import HashOptions, hash_image
-from records.images import ImageRecorder
-from records.sites import SiteRepository
-from records.types import NewSite
-from spinneret.context import AppContext
-from spinneret.crawling import run_crawl
 from spinneret.demo.images import generate
-from spinneret.demo.site import serve_on_loopback
 from tests.fault.bad_images import animated, corpus, encode, palette_with_transparency
+from tests.fault.crawling import crawl_app
 from tests.sites import Route, build_site, html
 
 CORPUS = corpus()
@@ -85,20 +79,9 @@ async def test_a_site_of_bad_images_is_crawled_to_the_end_with_every_reason(sett
     tags = "".join(f'<img src="/img/{case.name}">' for case in CORPUS)
     routes["/"] = Route(html(tags))
     routes["/robots.txt"] = Route("", status=404)
-    context = AppContext(settings.model_copy(update={"pipeline": "inprocess",
-                                                     "hash_processes": 1}))
-    runner, base_url = await serve_on_loopback(build_site(routes))
-    try:
-        SiteRepository(context.db).add(NewSite(base_url=base_url, name="bad",
-                                               owner_email="owner@example.invalid",
-                                               rate_per_s=1000))
-        summary = await asyncio.wait_for(run_crawl(context, "bad"), 180)
-    finally:
-        await runner.cleanup()
-        context.close()
+    summary, by_path = await crawl_app(settings, build_site(routes))
     assert summary.crawl.status == "finished"
-    events = {e.url.rsplit("/", 1)[1]: e for e in ImageRecorder(context.db).events(
-        summary.crawl.id)}
+    events = {path.rsplit("/", 1)[1]: event for path, event in by_path.items()}
     assert set(events) == {case.name for case in CORPUS} - NOT_IMAGES
     for case in CORPUS:
         if case.name in NOT_IMAGES:
