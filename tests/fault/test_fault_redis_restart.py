@@ -83,7 +83,7 @@ def test_redis_restarted_mid_list_import_list_is_whole_or_absent(own_redis, own_
     env = {k: v for k, v in os.environ.items() if not k.startswith("SPINNERET_")}
     env.update(SPINNERET_DATA_DIR=str(own_settings.data_dir),
                SPINNERET_REDIS_URL=own_redis.url, SPINNERET_REDIS_KEY_PREFIX="fault")
-    old_rows, new_rows = _pdq_rows(1, 1000), _pdq_rows(2, 300_000)
+    old_rows, new_rows = _pdq_rows(1, 1000), _pdq_rows(2, 120_000)
     old_file, new_file = tmp_path / "old.csv", tmp_path / "new.csv"
     old_file.write_text("algorithm,hash,label\n" + "\n".join(old_rows) + "\n")
     new_file.write_text("algorithm,hash,label\n" + "\n".join(new_rows) + "\n")
@@ -110,13 +110,13 @@ def test_redis_restarted_mid_list_import_list_is_whole_or_absent(own_redis, own_
     expected_new = {tuple(row.split(",")[1:]) for row in new_rows}
     expected_old = {tuple(row.split(",")[1:]) for row in old_rows}
     if importing.returncode == 0:
-        assert stored == expected_new and store.get_list("big").counts == {"pdq": 300_000}
+        assert stored == expected_new and store.get_list("big").counts == {"pdq": 120_000}
         outcome = "finished after the restart: the new list whole"
     else:
         assert len(err.strip().splitlines()) == 1 and err.startswith("error: "), err
         assert stored == expected_old and store.get_list("big").version == 1
         outcome = f"failed with one line ({err.strip()}): the old list whole"
-    report(f"redis restarted {written:,} entries into a 300,000-entry import; {outcome}")
+    report(f"redis restarted {written:,} entries into a 120,000-entry import; {outcome}")
 
 
 def test_cli_against_a_stopped_redis_says_so_in_one_line(own_redis, own_settings, tmp_path):
