@@ -25,6 +25,16 @@ from spinneret.crawling import run_crawl
 from spinneret.demo.site import build_demo_site, serve_on_loopback
 from tests.conftest import report, run_cli
 from tests.fault.redis_server import OwnRedis
+from tests.worker_helpers import (
+    WorkerProcess,
+    found_image,
+    new_crawl,
+    photo_jpeg,
+    pipeline_context,
+)
+from worker.celery_app import configure
+from worker.ledger import TaskLedger
+from worker.sink import build_payload, send_image_task
 
 
 @pytest.fixture
@@ -128,3 +138,43 @@ def test_cli_against_a_stopped_redis_says_so_in_one_line(own_redis, own_settings
     assert result.returncode == 2
     assert result.stderr.startswith("error: Redis unreachable: ")
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_redis_restarted_under_a_celery_worker_every_image_recorded_once(
+        own_redis, own_settings, tmp_path):
+    """The broker, task ledger, image bytes and store all on the restarted server: the worker
+    reconnects, and every task sent before the restart is recorded exactly once."""
+    context = pipeline_context(own_settings.model_copy(update={"pipeline": "celery"}))
+    celery_app = configure(context.settings, context.redis_url)
+    worker = WorkerProcess.start(context.settings, tmp_path / "worker.log", concurrency=1)
+    total = 40
+    try:
+        worker.wait_ready(celery_app)
+        crawl = new_crawl(context)
+        ledger = TaskLedger(context.transit_redis, context.settings.redis_key_prefix)
+        photos = [photo_jpeg(seed, (2048, 1536)) for seed in range(6)]
+        for n in range(total):
+            image = found_image(crawl, f"{n}.jpg", photos[n % len(photos)])
+            send_image_task(build_payload(image, context.settings, context.transit_redis),
+                            ledger)
+
+        def recorded() -> int:
+            return len(ImageRecorder(context.db).events(crawl.id))
+
+        deadline = time.monotonic() + 120
+        while recorded() < 3:
+            assert time.monotonic() < deadline, worker.log_path.read_text()[-3000:]
+            time.sleep(0.05)
+        at_restart = recorded()
+        own_redis.restart(1.0)
+        deadline = time.monotonic() + 240
+        while recorded() < total and time.monotonic() < deadline:
+            time.sleep(0.2)
+        urls = [event.url for event in ImageRecorder(context.db).events(crawl.id)]
+    finally:
+        worker.stop()
+        context.close()
+    assert at_restart < total, "the restart must land mid-batch"
+    assert len(urls) == len(set(urls)) == total, (len(urls), len(set(urls)))
+    report(f"redis restarted under a Celery worker after {at_restart}/{total} images; "
+           f"{len(urls)} recorded once each")
