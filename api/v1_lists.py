@@ -134,7 +134,8 @@ async def export_list_(request: web.Request) -> web.StreamResponse:
                  ListFormat.threatexchange_file: "text/plain"}
         response = web.StreamResponse(headers={
             "Content-Type": f"{types.get(requested, 'text/plain')}; charset=utf-8",
-            "Content-Disposition": f'attachment; filename="{name}.{requested}"'})
+            "Content-Disposition": f'attachment; filename="{name}.{requested}"',
+            "X-Content-Type-Options": "nosniff"})  # labels are outside text: never render
         await response.prepare(request)
         while chunk := out.read(256 * 1024):
             await response.write(chunk.encode("utf-8", "surrogateescape"))

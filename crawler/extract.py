@@ -232,7 +232,10 @@ def _extract_tree(tree: LexborHTMLParser, base_url: str, col: _Collector, state:
             href = attrs.get("href")
             if href and not state["base_seen"]:
                 state["base_seen"] = True
-                col.base = urljoin(base_url, href.strip())
+                try:
+                    col.base = urljoin(base_url, href.strip())
+                except ValueError:  # e.g. "http://[": ignored, as a browser ignores it
+                    pass
             continue
         if tag == "img" or (tag == "input" and (attrs.get("type") or "").lower() == "image"):
             col.add(attrs.get("src"), "image", "img")

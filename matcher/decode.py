@@ -96,6 +96,8 @@ def decode_image(
     except UnhashableImage:
         raise
     except UnidentifiedImageError:
+        if _looks_like_svg(data):
+            raise UnhashableImage("SVG is a vector format; only raster images are hashed") from None
         raise UnhashableImage("not a recognised image format") from None
     except Image.DecompressionBombError as exc:  # pragma: no cover - limit disabled above
         raise UnhashableImage(str(exc)) from None
@@ -106,6 +108,11 @@ def decode_image(
     return DecodedImage(
         format=fmt or "unknown", width=width, height=height, working=image, decoded_size=decoded_size
     )
+
+
+def _looks_like_svg(data: bytes) -> bool:
+    head = data[:1024].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    return head.startswith(b"<svg") or (head.startswith(b"<?xml") and b"<svg" in head)
 
 
 def _name(fmt: str | None) -> str:

@@ -25,6 +25,7 @@ import gzip
 import io
 import json
 import sys
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, TextIO
@@ -139,7 +140,7 @@ def read_hash_list(
         yield from parse_hash_list(stream, fmt, algorithm, registry)
     except UnicodeDecodeError:  # only possible for gzip framing errors etc.
         raise HashListFileError("file is not UTF-8 text") from None
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, zlib.error) as exc:  # zlib.error: a corrupt .gz
         raise HashListFileError(f"cannot read {path}: {exc}") from None
     finally:
         stream.close()

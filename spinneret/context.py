@@ -53,7 +53,7 @@ class AppContext:
         `redis_clients.transit_url_for` chooses it: never the persistent store unless the
         settings leave no other Redis."""
         url = redis_clients.transit_url_for(self.settings, self.redis_url)
-        return self.redis if url == self.redis_url else redis.Redis.from_url(url)
+        return self.redis if url == self.redis_url else redis_clients.single_client(url)
 
     def new_async_redis(self) -> aioredis.Redis:
         """A fresh asyncio client (the caller closes it), a cluster one if settings say so."""

@@ -67,7 +67,7 @@ class ProcessPoolSink:
     def _finished(self, future: Future) -> None:
         self._pending.discard(future)
         self.done += 1
-        if future.exception() is not None:
+        if not future.cancelled() and future.exception() is not None:
             self.failed.append(future.exception())
 
     def needs_backout(self) -> bool:

@@ -63,3 +63,11 @@ def main() -> None:
     except USER_ERRORS as exc:
         err_console.print(f"error: {exc}", markup=False)
         sys.exit(2)
+    except Exception as exc:
+        # Redis unreachable (after the client's retries): one line, not a traceback. Looked
+        # up in sys.modules so that commands which never touch Redis do not import it.
+        redis_module = sys.modules.get("redis")
+        if redis_module is None or not isinstance(exc, redis_module.ConnectionError):
+            raise
+        err_console.print(f"error: Redis unreachable: {exc}", markup=False)
+        sys.exit(2)

@@ -78,7 +78,8 @@ async def test_only_auto_decisions_are_reported_to_protocol_clients(api):
     Shield or HMA client, which would act on it; /api/v1/match still shows it for review."""
     from matcher.store import ListEntry
 
-    listed = f"{0x5A5A_F00D_1234_ABCD:016x}" * 4
+    # A hash with detail (a repeated 64-bit pattern would be a weak entry: it never decides)
+    listed = "d23f0824128b2f330c5c7fd0a6a3a4506513270e269e0d37f2a74de452e6b438"
     api.store.replace_list("ILLEGAL", [ListEntry("pdq", listed, "synthetic")], kind="block",
                            category="illegal")
     near, borderline = _flip(listed, 20), _flip(listed, 35)
