@@ -75,10 +75,11 @@ def day_start(day: date) -> datetime:
 @dataclass(frozen=True)
 class ImageFilter:
     """Which images to list. An image is listed when one of its matches passes the match
-    filters (site, list, found between since and until); `decision` is the image's own
+    filters (site, crawl, list, found between since and until); `decision` is the image's own
     (`auto` when any list entry decided auto, else `review`)."""
 
     site_id: int | None = None
+    crawl_id: int | None = None
     list_name: str | None = None
     decision: str | None = None
     since: date | None = None  # found on or after this day (UTC)
@@ -92,6 +93,8 @@ class ImageFilter:
         conditions: list[ColumnElement[bool]] = []
         if self.site_id is not None:
             conditions.append(Match.site_id == self.site_id)
+        if self.crawl_id is not None:
+            conditions.append(Match.crawl_id == self.crawl_id)
         if self.list_name:
             conditions.append(Match.list_name == self.list_name)
         if self.since is not None:
@@ -222,6 +225,12 @@ class MatchedImageRepository:
             total, ids = matched_image_ids(session, conditions, decision=filters.decision,
                                            limit=limit, offset=offset)
             return ImagePage(total, limit, offset, load_images(session, ids))
+
+    def list_names(self) -> list[str]:
+        """Every list name a recorded match carries (for the matches page's filter)."""
+        with self._db.session(readonly=True) as session:
+            return list(session.scalars(select(Match.list_name).distinct()
+                                        .order_by(Match.list_name)))
 
     def get(self, image_id: int) -> MatchedImage:
         with self._db.session(readonly=True) as session:

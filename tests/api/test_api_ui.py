@@ -156,10 +156,36 @@ async def test_import_form_and_readable_errors(api):
 
 async def test_dashboard_renders_chart_and_figures(api, record_match):
     headers, _ = api.session("viewer")
-    record_match("http://127.0.0.1:9/d.png", decision="auto")
+    site_id = record_match("http://127.0.0.1:9/d.png", decision="auto")
     page = await (await api.client.get("/", headers=headers)).text()
-    assert "<svg" in page and "matches today" in page and "<script" not in page
-    assert re.search(r"<b>1</b><span>matches today", page)
+    assert "<svg" in page and "images matched today" in page and "<script" not in page
+    assert "<b>1</b><span>images matched today (1 distinct URL)" in page
+
+    # Re-crawling the same image, with more list entries and algorithms, counts it once.
+    _recrawl(api, site_id, "http://127.0.0.1:9/d.png", decision="auto", entries=3)
+    _recrawl(api, site_id, "http://127.0.0.1:9/d.png", decision="auto", entries=3)
+    record_match("http://127.0.0.1:9/r.png", decision="review")
+    api.svc.settings.notice_batch_window_s = 0
+    api.svc.notices.apply_policy()  # d.png goes into a notice: still online until removed
+    page = await (await api.client.get("/", headers=headers)).text()
+    assert "<b>2</b><span>images matched today (2 distinct URLs)" in page
+    assert re.search(r'id="pending-review"><b><a href="/review">1</a></b>', page)
+    assert re.search(r'id="still-online"><b>1</b>', page)
+
+
+def _recrawl(api, site_id: int, url: str, *, decision: str, entries: int) -> None:
+    import hashlib
+
+    from records.crawls import CrawlRepository
+    from records.images import ImageRecorder
+    from records.types import MatchRecordInput
+
+    crawl = CrawlRepository(api.db).create(site_id)
+    hits = [MatchRecordInput(list_name=f"list-{n}", algorithm=algorithm, entry_hash=f"{n}" * 16,
+                             query_hash=f"{n}" * 16, distance=0, decision=decision)
+            for n in range(entries) for algorithm in ("phash", "dhash")]
+    ImageRecorder(api.db).record_image(crawl.id, site_id, "http://127.0.0.1:9/page.html", url,
+                                       hashlib.sha256(url.encode()).hexdigest(), matches=hits)
 
 
 async def test_list_versions_come_from_the_store_so_cli_imports_appear(api, tmp_path):
