@@ -254,6 +254,11 @@ def evidence_json(evidence: Evidence) -> dict[str, Any]:
     return dataclasses.asdict(evidence)
 
 
+IMAGE_FIELDS = ("id", "site", "site_id", "image_url", "page_url", "sha256", "list", "category",
+                "algorithm", "distance", "label", "found_at", "last_found_at", "decision",
+                "state", "entries", "crawls", "evidence", "notice_items")
+
+
 def image_json(image: MatchedImage) -> dict[str, Any]:
     """A matched image (or review item) as JSON-ready values. `list`, `category`,
     `algorithm`, `distance` and `label` are its closest piece of evidence (the fields a

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from records.matched_images import (
+    IMAGE_FIELDS,
     ImageFilter,
     MatchedImageRepository,
     image_json,
@@ -90,7 +91,8 @@ def register(app: typer.Typer) -> None:
                  i.decision, i.state) for i in page.images]
         emit(format, [image_json(i) for i in page.images], TableView(
             f"Matched images ({shown} of {page.total})",
-            ("id", "found", "site", "image URL", "match", "decision", "state"), rows))
+            ("id", "found", "site", "image URL", "match", "decision", "state"), rows),
+            csv_fields=IMAGE_FIELDS)
 
     @group.command("show")
     def show(image_id: int = typer.Argument(..., metavar="ID"),

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import enum
 import json
 import sys
@@ -97,12 +98,15 @@ def _wide_table(view: TableView) -> Table:
 
 
 def _fits(table: Table, out: Console) -> bool:
-    return Measurement.get(out, out.options, table).maximum <= out.width
+    # Measured without the console's width, which would clamp the answer to it.
+    unbounded = out.options.update_width(1_000_000)
+    return Measurement.get(out, unbounded, table).maximum <= out.width
 
 
 def print_table(view: TableView, out: Console = console) -> None:
     table = _wide_table(view)
-    if not view.show_header or not view.rows or _fits(table, out):
+    # Two columns (field, value) read well folded; only wider tables turn into blocks.
+    if len(view.headers) <= 2 or not view.rows or _fits(table, out):
         out.print(table)
         return
     for number, row in enumerate(view.rows, 1):
@@ -127,6 +131,11 @@ def emit(format: OutputFormat, records: Sequence[Mapping[str, Any]] | Mapping[st
         write_csv(rows, csv_fields)
     else:
         print_table(view)
+
+
+def record_fields(record_type: type, *, hide: tuple[str, ...] = ()) -> list[str]:
+    """The CSV header of a record dataclass (so an empty listing still has one)."""
+    return [f.name for f in dataclasses.fields(record_type) if f.name not in hide]
 
 
 def field_table(title: str, pairs: Sequence[tuple[str, str]]) -> TableView:

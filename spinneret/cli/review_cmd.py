@@ -7,7 +7,7 @@ import typer
 from config import get_settings
 from notices.review import CONFIRM_OUTCOMES
 from notices.service import NoticeService
-from records.matched_images import MatchedImageRepository, image_json
+from records.matched_images import IMAGE_FIELDS, MatchedImageRepository, image_json
 from spinneret.cli._records_view import who
 from spinneret.cli.common import OutputFormat, console
 from spinneret.cli.matches_cmd import FORMAT_OPTION, show_image
@@ -31,7 +31,7 @@ def register(app: typer.Typer) -> None:
                  i.best.algorithm, str(i.best.distance), str(len(i.evidence))) for i in items]
         emit(format, [image_json(i) for i in items], TableView(
             "Review queue", ("id", "site", "image URL", "list", "category", "algorithm",
-                             "distance", "entries"), rows))
+                             "distance", "entries"), rows), csv_fields=IMAGE_FIELDS)
 
     @review.command("show")
     def show_command(image_id: int = typer.Argument(..., metavar="ID"),
