@@ -217,3 +217,41 @@ async def test_list_versions_come_from_the_store_so_cli_imports_appear(api, tmp_
         ("2", "import", "api:analyst-test#2", "+1 −1 =0"),
         ("1", "import", "–", ""),
     ]
+
+
+async def test_matches_page_pages_filters_and_refuses_bad_filters_in_one_line(api, record_match):
+    headers, _ = api.session("viewer")
+    for n in range(3):
+        record_match(f"http://127.0.0.1:9/m{n}.png", decision="auto",
+                     list_name="list-even" if n % 2 == 0 else "list-odd")
+    page = await (await api.client.get("/matches", headers=headers)).text()
+    assert "Images 1–3 of 3" in page and "goes into the next notice" in page
+    assert "reviewed_confirmed" not in page and ">new<" not in page  # words, not status names
+    page = await (await api.client.get("/matches", params={"list": "list-odd"},
+                                       headers=headers)).text()
+    assert "Images 1–1 of 1" in page and "m1.png" in page and "m0.png" not in page
+    for params, message in (({"since": "31/12/2026"}, "is not a date (YYYY-MM-DD)"),
+                            ({"decision": "maybe"}, "unknown decision"),
+                            ({"page": "0"}, "page")):
+        response = await api.client.get("/matches", params=params, headers=headers)
+        assert response.status == 400 and message in await response.text(), params
+    response = await api.client.get("/matches/999", headers=headers)
+    assert response.status == 404 and "no matched image with id 999" in await response.text()
+    response = await api.client.get("/api/v1/images", params={"list": "list-even", "limit": 1},
+                                    headers=api.bearer("viewer"))
+    body = await response.json()
+    assert (body["total"], len(body["images"])) == (2, 1)
+    assert body["images"][0]["image_url"] == "http://127.0.0.1:9/m2.png"
+
+
+async def test_ui_reject_without_a_note_is_refused_as_in_the_cli(api, record_match):
+    record_match("http://127.0.0.1:9/borderline.png", decision="review")
+    [item] = api.svc.notices.review_queue()
+    headers, csrf = api.session("analyst")
+    response = await api.client.post(f"/review/{item.id}", headers=headers,
+                                     data={"csrf": csrf, "action": "reject", "note": " "})
+    assert response.status == 400 and "a rejection needs a note" in await response.text()
+    response = await api.client.post(f"/api/v1/review/{item.id}/reject", json={},
+                                     headers=api.bearer("analyst"))
+    assert response.status == 400 and "needs a note" in (await response.json())["error"]
+    assert [i.id for i in api.svc.notices.review_queue()] == [item.id]
