@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session
 
 from records.db import Database
 from records.errors import ImageNotFound, RecordsError
-from records.models import MATCH_DECISIONS, Match, Notice, NoticeItem, SeenImage, Site
-from records.types import Evidence, ImageNoticeItem, MatchedImage
+from records.models import MATCH_DECISIONS, Match, Notice, NoticeItem, Review, SeenImage, Site
+from records.types import Evidence, ImageNoticeItem, ImageReview, MatchedImage
 
 # What each match status means, in the words the UI and the CLI show.
 STATUS_LABELS = {
@@ -166,6 +166,7 @@ def load_images(session: Session, image_ids: Sequence[int], *,
         by_image.setdefault(image_id, []).append(match)
         site_names[image_id] = site_name
     items = _notice_items(session, by_image) if with_notice_items else {}
+    reviews = _reviews(session, by_image) if with_notice_items else {}
     out = []
     for image_id in image_ids:
         matches = by_image.get(image_id)
@@ -181,7 +182,7 @@ def load_images(session: Session, image_ids: Sequence[int], *,
             decision="auto" if any(e.decision == "auto" for e in evidence) else "review",
             state=image_state(evidence), evidence=evidence,
             crawls=len({m.crawl_id for m in matches}),
-            notice_items=items.get(image_id, ()),
+            notice_items=items.get(image_id, ()), reviews=reviews.get(image_id, ()),
         ))
     return out
 
@@ -202,6 +203,20 @@ def _notice_items(session: Session, by_image: dict[int, list[Match]]
                             removed_at=item.removed_at, list_name=item.list_name)
             for item, reference in rows)
     return out
+
+
+def _reviews(session: Session, by_image: dict[int, list[Match]]
+             ) -> dict[int, tuple[ImageReview, ...]]:
+    """Each image's review decisions, once each (one is recorded per match it covered)."""
+    image_of = {m.id: image_id for image_id, matches in by_image.items() for m in matches}
+    found: dict[int, dict[tuple, ImageReview]] = {}
+    rows = session.scalars(select(Review).where(Review.match_id.in_(list(image_of)))
+                           .order_by(Review.at, Review.id))
+    for row in rows:
+        review = ImageReview(decision=row.decision, note=row.note, by=row.by, at=row.at)
+        found.setdefault(image_of[row.match_id], {})[
+            (review.decision, review.note, review.by, review.at)] = review
+    return {image_id: tuple(decisions.values()) for image_id, decisions in found.items()}
 
 
 @dataclass(frozen=True)
@@ -256,7 +271,7 @@ def evidence_json(evidence: Evidence) -> dict[str, Any]:
 
 IMAGE_FIELDS = ("id", "site", "site_id", "image_url", "page_url", "sha256", "list", "category",
                 "algorithm", "distance", "label", "found_at", "last_found_at", "decision",
-                "state", "entries", "crawls", "evidence", "notice_items")
+                "state", "entries", "crawls", "evidence", "notice_items", "reviews")
 
 
 def image_json(image: MatchedImage) -> dict[str, Any]:
@@ -273,4 +288,5 @@ def image_json(image: MatchedImage) -> dict[str, Any]:
         "entries": len(image.evidence), "crawls": image.crawls,
         "evidence": [evidence_json(e) for e in image.evidence],
         "notice_items": [dataclasses.asdict(i) for i in image.notice_items],
+        "reviews": [dataclasses.asdict(r) for r in image.reviews],
     }

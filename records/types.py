@@ -218,6 +218,16 @@ class ImageNoticeItem:
 
 
 @dataclass(frozen=True)
+class ImageReview:
+    """An analyst's decision about an image (recorded once per match it covered)."""
+
+    decision: str  # confirm | reject
+    note: str
+    by: str
+    at: datetime
+
+
+@dataclass(frozen=True)
 class MatchedImage:
     """One crawled image (URL + content SHA-256) with every list entry it matched."""
 
@@ -234,6 +244,7 @@ class MatchedImage:
     evidence: tuple[Evidence, ...]
     crawls: int = 1
     notice_items: tuple[ImageNoticeItem, ...] = ()
+    reviews: tuple[ImageReview, ...] = ()
 
     @property
     def best(self) -> Evidence:

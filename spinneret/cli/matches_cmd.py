@@ -39,6 +39,8 @@ def image_fields(image: MatchedImage) -> list[tuple[str, str]]:
     pairs += [(f"notice {i.notice_reference}", f"{i.reference}: {i.status}"
                + (f" at {when(i.removed_at)}" if i.removed_at else ""))
               for i in image.notice_items]
+    pairs += [(f"{r.decision}ed", f"{when(r.at)} by {r.by}" + (f": {r.note}" if r.note else ""))
+              for r in image.reviews]
     return pairs
 
 

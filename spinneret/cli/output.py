@@ -89,7 +89,12 @@ def write_csv(records: Sequence[Mapping[str, Any]], fields: Sequence[str] | None
 
 
 def _wide_table(view: TableView) -> Table:
-    table = Table(title=view.title, show_header=view.show_header)
+    if view.show_header and len(view.headers) > 2:
+        # No rules, one space between columns, an underlined header: fits 80 more often.
+        table = Table(title=view.title, box=None, pad_edge=False, padding=(0, 1),
+                      collapse_padding=True, header_style="bold underline")
+    else:
+        table = Table(title=view.title, show_header=view.show_header)
     for header in view.headers:
         table.add_column(header, overflow="fold")
     for row in view.rows:
@@ -110,7 +115,7 @@ def print_table(view: TableView, out: Console = console) -> None:
         out.print(table)
         return
     for number, row in enumerate(view.rows, 1):
-        block = Table(title=f"{view.title} ({number} of {len(view.rows)})", show_header=False,
+        block = Table(title=f"{view.title} · {number}/{len(view.rows)}", show_header=False,
                       title_justify="left")
         block.add_column("field", no_wrap=True, style="bold")
         block.add_column("value", overflow="fold")

@@ -164,6 +164,7 @@ def test_review_matches_and_crawls_pages_in_a_browser(settings, context, browser
         page.goto(f"{base}/matches?list=list-b")
         page.click("table tbody tr >> a")
         assert page.locator("#state").inner_text() == "rejected in review"
+        assert "a landscape, not the listed image" in page.locator(".review-decision").inner_text()
         assert page.locator("table.evidence tbody tr").count() == 3
         page.screenshot(path=str(OUTPUT / "ui-match-detail.png"), full_page=True)
 

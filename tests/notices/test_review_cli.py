@@ -86,6 +86,8 @@ def test_reject_needs_a_note_and_says_so_in_one_line(cli, recorded):
     code, out, err = cli("review", "reject", str(image_id), "--note", "a beach, not a match")
     assert code == 0 and "rejected" in out
     assert cli("review", "ls", "--format", "json")[1] == ""
+    [review] = json.loads(cli("matches", "show", str(image_id), "--format", "json")[1])["reviews"]
+    assert (review["decision"], review["note"]) == ("reject", "a beach, not a match")
 
 
 def test_matches_ls_filters_pages_and_formats(cli, recorded, monkeypatch):
