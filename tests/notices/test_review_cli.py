@@ -10,6 +10,7 @@ import json
 
 import pytest
 
+from config import reset_settings_cache
 from records.crawls import CrawlRepository
 from records.images import ImageRecorder
 from records.types import MatchRecordInput
@@ -149,3 +150,17 @@ def test_every_listing_takes_csv(cli, recorded, command):
     header = next(csv.reader(io.StringIO(out)))
     assert header  # a header line of field names
     assert not out.lstrip().startswith(("{", "["))
+
+
+def test_notices_ls_and_show_take_csv(cli, recorded, monkeypatch):
+    monkeypatch.setenv("SPINNERET_NOTICE_BATCH_WINDOW_S", "0")
+    monkeypatch.setenv("SPINNERET_SMTP_PORT", "9")  # nobody listens: retried later
+    reset_settings_cache()
+    assert cli("notices", "send")[0] == 0
+    code, out, err = cli("notices", "ls", "--format", "csv")
+    assert code == 0, err
+    [row] = list(csv.DictReader(io.StringIO(out)))
+    assert row["site"] == "gallery"
+    assert [i["image_url"] for i in json.loads(row["items"])] == ["http://x.test/auto.png"]
+    code, out, _ = cli("notices", "show", row["id"], "--format", "csv")
+    assert code == 0 and list(csv.DictReader(io.StringIO(out)))[0]["id"] == row["id"]
