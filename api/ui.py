@@ -324,7 +324,7 @@ async def matches_page(request: web.Request) -> web.Response:
     repo = MatchedImageRepository(svc.db)
     found = repo.list(filters, limit=MATCHES_PER_PAGE, offset=(number - 1) * MATCHES_PER_PAGE)
     chosen = {k: v for k in FILTER_FIELDS if (v := request.query.get(k, "").strip())}
-    last = max(1, -(-found.total // MATCHES_PER_PAGE))
+    last = _page_count(found.total, MATCHES_PER_PAGE)
     return page(request, "matches.html.j2", found=found, number=number, last=last,
                 chosen=chosen, sites=SiteRepository(svc.db).list(), lists=repo.list_names(),
                 page_link=lambda n: "/matches?" + urlencode({**chosen, "page": n}))
@@ -339,8 +339,20 @@ def awaits_decision(image: MatchedImage) -> bool:
     return any(e.decision == "review" and e.status == "new" for e in image.evidence)
 
 
+REVIEW_PER_PAGE = 20
+
+
 async def review_page(request: web.Request) -> web.Response:
-    return page(request, "review.html.j2", items=services(request).notices.review_queue())
+    number = query_int(request, "page", 1, minimum=1, maximum=10**6)
+    queue = services(request).notices.review_queue()
+    start = (number - 1) * REVIEW_PER_PAGE
+    return page(request, "review.html.j2", items=queue[start:start + REVIEW_PER_PAGE],
+                total=len(queue), number=number, last=_page_count(len(queue), REVIEW_PER_PAGE),
+                page_link=lambda n: f"/review?page={n}")
+
+
+def _page_count(total: int, per_page: int) -> int:
+    return max(1, -(-total // per_page))
 
 
 async def review_decide(request: web.Request) -> web.Response:
@@ -438,7 +450,8 @@ ENDPOINTS = [
     _ui("GET", "/matches/{id}", match_image_page, "viewer",
         "One matched image: every list entry, listed vs image hash, notices",
         params=(id_param(),)),
-    _ui("GET", "/review", review_page, "viewer", "Review queue: one item per image"),
+    _ui("GET", "/review", review_page, "viewer", "Review queue: one item per image",
+        params=(Param("page"),)),
     _ui("POST", "/review/{id}", review_decide, "analyst",
         "Confirm or reject an image (a rejection needs a note)", params=(id_param(),)),
     _ui("GET", "/notices", notices_page, "viewer", "Notices"),

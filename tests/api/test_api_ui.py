@@ -255,3 +255,15 @@ async def test_ui_reject_without_a_note_is_refused_as_in_the_cli(api, record_mat
                                      headers=api.bearer("analyst"))
     assert response.status == 400 and "needs a note" in (await response.json())["error"]
     assert [i.id for i in api.svc.notices.review_queue()] == [item.id]
+
+
+async def test_review_page_shows_twenty_images_a_page(api, record_match):
+    for n in range(21):
+        record_match(f"http://127.0.0.1:9/b{n:02}.png", decision="review")
+    headers, _ = api.session("viewer")
+    page = await (await api.client.get("/review", headers=headers)).text()
+    assert "21 images waiting for a decision; 20 on this page" in page
+    assert page.count('<section class="card review"') == 20 and "b00.png" in page
+    page = await (await api.client.get("/review?page=2", headers=headers)).text()
+    assert page.count('<section class="card review"') == 1 and "b20.png" in page
+    assert 'href="/review?page=1" rel="prev"' in page
