@@ -16,6 +16,7 @@ from api import hma, owner_pages, shield, ui, v1_admin, v1_lists, v1_notices, v1
 from api.auth import SESSION_COOKIE, Principal
 from api.endpoints import API_PREFIX, Endpoint, Handler, openapi_document
 from api.errors import ApiError, as_api_error
+from api.hashdiff import hash_diff
 from api.http import (
     AUDIT_DETAILS,
     AUDIT_TARGET,
@@ -58,7 +59,7 @@ def create_app(context, *, clock: Clock | None = None, db: Database | None = Non
         app, loader=jinja2.PackageLoader("api", "templates"), autoescape=True,
         undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(when=_when, duration=_duration, match_text=match_text,
-                       category_text=category_text)
+                       category_text=category_text, hash_diff=hash_diff)
     for ep in endpoints:
         app.router.add_route(ep.method, ep.path, _guarded(ep), name=ep.operation_id
                              if ep.kind != "ui" else f"ui_{ep.operation_id}")

@@ -1,5 +1,7 @@
-"""Figures for the dashboard: matches today, open notices, time-to-removal, removals per day,
-and the server-rendered SVG bar chart of removals."""
+"""Figures for the dashboard: images matched today, review queue, images still online, open
+notices, time-to-removal, removals per day, and the server-rendered SVG bar chart of
+removals. Everything counts images (an image is one URL + content), never match rows: a
+crawl records a row per list entry and algorithm, and every re-crawl records them again."""
 
 from __future__ import annotations
 
@@ -9,7 +11,10 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import func, select
 
+from notices.coverage import ACTIVE_ITEM_STATUSES
+from notices.review import review_queue_depth
 from records.db import Database
+from records.matched_images import count_images
 from records.models import Match, Notice, NoticeItem
 
 OPEN_NOTICE_STATUSES = ("open", "sent", "acknowledged", "disputed", "failed")
@@ -35,7 +40,10 @@ class Chart:
 
 @dataclass(frozen=True)
 class Figures:
-    matches_today: int
+    images_matched_today: int  # distinct images with a block-list match found today
+    urls_matched_today: int  # their distinct URLs
+    pending_review: int  # images waiting for an analyst
+    still_online: int  # image URLs in live notice items (not removed yet)
     open_notices: int
     median_ttr_s: float | None
     removals: Chart
@@ -46,8 +54,12 @@ def figures(db: Database, *, now: datetime | None = None, days: int = 30) -> Fig
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
     first_day = (midnight - timedelta(days=days - 1)).date()
     with db.session(readonly=True) as session:
-        today = session.scalar(select(func.count()).select_from(Match)
-                               .where(Match.created_at >= midnight)) or 0
+        images_today, urls_today = count_images(
+            session, (Match.created_at >= midnight, Match.list_kind == "block"))
+        pending_review = review_queue_depth(session)
+        still_online = session.scalar(
+            select(func.count(func.distinct(NoticeItem.image_url)))
+            .where(NoticeItem.status.in_(ACTIVE_ITEM_STATUSES))) or 0
         open_notices = session.scalar(select(func.count()).select_from(Notice)
                                       .where(Notice.status.in_(OPEN_NOTICE_STATUSES))) or 0
         ttr = list(session.scalars(select(NoticeItem.time_to_removal_s).where(
@@ -59,7 +71,7 @@ def figures(db: Database, *, now: datetime | None = None, days: int = 30) -> Fig
         per_day[at.date()] = per_day.get(at.date(), 0) + 1
     counts = [(first_day + timedelta(days=i), 0) for i in range(days)]
     counts = [(day, per_day.get(day, 0)) for day, _ in counts]
-    return Figures(today, open_notices, statistics.median(ttr) if ttr else None,
+    return Figures(images_today, urls_today, pending_review, still_online, open_notices, statistics.median(ttr) if ttr else None,
                    bar_chart(counts))
 
 

@@ -17,6 +17,7 @@ from notices.errors import NoticeError, NoticeNotFound, ReviewAlreadyDecided, Re
 from records.errors import (
     CrawlNotFound,
     DatabaseUnavailable,
+    ImageNotFound,
     InvalidCrawlState,
     MatchNotFound,
     RecordsError,
@@ -62,7 +63,7 @@ class CrawlAlreadyRunning(ApiError):
 
 
 NOT_FOUND = (ListNotFound, EntryNotFound, SiteNotFound, CrawlNotFound, MatchNotFound,
-             NoticeNotFound, ReviewNotFound, TokenNotFound)
+             NoticeNotFound, ReviewNotFound, TokenNotFound, ImageNotFound)
 CONFLICT = (SiteExists, ReviewAlreadyDecided, StoreConflict, InvalidCrawlState)
 DOMAIN = (MatcherError, RecordsError, NoticeError, CrawlerError, SpinneretError)
 

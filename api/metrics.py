@@ -71,7 +71,7 @@ class SpinneretCollector:
             matches.add_metric([decision], dict(by_decision).get(decision, 0))
         yield matches
         queue = GaugeMetricFamily("spinneret_review_queue_depth",
-                                  "Matches waiting for an analyst")
+                                  "Images waiting for an analyst (one review item each)")
         queue.add_metric([], review)
         yield queue
         sent = CounterMetricFamily("spinneret_notice_deliveries",

@@ -22,10 +22,10 @@ from api.auth import LOGIN_COOKIE, SESSION_COOKIE, set_cookie
 from api.dashboard import figures
 from api.endpoints import Endpoint, Param, id_param, path_param
 from api.errors import ApiError
-from api.http import PRINCIPAL, form_body, path_int, services, set_audit
+from api.http import PRINCIPAL, form_body, ok, path_int, query_int, services, set_audit
 from api.timeline import notice_timeline
 from api.v1_lists import export_list_, import_upload
-from api.v1_records import site_changes
+from api.v1_records import FILTER_FIELDS, crawl_json, image_filter, site_changes
 from crawler.netpolicy import NetworkPolicy
 from matcher.errors import EntryNotFound
 from matcher.store import ListChange, ListInfo
@@ -33,16 +33,17 @@ from notices.clock import seconds_between
 from notices.review import CONFIRM_OUTCOMES
 from records.audit import AuditLog
 from records.crawls import CrawlRepository
-from records.matches import MatchRepository
+from records.matched_images import ImageFilter, MatchedImageRepository
 from records.models import TOKEN_ROLES
 from records.sites import SiteRepository, add_site, remove_site
-from records.types import AuditRecord, NewSite
+from records.types import AuditRecord, MatchedImage, NewSite
 
 STATIC_DIR = Path(__file__).parent / "static"
 SECURITY_HEADERS = {
     "Cache-Control": "no-store", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; "
+                               "script-src 'self'; connect-src 'self'; "
                                "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
 }
 
@@ -132,6 +133,13 @@ async def logout(request: web.Request) -> web.Response:
 
 async def static_css(_request: web.Request) -> web.Response:
     return web.Response(body=(STATIC_DIR / "app.css").read_bytes(), content_type="text/css",
+                        headers={"Cache-Control": "max-age=3600",
+                                 "X-Content-Type-Options": "nosniff"})
+
+
+async def static_crawls_js(_request: web.Request) -> web.Response:
+    return web.Response(body=(STATIC_DIR / "crawls.js").read_bytes(),
+                        content_type="text/javascript",
                         headers={"Cache-Control": "max-age=3600",
                                  "X-Content-Type-Options": "nosniff"})
 
@@ -287,6 +295,20 @@ async def crawls_page(request: web.Request) -> web.Response:
     return page(request, "crawls.html.j2", crawls=crawls, live=live)
 
 
+async def crawls_progress(request: web.Request) -> web.Response:
+    """The crawls page's live figures (polled by static/crawls.js), as /api/v1/crawls."""
+    crawls = CrawlRepository(services(request).db).list(limit=100)
+    return ok([crawl_json(request, c) for c in crawls])
+
+
+async def crawl_page(request: web.Request) -> web.Response:
+    svc = services(request)
+    crawl = CrawlRepository(svc.db).get(path_int(request))
+    images = MatchedImageRepository(svc.db).list(ImageFilter(crawl_id=crawl.id), limit=20)
+    return page(request, "crawl.html.j2", crawl=crawl, c=crawl_json(request, crawl),
+                live=svc.crawls.get(crawl.id), images=images)
+
+
 async def crawl_stop(request: web.Request) -> web.Response:
     crawl_id = path_int(request)
     set_audit(request, f"crawl:{crawl_id}", op="stop")
@@ -295,34 +317,64 @@ async def crawl_stop(request: web.Request) -> web.Response:
     return redirect(request, "/crawls", f"Crawl {crawl_id} stopped; start it again to resume.")
 
 
+MATCHES_PER_PAGE = 50
+
+
 async def matches_page(request: web.Request) -> web.Response:
     svc = services(request)
-    repo = MatchRepository(svc.db)
-    matches = list(reversed(repo.list(limit=200, offset=0)))
-    sites = {s.id: s.name for s in SiteRepository(svc.db).list()}
-    return page(request, "matches.html.j2", matches=matches, sites=sites)
+    filters = image_filter(request)
+    number = query_int(request, "page", 1, minimum=1, maximum=10**6)
+    repo = MatchedImageRepository(svc.db)
+    found = repo.list(filters, limit=MATCHES_PER_PAGE, offset=(number - 1) * MATCHES_PER_PAGE)
+    chosen = {k: v for k in FILTER_FIELDS if (v := request.query.get(k, "").strip())}
+    last = _page_count(found.total, MATCHES_PER_PAGE)
+    return page(request, "matches.html.j2", found=found, number=number, last=last,
+                chosen=chosen, sites=SiteRepository(svc.db).list(), lists=repo.list_names(),
+                page_link=lambda n: "/matches?" + urlencode({**chosen, "page": n}))
+
+
+async def match_image_page(request: web.Request) -> web.Response:
+    image = MatchedImageRepository(services(request).db).get(path_int(request))
+    return page(request, "match.html.j2", image=image, pending=awaits_decision(image))
+
+
+def awaits_decision(image: MatchedImage) -> bool:
+    return any(e.decision == "review" and e.status == "new" for e in image.evidence)
+
+
+REVIEW_PER_PAGE = 20
 
 
 async def review_page(request: web.Request) -> web.Response:
-    return page(request, "review.html.j2", entries=services(request).notices.review_queue())
+    number = query_int(request, "page", 1, minimum=1, maximum=10**6)
+    queue = services(request).notices.review_queue()
+    start = (number - 1) * REVIEW_PER_PAGE
+    return page(request, "review.html.j2", items=queue[start:start + REVIEW_PER_PAGE],
+                total=len(queue), number=number, last=_page_count(len(queue), REVIEW_PER_PAGE),
+                page_link=lambda n: f"/review?page={n}")
+
+
+def _page_count(total: int, per_page: int) -> int:
+    return max(1, -(-total // per_page))
 
 
 async def review_decide(request: web.Request) -> web.Response:
-    match_id = path_int(request)
+    image_id = path_int(request)
     form = await form_body(request)
     action = str(form.get("action", ""))
     note = str(form.get("note", "")).strip()
-    set_audit(request, f"match:{match_id}", op=f"review.{action}", note=note)
+    back = _safe_next(str(form.get("next", "") or "/review"))
+    set_audit(request, f"image:{image_id}", op=f"review.{action}", note=note)
     if action not in ("confirm", "reject"):
         raise ApiError(400, "choose confirm or reject")
-    if action == "reject" and not note:
-        raise ApiError(400, "say why the match is rejected (the note is kept)")
-    outcome = getattr(services(request).notices, action)(match_id, by=request[PRINCIPAL].actor,
+    # The note rule (required to reject) is notices.review's, as for the CLI and the API.
+    outcome = getattr(services(request).notices, action)(image_id, by=request[PRINCIPAL].actor,
                                                            note=note)
     if action == "reject":
-        return redirect(request, "/review", f"Match {match_id} rejected.")
-    return redirect(request, "/review",
-                    f"Match {match_id} confirmed: {CONFIRM_OUTCOMES[outcome]}.")
+        return redirect(request, back, f"Image {image_id} rejected; its URL + hashes are "
+                                       "suppressed.")
+    return redirect(request, back,
+                    f"Image {image_id} confirmed: {CONFIRM_OUTCOMES[outcome]}.")
 
 
 async def notices_page(request: web.Request) -> web.Response:
@@ -399,6 +451,9 @@ ENDPOINTS = [
     _ui("POST", "/logout", logout, "viewer", "Log out"),
     Endpoint("GET", "/static/app.css", static_css, None, "The stylesheet", kind="public",
              produces="text/css"),
+    Endpoint("GET", "/static/crawls.js", static_crawls_js, None,
+             "The crawls pages' live progress script", kind="public",
+             produces="text/javascript"),
     _ui("GET", "/", dashboard, "viewer", "Dashboard"),
     _ui("GET", "/lists", lists_page, "viewer", "Hash lists and the import form"),
     _ui("POST", "/lists/import", lists_import, "analyst", "Import a list from a file",
@@ -416,13 +471,25 @@ ENDPOINTS = [
     _ui("POST", "/sites/{name}/delete", site_delete, "admin", "Remove a site", params=(_NAME,)),
     _ui("POST", "/sites/{name}/crawl", site_crawl, "analyst", "Start a crawl",
         params=(_NAME,)),
-    _ui("GET", "/crawls", crawls_page, "viewer", "Crawls with progress"),
+    _ui("GET", "/crawls", crawls_page, "viewer", "Crawls with live progress"),
+    # Before /crawls/{id}: aiohttp tries routes in the order they were added.
+    Endpoint("GET", "/crawls/progress", crawls_progress, "viewer",
+             "The crawls' live figures as JSON (polled by the crawls pages)", kind="ui"),
+    _ui("GET", "/crawls/{id}", crawl_page, "viewer",
+        "One crawl: why it failed, counters, live progress, its matched images",
+        params=(id_param(),)),
     _ui("POST", "/crawls/{id}/stop", crawl_stop, "analyst", "Stop a crawl",
         params=(id_param(),)),
-    _ui("GET", "/matches", matches_page, "viewer", "Recent matches"),
-    _ui("GET", "/review", review_page, "viewer", "Review queue"),
-    _ui("POST", "/review/{id}", review_decide, "analyst", "Confirm or reject a match",
+    _ui("GET", "/matches", matches_page, "viewer",
+        "Matched images, filtered (site, list, decision, dates) and paginated",
+        params=tuple(Param(name) for name in (*FILTER_FIELDS, "page"))),
+    _ui("GET", "/matches/{id}", match_image_page, "viewer",
+        "One matched image: every list entry, listed vs image hash, notices",
         params=(id_param(),)),
+    _ui("GET", "/review", review_page, "viewer", "Review queue: one item per image",
+        params=(Param("page"),)),
+    _ui("POST", "/review/{id}", review_decide, "analyst",
+        "Confirm or reject an image (a rejection needs a note)", params=(id_param(),)),
     _ui("GET", "/notices", notices_page, "viewer", "Notices"),
     _ui("GET", "/notices/{id}", notice_page, "viewer", "A notice with its timeline",
         params=(id_param(),)),

@@ -10,22 +10,23 @@ from api.http import PRINCIPAL, field, json_body, ok, path_int, query_int, servi
 from api.timeline import notice_timeline
 from notices.owner import responses
 from notices.review import CONFIRM_OUTCOMES
+from records.matched_images import image_json
 from records.models import NOTICE_STATUSES
 
 
 async def review_queue(request: web.Request) -> web.Response:
-    return ok(services(request).notices.review_queue())
+    return ok([image_json(item) for item in services(request).notices.review_queue()])
 
 
 async def _decide(request: web.Request, action: str) -> web.Response:
-    match_id = path_int(request)
+    image_id = path_int(request)
     note = field(await json_body(request, optional=True), "note", str, default="")
-    set_audit(request, f"match:{match_id}", op=f"review.{action}", note=note)
+    set_audit(request, f"image:{image_id}", op=f"review.{action}", note=note)
     decide = getattr(services(request).notices, action)
-    outcome = decide(match_id, by=request[PRINCIPAL].actor, note=note)
+    outcome = decide(image_id, by=request[PRINCIPAL].actor, note=note)
     if action == "reject":
-        return ok({"id": match_id, "decision": action})
-    return ok({"id": match_id, "decision": action, "outcome": outcome,
+        return ok({"id": image_id, "decision": action})
+    return ok({"id": image_id, "decision": action, "outcome": outcome,
                "explanation": CONFIRM_OUTCOMES[outcome]})
 
 
@@ -120,13 +121,17 @@ _NOTE = {"application/json": {"type": "object", "properties": {"note": {"type": 
 _LIMIT = Param("limit", schema={"type": "integer", "minimum": 1, "maximum": 10000})
 P = API_PREFIX
 ENDPOINTS = [
-    Endpoint("GET", f"{P}/review", review_queue, "viewer", "Matches waiting for a decision"),
+    Endpoint("GET", f"{P}/review", review_queue, "viewer",
+             "Images waiting for a decision (one item per image, with every list entry it "
+             "matched), oldest first"),
     Endpoint("POST", f"{P}/review/{{id}}/confirm", confirm_review, "analyst",
-             "Confirm: the match goes into its site's next notice", params=(id_param(),),
+             "Confirm an image: its matches go into the site's next notice (the note is "
+             "optional)", params=(id_param(),),
              body=_NOTE, body_required=False, responses={409: "Already decided"}),
     Endpoint("POST", f"{P}/review/{{id}}/reject", reject_review, "analyst",
-             "Reject: the URL + hash is suppressed", params=(id_param(),), body=_NOTE,
-             body_required=False, responses={409: "Already decided"}),
+             "Reject an image, saying why in `note` (required): each URL + list entry is "
+             "suppressed", params=(id_param(),), body=_NOTE,
+             body_required=False, responses={400: "No note", 409: "Already decided"}),
     Endpoint("GET", f"{P}/notices", list_notices, "viewer", "Notices with items and deliveries",
              params=(Param("site"), Param("status", schema={"type": "string",
                                                             "enum": list(NOTICE_STATUSES)}))),

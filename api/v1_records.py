@@ -19,6 +19,7 @@ from api.http import (
 )
 from crawler.netpolicy import NetworkPolicy
 from records.crawls import CrawlRepository
+from records.matched_images import ImageFilter, MatchedImageRepository, image_json, parse_day
 from records.matches import MatchRepository
 from records.models import CRAWL_STATUSES, MATCH_DECISIONS, MATCH_STATUSES
 from records.sites import UPDATABLE, SiteRepository, add_site, remove_site
@@ -187,6 +188,33 @@ async def get_match(request: web.Request) -> web.Response:
     return ok(MatchRepository(services(request).db).get(path_int(request)))
 
 
+FILTER_FIELDS = ("site", "list", "decision", "since", "until", "crawl_id")
+
+
+def image_filter(request: web.Request) -> ImageFilter:
+    """The matched-images filters of a query string (API and UI: the same names)."""
+    site = request.query.get("site") or None
+    return ImageFilter(
+        site_id=SiteRepository(services(request).db).get(site).id if site else None,
+        crawl_id=query_int(request, "crawl_id", None, minimum=1, maximum=MAX_SQL_ID),
+        list_name=request.query.get("list") or None,
+        decision=request.query.get("decision") or None,
+        since=parse_day("since", request.query.get("since")),
+        until=parse_day("until", request.query.get("until")))
+
+
+async def list_images(request: web.Request) -> web.Response:
+    page = MatchedImageRepository(services(request).db).list(
+        image_filter(request), limit=query_int(request, "limit", 50, minimum=1, maximum=1000),
+        offset=query_int(request, "offset", 0, maximum=10**9))
+    return ok({"total": page.total, "limit": page.limit, "offset": page.offset,
+               "images": [image_json(i) for i in page.images]})
+
+
+async def get_image(request: web.Request) -> web.Response:
+    return ok(image_json(MatchedImageRepository(services(request).db).get(path_int(request))))
+
+
 _SITE_PROPS = {
     "url": {"type": "string"}, "name": {"type": "string"},
     "owner_email": {"type": "string"}, "abuse_email": {"type": "string"},
@@ -198,6 +226,17 @@ _SITE_PROPS = {
     "hosts": {"type": "array", "items": {"type": "string"}},
 }
 _NAME = path_param("name")
+_DAY = {"type": "string", "format": "date"}
+IMAGE_FILTER_PARAMS = (
+    Param("site"), Param("crawl_id", schema={"type": "integer", "minimum": 1}),
+    Param("list", description="Only images that matched this hash list"),
+    Param("decision", schema={"type": "string", "enum": list(MATCH_DECISIONS)},
+          description="auto: an entry decided auto; review: every entry needs review"),
+    Param("since", schema=_DAY, description="Found on or after this day (UTC)"),
+    Param("until", schema=_DAY, description="Found on or before this day (UTC)"),
+    Param("limit", schema={"type": "integer", "minimum": 1, "maximum": 1000}),
+    Param("offset", schema={"type": "integer", "minimum": 0}),
+)
 P = API_PREFIX
 ENDPOINTS = [
     Endpoint("GET", f"{P}/sites", list_sites, "viewer", "Registered sites"),
@@ -237,4 +276,10 @@ ENDPOINTS = [
                      Param("offset", schema={"type": "integer", "minimum": 0}))),
     Endpoint("GET", f"{P}/matches/{{id}}", get_match, "viewer", "One match",
              params=(id_param(),)),
+    Endpoint("GET", f"{P}/images", list_images, "viewer",
+             "Matched images (one per crawled image, with every list entry it matched), "
+             "the most recently found first; a page of them with the total",
+             params=IMAGE_FILTER_PARAMS),
+    Endpoint("GET", f"{P}/images/{{id}}", get_image, "viewer",
+             "One matched image with its evidence and notice items", params=(id_param(),)),
 ]

@@ -21,9 +21,15 @@ class ReviewNotFound(NoticeError):
 
 class ReviewAlreadyDecided(NoticeError):
     def __init__(self, review_id: int, status: str) -> None:
-        super().__init__(f"review {review_id} is already {status}")
+        super().__init__(f"review {review_id} is already decided: {status}")
         self.review_id = review_id
         self.status = status
+
+
+class ReviewNoteRequired(NoticeError):
+    def __init__(self) -> None:
+        super().__init__("a rejection needs a note saying why the image is rejected "
+                         "(it is kept with the decision)")
 
 
 class NoRecipient(NoticeError):

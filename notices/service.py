@@ -19,7 +19,7 @@ from notices.policy import (
 )
 from notices.queries import list_notices, notice_view
 from notices.recheck import Rechecker, RecheckResult
-from notices.review import ReviewEntry, confirm_review, reject_review, review_queue
+from notices.review import ReviewItem, confirm_review, reject_review, review_queue
 from notices.stats import SiteStats, site_stats
 from notices.types import NoticeView
 from records.db import Database
@@ -118,15 +118,17 @@ class NoticeService:
 
     # --- review --------------------------------------------------------------------------
 
-    def review_queue(self) -> list[ReviewEntry]:
+    def review_queue(self, *, site_id: int | None = None) -> list[ReviewItem]:
+        """One item per image waiting for a decision, oldest first."""
         with self.db.session() as session:
-            return review_queue(session)
+            return review_queue(session, site_id=site_id)
 
-    def confirm(self, match_id: int, *, by: str, note: str = "") -> str:
+    def confirm(self, image_id: int, *, by: str, note: str = "") -> str:
         """QUEUED, or ALREADY_NOTIFIED / ALREADY_REMOVED (see `notices.review`)."""
         with self.db.session() as session:
-            return confirm_review(session, match_id, by=by, note=note, clock=self.clock)
+            return confirm_review(session, image_id, by=by, note=note, clock=self.clock)
 
-    def reject(self, match_id: int, *, by: str, note: str = "") -> None:
+    def reject(self, image_id: int, *, by: str, note: str = "") -> None:
+        """Needs a note (`ReviewNoteRequired` without one)."""
         with self.db.session() as session:
-            reject_review(session, match_id, by=by, note=note, clock=self.clock)
+            reject_review(session, image_id, by=by, note=note, clock=self.clock)

@@ -39,6 +39,12 @@ class MatchNotFound(RecordsError):
         self.match_id = match_id
 
 
+class ImageNotFound(RecordsError):
+    def __init__(self, image_id: int) -> None:
+        super().__init__(f"no matched image with id {image_id}")
+        self.image_id = image_id
+
+
 class DatabaseUnavailable(RecordsError):
     """The database could not be reached or migrated."""
 

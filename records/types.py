@@ -182,3 +182,70 @@ class AuditRecord:
     action: str
     target: str
     details: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One list entry an image matched: the listed hash next to the image's own."""
+
+    match_id: int
+    list_name: str
+    list_kind: str
+    category: str
+    source: str
+    algorithm: str
+    entry_hash: str  # the hash in the list
+    image_hash: str  # the image's hash (of the variant that matched)
+    distance: int
+    label: str
+    source_id: str
+    decision: str
+    status: str
+    status_label: str
+    found_at: datetime
+    crawl_id: int | None
+    sightings: int = 1  # recorded rows (crawls) of this entry + algorithm
+
+
+@dataclass(frozen=True)
+class ImageNoticeItem:
+    notice_id: int
+    notice_reference: str
+    reference: str
+    status: str
+    removed_at: datetime | None
+    list_name: str
+
+
+@dataclass(frozen=True)
+class ImageReview:
+    """An analyst's decision about an image (recorded once per match it covered)."""
+
+    decision: str  # confirm | reject
+    note: str
+    by: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class MatchedImage:
+    """One crawled image (URL + content SHA-256) with every list entry it matched."""
+
+    id: int  # the images_seen row: also the id of its review item
+    site_id: int
+    site_name: str
+    image_url: str
+    page_url: str | None
+    sha256: str
+    first_found: datetime
+    last_found: datetime
+    decision: str  # auto when any entry decided auto, else review
+    state: str  # what happened to it, in words
+    evidence: tuple[Evidence, ...]
+    crawls: int = 1
+    notice_items: tuple[ImageNoticeItem, ...] = ()
+    reviews: tuple[ImageReview, ...] = ()
+
+    @property
+    def best(self) -> Evidence:
+        return self.evidence[0]

@@ -240,10 +240,16 @@ async def _finish(crawls: CrawlRepository, crawl_id: int, frontier: RedisFrontie
 
 
 def matches_by_list(context: AppContext, crawl_id: int) -> dict[tuple[str, str], int]:
-    counts: Counter[tuple[str, str]] = Counter()
+    """Images (URL + content) matched per (list, decision), not match rows: an image that
+    hits a list through several algorithms or entries counts once, as `auto` if any of its
+    hits on that list is."""
+    decisions: dict[tuple[str, str, str], str] = {}
     for match in MatchRepository(context.db).list(crawl_id=crawl_id, limit=1_000_000):
-        counts[(match.list_name, match.decision)] += 1
-    return dict(counts)
+        key = (match.list_name, match.image_url, match.sha256)
+        if decisions.get(key) != "auto":
+            decisions[key] = match.decision
+    return dict(Counter((list_name, decision)
+                        for (list_name, _, _), decision in decisions.items()))
 
 
 def _make_sink(context: AppContext):

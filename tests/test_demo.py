@@ -19,6 +19,8 @@ def test_demo_runs_the_whole_loop_on_the_embedded_default(tmp_path):
         assert "(embedded)" in out
         assert out.count("│ yes ") == 20, out
         assert "Unlisted images flagged: 0" in out
+        # Images, not match rows (a listed image hits through several algorithms).
+        assert "│ images matched: demo-authority (auto) │ 20 " in out, out
         assert "1 notice e-mail(s) delivered to the local sink" in out
         assert "found 10 removed, 10 still up" in out
         mails = list((tmp_path / "data" / "demo-mail" / "new").iterdir())

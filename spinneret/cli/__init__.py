@@ -33,6 +33,7 @@ def _register_commands() -> None:
         hash_cmd,
         lists_cmd,
         match_cmd,
+        matches_cmd,
         notices_cmd,
         redis_cmd,
         review_cmd,
@@ -45,7 +46,7 @@ def _register_commands() -> None:
 
     for module in (hash_cmd, config_cmd, redis_cmd, lists_cmd, sites_cmd, crawls_cmd,
                    notices_cmd, review_cmd, stats_cmd, serve_cmd, crawl_cmd, worker_cmd,
-                   demo_cmd, match_cmd, tokens_cmd, db_cmd,
+                   demo_cmd, match_cmd, matches_cmd, tokens_cmd, db_cmd,
                    crawler_cmd):
         module.register(app)
 

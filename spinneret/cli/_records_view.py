@@ -3,15 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-import enum
 import getpass
 from datetime import datetime
 from typing import Any
-
-
-class TableOrJson(enum.StrEnum):
-    table = "table"
-    json = "json"
 
 
 def who() -> str:

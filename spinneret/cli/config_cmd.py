@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import typer
-from rich.table import Table
 
 from config import get_settings
 from spinneret.cli.common import OutputFormat, console
+from spinneret.cli.output import TableView, print_table, write_csv
 from spinneret.cli.readiness_warnings import warn_deployment
 
 
@@ -29,10 +29,11 @@ def register(app: typer.Typer) -> None:
         if format is OutputFormat.json:
             console.print_json(json.dumps(values, default=str))
         else:
-            table = Table("setting", "value", title="Effective settings")
-            for name, value in values.items():
-                table.add_row(name, "" if value is None else str(value))
-            console.print(table)
+            rows = [(name, "" if value is None else str(value)) for name, value in values.items()]
+            if format is OutputFormat.csv:
+                write_csv([{"setting": name, "value": value} for name, value in rows])
+            else:
+                print_table(TableView("Effective settings", ("setting", "value"), rows))
         warn_deployment(settings)  # on stderr: the JSON on stdout stays parseable
 
     app.add_typer(group, name="config")

@@ -65,9 +65,9 @@ def print_summary(summary: CrawlSummary) -> None:
         table.add_row(f"  error: {kind}", str(count))
     if summary.matches_by_list:
         for (list_name, decision), count in sorted(summary.matches_by_list.items()):
-            table.add_row(f"matches {list_name} ({decision})", str(count))
+            table.add_row(f"images matched: {list_name} ({decision})", str(count))
     else:
-        table.add_row("matches", "0")
+        table.add_row("images matched", "0")
     table.add_row("duration", f"{crawl.duration_s or 0:.1f} s")
     console.print(table)
     if crawl.failure_reason:

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import json
-import sys
-
 import typer
-from rich.table import Table
 
 from records.crawls import CrawlRepository
 from records.sites import SiteRepository
 from records.types import CrawlRecord
-from spinneret.cli._records_view import TableOrJson, as_json, when
-from spinneret.cli.common import console
+from spinneret.cli._records_view import as_json, when
+from spinneret.cli.common import OutputFormat
+from spinneret.cli.output import TableView, emit, field_table, record_fields
 from spinneret.context import AppContext
 
 
@@ -32,7 +29,7 @@ def register(app: typer.Typer) -> None:
         site: str | None = typer.Option(None, "--site", help="Only this site's crawls."),
         status: str | None = typer.Option(None, "--status"),
         limit: int = typer.Option(50, "--limit", min=1),
-        format: TableOrJson = typer.Option(TableOrJson.table, "--format", "-f"),
+        format: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f"),
     ) -> None:
         """List crawls, newest first."""
         context = AppContext()
@@ -41,25 +38,18 @@ def register(app: typer.Typer) -> None:
             crawls = CrawlRepository(context.db).list(site_id=site_id, status=status, limit=limit)
         finally:
             context.close()
-        if format is TableOrJson.json:
-            sys.stdout.write(json.dumps([as_json(c) for c in crawls], indent=2) + "\n")
-            return
-        table = Table(title="Crawls")
-        for column in ("id", "site", "status"):
-            table.add_column(column, no_wrap=True)
-        for column in ("started", "pages", "images", "hashed", "skipped", "duration"):
-            table.add_column(column, overflow="fold")
-        for c in crawls:
-            table.add_row(
-                str(c.id), c.site_name, c.status, when(c.started_at), str(c.pages_fetched),
-                str(c.images_found), str(c.images_hashed), str(c.images_skipped), _duration(c),
-            )
-        console.print(table)
+        rows = [(str(c.id), c.site_name, c.status, when(c.started_at), str(c.pages_fetched),
+                 str(c.images_found), str(c.images_hashed), str(c.images_skipped),
+                 _duration(c)) for c in crawls]
+        emit(format, [as_json(c) for c in crawls], TableView(
+            "Crawls", ("id", "site", "status", "started", "pages", "images", "hashed",
+                       "skipped", "duration"), rows), json_style="array",
+            csv_fields=record_fields(CrawlRecord))
 
     @group.command("show")
     def show(
         crawl_id: int = typer.Argument(..., metavar="ID"),
-        format: TableOrJson = typer.Option(TableOrJson.table, "--format", "-f"),
+        format: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f"),
     ) -> None:
         """Show one crawl with its skip reasons, errors and why it failed."""
         context = AppContext()
@@ -67,11 +57,7 @@ def register(app: typer.Typer) -> None:
             crawl = CrawlRepository(context.db).get(crawl_id)
         finally:
             context.close()
-        if format is TableOrJson.json:
-            sys.stdout.write(json.dumps(as_json(crawl), indent=2) + "\n")
-            return
-        table = Table("field", "value", title=f"Crawl {crawl.id}", show_header=False)
-        for name, value in [
+        emit(format, as_json(crawl), field_table(f"Crawl {crawl.id}", [
             ("site", crawl.site_name), ("status", crawl.status),
             ("queued", when(crawl.created_at)), ("started", when(crawl.started_at)),
             ("finished", when(crawl.finished_at)), ("duration", _duration(crawl)),
@@ -83,8 +69,6 @@ def register(app: typer.Typer) -> None:
             ("pages/links not followed", _counts(crawl.urls_skipped)),
             ("errors", _counts(crawl.errors)),
             *([("failure", crawl.failure_reason)] if crawl.failure_reason else []),
-        ]:
-            table.add_row(name, value)
-        console.print(table)
+        ]), json_style="object")
 
     app.add_typer(group, name="crawls")

@@ -87,8 +87,8 @@ def _print_listed(site, context: AppContext, crawl_id: int) -> None:
         )
     console.print(table)
     listed = tuple(image.path for image in site.listed)
-    false_hits = [m for m in matches if not m.image_url.endswith(listed)]
-    console.print(f"Unlisted images flagged: {len(false_hits)}")
+    flagged = {(m.image_url, m.sha256) for m in matches if not m.image_url.endswith(listed)}
+    console.print(f"Unlisted images flagged: {len(flagged)}")  # images, not match rows
 
 
 def _print_notices(context: AppContext, outcome, sink) -> None:

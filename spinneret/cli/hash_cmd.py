@@ -8,12 +8,12 @@ import sys
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
 from config import get_settings
 from matcher.errors import UnhashableImage
 from matcher.hashing import HashOptions, ImageHashes, hash_image
-from spinneret.cli.common import OutputFormat, console, err_console
+from spinneret.cli.common import OutputFormat, err_console
+from spinneret.cli.output import TableView, print_table
 
 
 def read_and_hash(path: Path, options: HashOptions) -> ImageHashes:
@@ -65,17 +65,15 @@ def register(app: typer.Typer) -> None:
                 record.update(format=hashes.format, width=hashes.width, height=hashes.height)
                 sys.stdout.write(json.dumps(record) + "\n")
         else:
-            table = Table(title="Image hashes")
-            for column in ["path", *_columns(results)]:
-                table.add_column(column, overflow="fold")
+            rows = []
             for path, hashes in results:
-                cells = []
+                cells = [str(path)]
                 for value in hashes.values:
                     cells.append(value.hex)
                     if value.quality is not None:
                         cells.append(str(value.quality))
-                table.add_row(str(path), *cells)
-            console.print(table)
+                rows.append(cells)
+            print_table(TableView("Image hashes", ["path", *_columns(results)], rows))
         if failures:
             raise typer.Exit(1)
 

@@ -24,6 +24,7 @@ from matcher.errors import EntryNotFound, HashListFileError
 from matcher.hashlist import ListFormat, export_list, import_file
 from matcher.store import FingerprintStore, ListInfo, StoreConflict
 from spinneret.cli.common import OutputFormat, console, err_console
+from spinneret.cli.output import TableView, emit, field_table, print_table
 from spinneret.context import AppContext
 from spinneret.errors import SpinneretError
 
@@ -236,15 +237,11 @@ def register(app: typer.Typer) -> None:
                 writer.writerow((info.name, info.kind, info.category, info.source, info.version,
                                  info.total, _when(info.updated_at)))
             return
-        table = Table(title="Hash lists")
-        for column in ("name", "kind", "category", "source", "version", "entries", "updated"):
-            table.add_column(column, overflow="fold")
-        for info in infos:
-            table.add_row(
-                info.name, info.kind, info.category, info.source, str(info.version),
-                _counts(info), _when(info.updated_at),
-            )
-        console.print(table)
+        print_table(TableView(
+            "Hash lists", ("name", "kind", "category", "source", "version", "entries",
+                           "updated"),
+            [(info.name, info.kind, info.category, info.source, str(info.version),
+              _counts(info), _when(info.updated_at)) for info in infos]))
 
     @group.command("show")
     def show_command(
@@ -258,7 +255,7 @@ def register(app: typer.Typer) -> None:
         finally:
             context.close()
         if format is not OutputFormat.table:
-            sys.stdout.write(json.dumps(_info_dict(info)) + "\n")
+            emit(format, [_info_dict(info)], field_table("", ()))
             return
         table = Table(title=f"List {info.name}", show_header=False)
         table.add_column("field")

@@ -2,28 +2,22 @@
 
 from __future__ import annotations
 
-import enum
-import json
 import sys
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
 from config import get_settings
 from matcher.errors import UnhashableImage
 from matcher.hashing import HashOptions
 from matcher.matching import Match, Matcher, Thresholds
 from matcher.service import hash_and_match
-from spinneret.cli.common import console, err_console
+from spinneret.cli.common import OutputFormat, err_console
+from spinneret.cli.output import TableView, dumps, print_table, write_csv
 from spinneret.context import AppContext
 
 FIELDS = ("list", "algorithm", "distance", "label", "source_id", "decision")
-
-
-class MatchFormat(enum.StrEnum):
-    table = "table"
-    json = "json"
+CSV_FIELDS = ("path", *FIELDS, "list_kind", "category", "entry_hash", "query_hash")
 
 
 def match_file(path: Path, matcher: Matcher, options: HashOptions) -> list[Match]:
@@ -47,7 +41,7 @@ def register(app: typer.Typer) -> None:
     @app.command("match")
     def match_command(
         files: list[Path] = typer.Argument(..., help="Image files to match."),
-        format: MatchFormat = typer.Option(MatchFormat.table, "--format", "-f"),
+        format: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f"),
     ) -> None:
         """Match image files against every loaded hash list (block and allow lists)."""
         settings = get_settings()
@@ -59,7 +53,8 @@ def register(app: typer.Typer) -> None:
         finally:
             context.close()
         options = HashOptions.from_settings(settings)
-        table = Table(*("path", *FIELDS), title="Matches")
+        rows: list[tuple[str, ...]] = []
+        found: list[dict[str, object]] = []
         failures = 0
         for path in files:
             try:
@@ -68,17 +63,19 @@ def register(app: typer.Typer) -> None:
                 failures += 1
                 err_console.print(f"spinneret: {path}: {exc.reason}", markup=False)
                 continue
-            if format is MatchFormat.json:
+            if format is OutputFormat.json:  # one line per file, as soon as it is matched
                 record = {"path": str(path), "matches": [_as_dict(m) for m in matches]}
-                sys.stdout.write(json.dumps(record) + "\n")
+                sys.stdout.write(dumps(record) + "\n")
                 sys.stdout.flush()
                 continue
+            found += [{"path": str(path), **_as_dict(m)} for m in matches]
             if not matches:
-                table.add_row(str(path), "(no match)", "", "", "", "", "")
-            for m in matches:
-                table.add_row(str(path), m.list, m.algorithm, str(m.distance), m.label,
-                              m.source_id, m.decision)
-        if format is MatchFormat.table:
-            console.print(table)
+                rows.append((str(path), "(no match)", "", "", "", "", ""))
+            rows += [(str(path), m.list, m.algorithm, str(m.distance), m.label, m.source_id,
+                      m.decision) for m in matches]
+        if format is OutputFormat.csv:
+            write_csv(found, CSV_FIELDS)
+        elif format is OutputFormat.table:
+            print_table(TableView("Matches", ("path", *FIELDS), rows))
         if failures:
             raise typer.Exit(1)

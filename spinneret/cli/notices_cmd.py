@@ -18,6 +18,7 @@ from notices.service import NoticeService
 from notices.types import NoticeView
 from records.models import NOTICE_STATUSES
 from spinneret.cli.common import OutputFormat, console, err_console
+from spinneret.cli.output import write_csv
 
 
 def _service() -> NoticeService:
@@ -89,6 +90,9 @@ def register(app: typer.Typer) -> None:
             for view in views:
                 sys.stdout.write(json.dumps(_json(view)) + "\n")
             return
+        if format is OutputFormat.csv:  # items and deliveries as JSON in their cells
+            write_csv([_json(view) for view in views])
+            return
         table = Table(title="Notices")
         for column in ("id", "reference", "site", "status", "items", "deliveries", "created",
                        "sent", "goes out", "reminders"):
@@ -109,6 +113,9 @@ def register(app: typer.Typer) -> None:
         view = _service().show(notice_id)
         if format is OutputFormat.json:
             sys.stdout.write(json.dumps(_json(view), indent=2) + "\n")
+            return
+        if format is OutputFormat.csv:
+            write_csv([_json(view)])
             return
         console.print(f"Notice {view.id} {view.reference}  site {view.site_name}  "
                       f"status {view.status}  created {_when(view.created_at)}  "

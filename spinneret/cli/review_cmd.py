@@ -1,67 +1,58 @@
-"""`spinneret review ls|confirm ID|reject ID [--note]`: the queue of borderline matches."""
+"""`spinneret review ls|show ID|confirm ID|reject ID --note`: one review item per image."""
 
 from __future__ import annotations
 
-import getpass
-import json
-import sys
-
 import typer
-from rich.table import Table
 
 from config import get_settings
 from notices.review import CONFIRM_OUTCOMES
 from notices.service import NoticeService
+from records.matched_images import IMAGE_FIELDS, MatchedImageRepository, image_json
+from spinneret.cli._records_view import who
 from spinneret.cli.common import OutputFormat, console
+from spinneret.cli.matches_cmd import FORMAT_OPTION, show_image
+from spinneret.cli.output import TableView, emit
 
 
-def _who() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return "cli"
+def _service() -> NoticeService:
+    return NoticeService.from_settings(get_settings())
 
 
 def register(app: typer.Typer) -> None:
-    review = typer.Typer(help="Review borderline matches before any notice goes out.",
+    review = typer.Typer(help="Review borderline matches before any notice goes out: one item "
+                              "per image, with every list entry it matched.",
                          no_args_is_help=True)
 
     @review.command("ls")
-    def ls_command(format: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f")
-                   ) -> None:
-        """Matches waiting for a decision (ID = the match id)."""
-        entries = NoticeService.from_settings(get_settings()).review_queue()
-        if format is OutputFormat.json:
-            for e in entries:
-                sys.stdout.write(json.dumps({
-                    "id": e.match_id, "site": e.site_name, "image_url": e.image_url,
-                    "page_url": e.page_url, "list": e.list_name, "category": e.category,
-                    "algorithm": e.algorithm, "distance": e.distance, "label": e.label,
-                    "found_at": e.created_at.isoformat(),
-                }) + "\n")
-            return
-        table = Table(title="Review queue")
-        for column in ("id", "site", "image URL", "list", "category", "algorithm", "distance"):
-            table.add_column(column, overflow="fold")
-        for e in entries:
-            table.add_row(str(e.match_id), e.site_name, e.image_url, e.list_name, e.category,
-                          e.algorithm, str(e.distance))
-        console.print(table)
+    def ls_command(format: OutputFormat = FORMAT_OPTION) -> None:
+        """Images waiting for a decision, oldest first (ID = the image's review item)."""
+        items = _service().review_queue()
+        rows = [(str(i.id), i.site_name, i.image_url, i.best.list_name, i.best.category,
+                 i.best.algorithm, str(i.best.distance), str(len(i.evidence))) for i in items]
+        emit(format, [image_json(i) for i in items], TableView(
+            "Review queue", ("id", "site", "image URL", "list", "category", "algorithm",
+                             "distance", "entries"), rows), csv_fields=IMAGE_FIELDS)
+
+    @review.command("show")
+    def show_command(image_id: int = typer.Argument(..., metavar="ID"),
+                     format: OutputFormat = FORMAT_OPTION) -> None:
+        """One review item: every list entry, the listed hash next to the image's."""
+        show_image(MatchedImageRepository(_service().db).get(image_id), format)
 
     @review.command("confirm")
-    def confirm_command(match_id: int = typer.Argument(..., metavar="ID"),
-                        note: str = typer.Option("", "--note")) -> None:
-        """Confirm: the match goes into its site's next notice (unless already covered)."""
-        outcome = NoticeService.from_settings(get_settings()).confirm(match_id, by=_who(),
-                                                                      note=note)
-        console.print(f"review {match_id} confirmed; {CONFIRM_OUTCOMES[outcome]}", markup=False)
+    def confirm_command(image_id: int = typer.Argument(..., metavar="ID"),
+                        note: str = typer.Option("", "--note", help="Optional.")) -> None:
+        """Confirm: the image's matches go into its site's next notice (unless covered)."""
+        outcome = _service().confirm(image_id, by=who(), note=note)
+        console.print(f"review {image_id} confirmed; {CONFIRM_OUTCOMES[outcome]}", markup=False)
 
     @review.command("reject")
-    def reject_command(match_id: int = typer.Argument(..., metavar="ID"),
-                       note: str = typer.Option("", "--note", help="Why (kept in the record).")
+    def reject_command(image_id: int = typer.Argument(..., metavar="ID"),
+                       note: str = typer.Option("", "--note",
+                                                help="Why (required; kept in the record).")
                        ) -> None:
-        """Reject: the reason is recorded and this image URL + hash is suppressed."""
-        NoticeService.from_settings(get_settings()).reject(match_id, by=_who(), note=note)
-        console.print(f"review {match_id} rejected; URL + hash suppressed")
+        """Reject, saying why: the note is kept and each URL + list entry is suppressed."""
+        _service().reject(image_id, by=who(), note=note)
+        console.print(f"review {image_id} rejected; URL + hash suppressed")
 
     app.add_typer(review, name="review")

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from urllib.parse import urlsplit
 
 import typer
-from rich.table import Table
 
 from config import Settings
 from crawler.netpolicy import NetworkPolicy
 from records.sites import SiteRepository, add_site, remove_site
 from records.types import NewSite, SiteRecord
-from spinneret.cli._records_view import TableOrJson, as_json, when, who
-from spinneret.cli.common import console, err_console
+from spinneret.cli._records_view import as_json, when, who
+from spinneret.cli.common import OutputFormat, console, err_console
+from spinneret.cli.output import TableView, emit, field_table, record_fields
 from spinneret.context import AppContext
 
 
@@ -22,11 +20,8 @@ def _limit(value: object, default: object) -> str:
     return f"default ({default})" if value is None else str(value)
 
 
-def _show_table(site: SiteRecord, settings: Settings) -> None:
-    table = Table(title=f"Site {site.name}", show_header=False)
-    table.add_column("field")
-    table.add_column("value", overflow="fold")
-    rows = [
+def _show_table(site: SiteRecord, settings: Settings) -> TableView:
+    return field_table(f"Site {site.name}", [
         ("id", str(site.id)), ("name", site.name), ("url", site.base_url),
         ("hosts", ", ".join(site.hosts)), ("owner e-mail", site.owner_email),
         ("abuse e-mail", site.abuse_email or ""), ("webhook", site.webhook_url or ""),
@@ -38,10 +33,7 @@ def _show_table(site: SiteRecord, settings: Settings) -> None:
         ("include", "\n".join(site.include_patterns)),
         ("exclude", "\n".join(site.exclude_patterns)),
         ("created", when(site.created_at)), ("updated", when(site.updated_at)),
-    ]
-    for name, value in rows:
-        table.add_row(name, value)
-    console.print(table)
+    ])
 
 
 def register(app: typer.Typer) -> None:
@@ -104,34 +96,28 @@ def register(app: typer.Typer) -> None:
             )
 
     @group.command("ls")
-    def ls(format: TableOrJson = typer.Option(TableOrJson.table, "--format", "-f")) -> None:
+    def ls(format: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f")) -> None:
         """List registered sites."""
         context = AppContext()
         try:
             sites = SiteRepository(context.db).list()
         finally:
             context.close()
-        if format is TableOrJson.json:
-            records = [as_json(s, hide=("webhook_secret",)) for s in sites]
-            sys.stdout.write(json.dumps(records, indent=2) + "\n")
-            return
-        table = Table(title="Sites")
-        for column in ("name", "url", "owner", "max pages", "depth", "rate", "robots", "created"):
-            table.add_column(column, overflow="fold")
-        for s in sites:
-            table.add_row(
-                s.name, s.base_url, s.owner_email, _opt(s.max_pages), _opt(s.max_depth),
-                _opt(s.rate_per_s), "ignored" if s.ignore_robots else "obeyed", when(s.created_at),
-            )
-        console.print(table)
-        if not sites:
+        rows = [(s.name, s.base_url, s.owner_email, _opt(s.max_pages), _opt(s.max_depth),
+                 _opt(s.rate_per_s), "ignored" if s.ignore_robots else "obeyed",
+                 when(s.created_at)) for s in sites]
+        emit(format, [as_json(s, hide=("webhook_secret",)) for s in sites], TableView(
+            "Sites", ("name", "url", "owner", "max pages", "depth", "rate", "robots",
+                      "created"), rows), json_style="array",
+            csv_fields=record_fields(SiteRecord, hide=("webhook_secret",)))
+        if not sites and format is OutputFormat.table:
             err_console.print("no sites registered yet: spinneret sites add URL --name NAME "
                               "--owner-email ADDRESS", markup=False)
 
     @group.command("show")
     def show(
         name: str = typer.Argument(..., help="Site name."),
-        format: TableOrJson = typer.Option(TableOrJson.table, "--format", "-f"),
+        format: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f"),
     ) -> None:
         """Show one site, with its webhook secret."""
         context = AppContext()
@@ -139,10 +125,7 @@ def register(app: typer.Typer) -> None:
             site = SiteRepository(context.db).get(name)
         finally:
             context.close()
-        if format is TableOrJson.json:
-            sys.stdout.write(json.dumps(as_json(site), indent=2) + "\n")
-            return
-        _show_table(site, context.settings)
+        emit(format, as_json(site), _show_table(site, context.settings), json_style="object")
 
     @group.command("rm")
     def rm(name: str = typer.Argument(..., help="Site name.")) -> None:

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-import json
-import sys
 
 import typer
-from rich.table import Table
 
 from config import get_settings
 from notices.service import NoticeService
-from spinneret.cli.common import OutputFormat, console
+from notices.stats import SiteStats
+from spinneret.cli.common import OutputFormat
+from spinneret.cli.output import TableView, emit, record_fields
 
 
 def _duration(seconds: float | None) -> str:
@@ -30,16 +29,10 @@ def register(app: typer.Typer) -> None:
                       ) -> None:
         """Per site: images open, removed, disputed; median and p90 time-to-removal."""
         rows = NoticeService.from_settings(get_settings()).stats()
-        if format is OutputFormat.json:
-            for row in rows:
-                sys.stdout.write(json.dumps(dataclasses.asdict(row)) + "\n")
-            return
-        table = Table(title="Notice statistics")
-        for column in ("site", "notices", "open", "removed", "disputed", "median TTR",
-                       "p90 TTR"):
-            table.add_column(column)
-        for r in rows:
-            table.add_row(r.site, str(r.notices), str(r.open), str(r.removed), str(r.disputed),
-                          _duration(r.median_time_to_removal_s),
-                          _duration(r.p90_time_to_removal_s))
-        console.print(table)
+        table = [(r.site, str(r.notices), str(r.open), str(r.removed), str(r.disputed),
+                  _duration(r.median_time_to_removal_s), _duration(r.p90_time_to_removal_s))
+                 for r in rows]
+        emit(format, [dataclasses.asdict(r) for r in rows], TableView(
+            "Notice statistics", ("site", "notices", "open", "removed", "disputed",
+                                  "median TTR", "p90 TTR"), table),
+            csv_fields=record_fields(SiteStats))

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 import typer
-from rich.table import Table
 
 from records.models import TOKEN_ROLES
-from records.tokens import create_token, list_tokens, revoke_token
-from spinneret.cli._records_view import TableOrJson, as_json, when, who
-from spinneret.cli.common import console, err_console
+from records.tokens import TokenRecord, create_token, list_tokens, revoke_token
+from spinneret.cli._records_view import as_json, when, who
+from spinneret.cli.common import OutputFormat, console, err_console
+from spinneret.cli.output import TableView, emit, record_fields
 from spinneret.context import AppContext
 
 
@@ -34,23 +33,18 @@ def register(app: typer.Typer) -> None:
         sys.stdout.write(token.secret + "\n")
 
     @group.command("ls")
-    def ls(format: TableOrJson = typer.Option(TableOrJson.table, "--format", "-f")) -> None:
+    def ls(format: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f")) -> None:
         """List tokens (never their secrets)."""
         context = AppContext()
         try:
             tokens = list_tokens(context.db)
         finally:
             context.close()
-        if format is TableOrJson.json:
-            sys.stdout.write(json.dumps([as_json(t) for t in tokens], indent=2) + "\n")
-            return
-        table = Table(title="API tokens")
-        for column in ("id", "name", "role", "created", "last used", "revoked"):
-            table.add_column(column, overflow="fold")
-        for t in tokens:
-            table.add_row(str(t.id), t.name, t.role, when(t.created_at), when(t.last_used_at),
-                          when(t.revoked_at))
-        console.print(table)
+        rows = [(str(t.id), t.name, t.role, when(t.created_at), when(t.last_used_at),
+                 when(t.revoked_at)) for t in tokens]
+        emit(format, [as_json(t) for t in tokens], TableView(
+            "API tokens", ("id", "name", "role", "created", "last used", "revoked"), rows),
+            json_style="array", csv_fields=record_fields(TokenRecord))
 
     @group.command("revoke")
     def revoke(token_id: int = typer.Argument(..., metavar="ID")) -> None:

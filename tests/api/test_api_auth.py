@@ -39,11 +39,11 @@ def test_every_route_is_in_the_table_with_a_known_role():
         assert ep.kind in ("api", "ui", "public"), ep
     public = {(ep.method, ep.path) for ep in ENDPOINTS if ep.role is None}
     # The only routes open without a token: health, the OpenAPI document, login, the
-    # stylesheet, and the owner pages (which need a signed link instead).
+    # stylesheet and script, and the owner pages (which need a signed link instead).
     assert public == {
         ("GET", "/api/v1/openapi.json"), ("GET", "/healthz"), ("GET", "/readyz"),
         ("GET", "/login"), ("POST", "/login"), ("GET", "/static/app.css"),
-        ("GET", "/owner/{token}"), ("POST", "/owner/{token}"),
+        ("GET", "/static/crawls.js"), ("GET", "/owner/{token}"), ("POST", "/owner/{token}"),
     }
 
 

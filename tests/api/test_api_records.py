@@ -80,14 +80,15 @@ async def test_review_matches_and_notices(api, record_match):
     record_match("http://127.0.0.1:9/b.png", decision="auto")
     response = await api.client.get("/api/v1/review", headers=api.bearer("viewer"))
     [entry] = await response.json()
-    match_id = entry["match_id"]
-    response = await api.client.post(f"/api/v1/review/{match_id}/confirm",
+    image_id, match_id = entry["id"], entry["evidence"][0]["match_id"]
+    response = await api.client.post(f"/api/v1/review/{image_id}/confirm",
                                      json={"note": "looks right"}, headers=api.bearer("analyst"))
     assert response.status == 200
     confirmed = await response.json()
     assert (confirmed["outcome"], confirmed["explanation"]) == (
         "reviewed_confirmed", "it goes into the site's next notice")
-    response = await api.client.post(f"/api/v1/review/{match_id}/reject",
+    response = await api.client.post(f"/api/v1/review/{image_id}/reject",
+                                     json={"note": "changed my mind"},
                                      headers=api.bearer("analyst"))
     assert response.status == 409 and "already" in (await response.json())["error"]
     response = await api.client.get("/api/v1/matches", params={"status": "reviewed_confirmed"},
@@ -319,13 +320,13 @@ async def test_text_and_ids_postgresql_cannot_store_are_4xx_on_every_backend(api
         response = await api.client.get(path, headers=viewer)
         assert response.status == 404, path
     [entry] = await (await api.client.get("/api/v1/review", headers=viewer)).json()
-    response = await api.client.post(f"/api/v1/review/{entry['match_id']}/reject",
+    response = await api.client.post(f"/api/v1/review/{entry['id']}/reject",
                                      json={"note": "no\x00pe"}, headers=analyst)
     assert response.status == 400 and "note" in (await response.json())["error"]
     assert len(await (await api.client.get("/api/v1/review", headers=viewer)).json()) == 1
 
     headers, csrf = api.session("analyst")
-    response = await api.client.post(f"/review/{entry['match_id']}", headers=headers,
+    response = await api.client.post(f"/review/{entry['id']}", headers=headers,
                                      data={"csrf": csrf, "action": "reject", "note": "x\x00"})
     assert response.status == 400
     assert len(await (await api.client.get("/api/v1/review", headers=viewer)).json()) == 1

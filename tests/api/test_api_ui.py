@@ -156,10 +156,36 @@ async def test_import_form_and_readable_errors(api):
 
 async def test_dashboard_renders_chart_and_figures(api, record_match):
     headers, _ = api.session("viewer")
-    record_match("http://127.0.0.1:9/d.png", decision="auto")
+    site_id = record_match("http://127.0.0.1:9/d.png", decision="auto")
     page = await (await api.client.get("/", headers=headers)).text()
-    assert "<svg" in page and "matches today" in page and "<script" not in page
-    assert re.search(r"<b>1</b><span>matches today", page)
+    assert "<svg" in page and "images matched today" in page and "<script" not in page
+    assert "<b>1</b><span>images matched today (1 distinct URL)" in page
+
+    # Re-crawling the same image, with more list entries and algorithms, counts it once.
+    _recrawl(api, site_id, "http://127.0.0.1:9/d.png", decision="auto", entries=3)
+    _recrawl(api, site_id, "http://127.0.0.1:9/d.png", decision="auto", entries=3)
+    record_match("http://127.0.0.1:9/r.png", decision="review")
+    api.svc.settings.notice_batch_window_s = 0
+    api.svc.notices.apply_policy()  # d.png goes into a notice: still online until removed
+    page = await (await api.client.get("/", headers=headers)).text()
+    assert "<b>2</b><span>images matched today (2 distinct URLs)" in page
+    assert re.search(r'id="pending-review"><b><a href="/review">1</a></b>', page)
+    assert re.search(r'id="still-online"><b>1</b>', page)
+
+
+def _recrawl(api, site_id: int, url: str, *, decision: str, entries: int) -> None:
+    import hashlib
+
+    from records.crawls import CrawlRepository
+    from records.images import ImageRecorder
+    from records.types import MatchRecordInput
+
+    crawl = CrawlRepository(api.db).create(site_id)
+    hits = [MatchRecordInput(list_name=f"list-{n}", algorithm=algorithm, entry_hash=f"{n}" * 16,
+                             query_hash=f"{n}" * 16, distance=0, decision=decision)
+            for n in range(entries) for algorithm in ("phash", "dhash")]
+    ImageRecorder(api.db).record_image(crawl.id, site_id, "http://127.0.0.1:9/page.html", url,
+                                       hashlib.sha256(url.encode()).hexdigest(), matches=hits)
 
 
 async def test_list_versions_come_from_the_store_so_cli_imports_appear(api, tmp_path):
@@ -191,3 +217,53 @@ async def test_list_versions_come_from_the_store_so_cli_imports_appear(api, tmp_
         ("2", "import", "api:analyst-test#2", "+1 −1 =0"),
         ("1", "import", "–", ""),
     ]
+
+
+async def test_matches_page_pages_filters_and_refuses_bad_filters_in_one_line(api, record_match):
+    headers, _ = api.session("viewer")
+    for n in range(3):
+        record_match(f"http://127.0.0.1:9/m{n}.png", decision="auto",
+                     list_name="list-even" if n % 2 == 0 else "list-odd")
+    page = await (await api.client.get("/matches", headers=headers)).text()
+    assert "Images 1–3 of 3" in page and "goes into the next notice" in page
+    assert "reviewed_confirmed" not in page and ">new<" not in page  # words, not status names
+    page = await (await api.client.get("/matches", params={"list": "list-odd"},
+                                       headers=headers)).text()
+    assert "Images 1–1 of 1" in page and "m1.png" in page and "m0.png" not in page
+    for params, message in (({"since": "31/12/2026"}, "is not a date (YYYY-MM-DD)"),
+                            ({"decision": "maybe"}, "unknown decision"),
+                            ({"page": "0"}, "page")):
+        response = await api.client.get("/matches", params=params, headers=headers)
+        assert response.status == 400 and message in await response.text(), params
+    response = await api.client.get("/matches/999", headers=headers)
+    assert response.status == 404 and "no matched image with id 999" in await response.text()
+    response = await api.client.get("/api/v1/images", params={"list": "list-even", "limit": 1},
+                                    headers=api.bearer("viewer"))
+    body = await response.json()
+    assert (body["total"], len(body["images"])) == (2, 1)
+    assert body["images"][0]["image_url"] == "http://127.0.0.1:9/m2.png"
+
+
+async def test_ui_reject_without_a_note_is_refused_as_in_the_cli(api, record_match):
+    record_match("http://127.0.0.1:9/borderline.png", decision="review")
+    [item] = api.svc.notices.review_queue()
+    headers, csrf = api.session("analyst")
+    response = await api.client.post(f"/review/{item.id}", headers=headers,
+                                     data={"csrf": csrf, "action": "reject", "note": " "})
+    assert response.status == 400 and "a rejection needs a note" in await response.text()
+    response = await api.client.post(f"/api/v1/review/{item.id}/reject", json={},
+                                     headers=api.bearer("analyst"))
+    assert response.status == 400 and "needs a note" in (await response.json())["error"]
+    assert [i.id for i in api.svc.notices.review_queue()] == [item.id]
+
+
+async def test_review_page_shows_twenty_images_a_page(api, record_match):
+    for n in range(21):
+        record_match(f"http://127.0.0.1:9/b{n:02}.png", decision="review")
+    headers, _ = api.session("viewer")
+    page = await (await api.client.get("/review", headers=headers)).text()
+    assert "21 images waiting for a decision; 20 on this page" in page
+    assert page.count('<section class="card review"') == 20 and "b00.png" in page
+    page = await (await api.client.get("/review?page=2", headers=headers)).text()
+    assert page.count('<section class="card review"') == 1 and "b20.png" in page
+    assert 'href="/review?page=1" rel="prev"' in page

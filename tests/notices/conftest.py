@@ -9,18 +9,26 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from crawler.netpolicy import NetworkPolicy
 from notices.clock import ManualClock
 from records.crawls import CrawlRepository
 from records.db import Database
 from records.images import ImageRecorder
-from records.models import Match
+from records.matched_images import same_image
+from records.models import Match, SeenImage
 from records.sites import SiteRepository
 from records.types import MatchRecordInput, NewSite, SiteRecord
 
 _counter = itertools.count(1)
+
+
+def image_of(db: Database, match_id: int) -> int:
+    """The id of a match's image (its review item)."""
+    with db.session(readonly=True) as session:
+        return session.scalar(select(SeenImage.id).join(Match, same_image())
+                              .where(Match.id == match_id))
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ def test_review_notices_and_stats_commands(db, settings, clock, make_site, recor
     assert rejected.returncode == 0 and "suppressed" in rejected.stdout
     again = run_cli("review", "reject", str(ids["http://x.test/fp.png"]), env=env)
     assert again.returncode == 2 and again.stderr.strip() == (
-        f"error: review {ids['http://x.test/fp.png']} is already reviewed_rejected")
+        f"error: review {ids['http://x.test/fp.png']} is already decided: rejected in review")
 
     sent = run_cli("notices", "send", env=env)  # SMTP port 9: nobody listens, retried later
     assert sent.returncode == 0, sent.stderr

@@ -7,10 +7,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from notices.errors import NoticeError, ReviewAlreadyDecided, ReviewNotFound
+from notices.errors import NoticeError, ReviewAlreadyDecided, ReviewNoteRequired, ReviewNotFound
 from notices.review import ALREADY_NOTIFIED, review_queue_depth
 from notices.service import NoticeService
 from records.models import Delivery, Match, Notice, Suppression
+from tests.notices.conftest import image_of
 
 
 @pytest.fixture
@@ -100,11 +101,13 @@ def test_review_confirm_and_reject(service, make_site, record_match, clock, db):
         "http://x.test/borderline.png", "http://x.test/false-positive.png"]
     assert _queue_depth(db) == 2
 
-    service.confirm(queue[0].match_id, by="analyst")
-    service.reject(queue[1].match_id, by="analyst", note="a cat, not a match")
+    service.confirm(queue[0].id, by="analyst")
+    with pytest.raises(ReviewNoteRequired):  # a rejection says why, in every front end
+        service.reject(queue[1].id, by="analyst", note="  ")
+    service.reject(queue[1].id, by="analyst", note="a cat, not a match")
     assert service.review_queue() == []
     with pytest.raises(ReviewAlreadyDecided):
-        service.confirm(queue[1].match_id, by="analyst")
+        service.confirm(queue[1].id, by="analyst")
     with pytest.raises(ReviewNotFound):
         service.confirm(99999, by="analyst")
 
@@ -114,12 +117,12 @@ def test_review_confirm_and_reject(service, make_site, record_match, clock, db):
     with db.session() as session:
         sup = session.scalars(select(Suppression)).one()
         assert sup.image_url == "http://x.test/false-positive.png"
-        rejected = session.get(Match, queue[1].match_id)
+        rejected = session.get(Match, queue[1].best.match_id)
         assert rejected.status == "reviewed_rejected"
 
     # The same URL + entry found again is suppressed, not queued or noticed.
     with db.session() as session:
-        entry_hash = session.get(Match, queue[1].match_id).entry_hash
+        entry_hash = session.get(Match, queue[1].best.match_id).entry_hash
     record_match(site, "http://x.test/false-positive.png", decision="review",
                  entry_hash=entry_hash)
     record_match(site, "http://x.test/false-positive.png", decision="auto",
@@ -185,7 +188,7 @@ def test_confirming_a_review_of_a_url_already_in_a_live_notice_sends_nothing(
     assert _queue_depth(db) == 0  # what /metrics reports counts the same way
     with db.session() as session:
         review_id = session.scalar(select(Match.id).where(Match.decision == "review"))
-    assert service.confirm(review_id, by="analyst") == ALREADY_NOTIFIED
+    assert service.confirm(image_of(db, review_id), by="analyst") == ALREADY_NOTIFIED
     service.apply_policy()
     clock.advance(601)
     assert service.apply_policy().sealed == []

@@ -15,6 +15,7 @@ from matcher.hashing import HashOptions, hash_image
 from notices.review import ALREADY_REMOVED
 from notices.service import NoticeService
 from records.models import AuditEvent, Match
+from tests.notices.conftest import image_of
 from tests.notices.smtp_server import free_port
 
 
@@ -192,7 +193,7 @@ async def test_match_found_before_the_removal_is_not_notified_after_it(
     assert service.review_queue() == []  # removed after it was found: still nothing
     with db.session() as session:
         review_id = session.scalar(select(Match.id).where(Match.decision == "review"))
-    assert service.confirm(review_id, by="analyst") == ALREADY_REMOVED
+    assert service.confirm(image_of(db, review_id), by="analyst") == ALREADY_REMOVED
     record_match(site, test_site.url, algorithm="phash", distance=2, query_hash=phash,
                  entry_hash=phash, found_at=clock.now() - timedelta(seconds=60))  # ran before
     result = service.apply_policy()
