@@ -5,15 +5,18 @@ record repositories from settings. Used by the CLI, the API and the workers alik
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING
 
 import redis
 import redis.asyncio as aioredis
 
 from config import Settings, get_settings
 from matcher.store import FingerprintStore
-from records.db import Database
 from spinneret import redis_clients
 from spinneret.embedded_redis import EmbeddedRedis
+
+if TYPE_CHECKING:
+    from records.db import Database
 
 
 class AppContext:
@@ -63,6 +66,8 @@ class AppContext:
     @functools.cached_property
     def db(self) -> Database:
         """The records database, migrated to the latest schema on first use."""
+        from records.db import Database  # SQLAlchemy: only for the commands that use records
+
         database = Database.from_settings(self.settings)
         database.upgrade()
         return database

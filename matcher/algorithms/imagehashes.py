@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 from PIL import Image
-from scipy.fftpack import dct
 
 from matcher.algorithms.base import HashAlgorithm, HashValue
 from matcher.decode import DecodedImage
@@ -39,6 +38,8 @@ def _shrink(gray: Image.Image | np.ndarray, size: tuple[int, int]) -> np.ndarray
 
 def phash_bits(gray: Image.Image | np.ndarray, hash_size: int = HASH_SIZE) -> np.ndarray:
     """imagehash.phash: 32x32 LANCZOS, 2-D DCT-II, low 8x8 block above its median."""
+    from scipy.fftpack import dct  # on first use: scipy costs every importer of the registry
+
     size = hash_size * PHASH_HIGHFREQ_FACTOR
     pixels = _shrink(gray, (size, size))
     coefficients = dct(dct(pixels, axis=0), axis=1)
