@@ -23,7 +23,7 @@ class LazyCommand:
     help: str  # the line `spinneret --help` shows for it
 
 
-class _NotLoaded(TyperCommand):
+class NotLoaded(TyperCommand):
     """Stands for a command until its module is imported: its name and help line only."""
 
 
@@ -36,11 +36,11 @@ class LazyGroup(TyperGroup):
         super().__init__(**attrs)
         self._listing = False
         for name, command in self.lazy.items():
-            self.commands.setdefault(name, _NotLoaded(name, help=command.help))
+            self.commands.setdefault(name, NotLoaded(name, help=command.help))
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         command = self.commands.get(cmd_name)
-        if isinstance(command, _NotLoaded) and not self._listing:
+        if isinstance(command, NotLoaded) and not self._listing:
             self._load(self.lazy[cmd_name].module)
             command = self.commands[cmd_name]
         return command
