@@ -11,28 +11,31 @@ import sys
 import typer
 
 from spinneret.cli.common import err_console, is_user_error
-from spinneret.cli.lazy import LazyCommand, lazy_group
+from spinneret.cli.lazy import LazyCommand, lazy_commands, lazy_group
 
-# One line per command: its name, the module whose `register(app)` defines it, its help line.
-COMMANDS: dict[str, LazyCommand] = {}
-COMMANDS["hash"] = LazyCommand("spinneret.cli.hash_cmd", "Print sha256, md5, phash, dhash, pdq (+quality) and cropdct (+quality) of each file.")  # noqa: E501
-COMMANDS["config"] = LazyCommand("spinneret.cli.config_cmd", "Show the effective configuration.")
-COMMANDS["redis"] = LazyCommand("spinneret.cli.redis_cmd", "The embedded Redis servers (used when SPINNERET_REDIS_URL is unset).")  # noqa: E501
-COMMANDS["lists"] = LazyCommand("spinneret.cli.lists_cmd", "Hash lists in the fingerprint store.")
-COMMANDS["sites"] = LazyCommand("spinneret.cli.sites_cmd", "Register and list the websites to crawl.")  # noqa: E501
-COMMANDS["crawls"] = LazyCommand("spinneret.cli.crawls_cmd", "Crawls: status and counters.")
-COMMANDS["notices"] = LazyCommand("spinneret.cli.notices_cmd", "Takedown notices: list, inspect, resend, send, recheck.")  # noqa: E501
-COMMANDS["review"] = LazyCommand("spinneret.cli.review_cmd", "Review borderline matches before any notice goes out.")  # noqa: E501
-COMMANDS["stats"] = LazyCommand("spinneret.cli.stats_cmd", "Per site: images open, removed, disputed; median and p90 time-to-removal.")  # noqa: E501
-COMMANDS["serve"] = LazyCommand("spinneret.cli.serve_cmd", "Serve the JSON API (/api/v1), the web UI, owner pages and /metrics.")  # noqa: E501
-COMMANDS["crawl"] = LazyCommand("spinneret.cli.crawl_cmd", "Crawl a registered site (or all) and hash, match and record every image found.")  # noqa: E501
-COMMANDS["worker"] = LazyCommand("spinneret.cli.worker_cmd", "Start a worker that hashes, matches and records queued images (and sends notices).")  # noqa: E501
-COMMANDS["beat"] = LazyCommand("spinneret.cli.worker_cmd", "Start the scheduler (notice delivery, rechecks, reminders).")  # noqa: E501
-COMMANDS["demo"] = LazyCommand("spinneret.cli.demo_cmd", "Generate a demo site, import the demo hash list, crawl it, send the notices to a local mail sink, recheck.")  # noqa: E501
-COMMANDS["match"] = LazyCommand("spinneret.cli.match_cmd", "Match image files against every loaded hash list (block and allow lists).")  # noqa: E501
-COMMANDS["tokens"] = LazyCommand("spinneret.cli.tokens_cmd", "API tokens (admin, analyst, viewer).")
-COMMANDS["db"] = LazyCommand("spinneret.cli.db_cmd", "The records database schema (migrations).")
-COMMANDS["crawler"] = LazyCommand("spinneret.cli.crawler_cmd", "Crawl every registered site on a schedule, resuming unfinished crawls (a service).")  # noqa: E501
+# One line per command: its name, the module (in spinneret.cli) whose `register(app)` defines
+# it, and the line `spinneret --help` shows for it.
+COMMANDS: dict[str, LazyCommand] = lazy_commands(
+    __name__,
+    ("hash", "hash_cmd", "Print sha256, md5, phash, dhash, pdq (+quality) and cropdct (+quality) of each file."),
+    ("config", "config_cmd", "Show the effective configuration."),
+    ("redis", "redis_cmd", "The embedded Redis servers (used when SPINNERET_REDIS_URL is unset)."),
+    ("lists", "lists_cmd", "Hash lists in the fingerprint store."),
+    ("sites", "sites_cmd", "Register and list the websites to crawl."),
+    ("crawls", "crawls_cmd", "Crawls: status and counters."),
+    ("notices", "notices_cmd", "Takedown notices: list, inspect, resend, send, recheck."),
+    ("review", "review_cmd", "Review borderline matches before any notice goes out."),
+    ("stats", "stats_cmd", "Per site: images open, removed, disputed; median and p90 time-to-removal."),
+    ("serve", "serve_cmd", "Serve the JSON API (/api/v1), the web UI, owner pages and /metrics."),
+    ("crawl", "crawl_cmd", "Crawl a registered site (or all) and hash, match and record every image found."),
+    ("worker", "worker_cmd", "Start a worker that hashes, matches and records queued images (and sends notices)."),
+    ("beat", "worker_cmd", "Start the scheduler (notice delivery, rechecks, reminders)."),
+    ("demo", "demo_cmd", "Generate a demo site, import the demo hash list, crawl it, send the notices to a local mail sink, recheck."),
+    ("match", "match_cmd", "Match image files against every loaded hash list (block and allow lists)."),
+    ("tokens", "tokens_cmd", "API tokens (admin, analyst, viewer)."),
+    ("db", "db_cmd", "The records database schema (migrations)."),
+    ("crawler", "crawler_cmd", "Crawl every registered site on a schedule, resuming unfinished crawls (a service)."),
+)
 
 app = typer.Typer(
     name="spinneret",

@@ -58,6 +58,11 @@ class LazyGroup(TyperGroup):
         self.commands.update(typer.main.get_group(holder).commands)
 
 
+def lazy_commands(package: str, *rows: tuple[str, str, str]) -> dict[str, LazyCommand]:
+    """`{name: LazyCommand}` from rows of (command name, module in `package`, help line)."""
+    return {name: LazyCommand(f"{package}.{module}", help) for name, module, help in rows}
+
+
 def lazy_group(commands: dict[str, LazyCommand]) -> type[LazyGroup]:
     """The group class for `typer.Typer(cls=...)` that loads `commands` lazily."""
     return type("SpinneretCommands", (LazyGroup,), {"lazy": commands})
