@@ -33,7 +33,8 @@ def numba_cache_dir() -> Path:
 
 # The environment carries the choice to child processes (workers) and to numba's config reload;
 # numba's config is set as well in case numba was imported (and read the environment) before.
-os.environ.setdefault("NUMBA_CACHE_DIR", str(numba_cache_dir()))
+if "NUMBA_CACHE_DIR" not in os.environ:
+    os.environ["NUMBA_CACHE_DIR"] = str(numba_cache_dir())
 
 from numba import njit  # noqa: E402
 from numba.core import config as _numba_config  # noqa: E402
