@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import typer
 import typer.main
-from typer import _click as click
 from typer.core import TyperCommand, TyperGroup
+
+if TYPE_CHECKING:  # click, or the copy newer Typer versions carry
+    from typer import _click as click
 
 
 @dataclass(frozen=True)
