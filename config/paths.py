@@ -10,3 +10,9 @@ def default_data_dir() -> Path:
     """`$XDG_DATA_HOME/spinneret`, or `~/.local/share/spinneret`."""
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "spinneret"
+
+
+def default_cache_dir() -> Path:
+    """`$XDG_CACHE_HOME/spinneret`, or `~/.cache/spinneret`: files that can be rebuilt."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "spinneret"

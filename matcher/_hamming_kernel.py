@@ -8,8 +8,10 @@ overlaps their cache misses. The numpy path in `matcher.index` gives identical r
 from __future__ import annotations
 
 try:
-    from numba import njit, types
+    from numba import types
     from numba.extending import intrinsic
+
+    from matcher._jit import njit
 except ImportError:  # pragma: no cover - numba is a dependency; this keeps the index usable
     probe_and_verify = None
 else:

@@ -18,7 +18,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from records.errors import DatabaseUnavailable
+from records.errors import DatabaseUnavailable, MissingDatabaseDriver
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -40,12 +40,23 @@ def normalise_url(url: str | URL) -> URL:
     return parsed
 
 
+# What to install for a database driver that is missing, by backend; else the driver itself.
+DRIVER_INSTALL = {"postgresql": "pip install 'spinneret[postgres]'"}
+
+
 def make_engine(url: str | URL, **kwargs: Any) -> Engine:
     """An engine configured for Spinneret (SQLite pragmas and transactions; PG pre-ping)."""
     parsed = normalise_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed, **kwargs)
-    return create_engine(parsed, pool_pre_ping=True, **kwargs)
+    try:
+        return create_engine(parsed, pool_pre_ping=True, **kwargs)
+    except ImportError as exc:  # SQLAlchemy imports the URL's driver here
+        driver = exc.name or parsed.get_driver_name()
+        install = DRIVER_INSTALL.get(parsed.get_backend_name(), f"pip install {driver}")
+        raise MissingDatabaseDriver(
+            f"database {parsed.render_as_string()} needs the {driver} driver, which is not "
+            f"installed ({str(exc).splitlines()[0]}): {install}") from None
 
 
 def _sqlite_engine(url: URL, **kwargs: Any) -> Engine:

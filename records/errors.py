@@ -49,5 +49,9 @@ class DatabaseUnavailable(RecordsError):
     """The database could not be reached or migrated."""
 
 
+class MissingDatabaseDriver(DatabaseUnavailable):
+    """The database URL names a driver that is not installed (or cannot load)."""
+
+
 class InvalidImageRecord(RecordsError):
     """An image to record has a bad field (hash, URL, match decision) or an unknown crawl."""

@@ -5,6 +5,7 @@ record repositories from settings. Used by the CLI, the API and the workers alik
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING
 
 import redis
 import redis.asyncio as aioredis
@@ -12,9 +13,11 @@ import redis.asyncio as aioredis
 from config import Settings, get_settings
 from config.secrets import install_log_masking
 from matcher.store import FingerprintStore
-from records.db import Database
 from spinneret import redis_clients
 from spinneret.embedded_redis import EmbeddedRedis
+
+if TYPE_CHECKING:
+    from records.db import Database
 
 
 class AppContext:
@@ -66,6 +69,8 @@ class AppContext:
     @functools.cached_property
     def db(self) -> Database:
         """The records database, migrated to the latest schema on first use."""
+        from records.db import Database  # SQLAlchemy: only for the commands that use records
+
         database = Database.from_settings(self.settings)
         database.upgrade()
         return database

@@ -15,7 +15,8 @@ import math
 from functools import lru_cache
 
 import numpy as np
-from numba import njit
+
+from matcher._jit import njit
 
 PRECISION_BITS = 32 - 8 - 2
 _LANCZOS_SUPPORT = 3.0

@@ -8,7 +8,8 @@ crop guesses a query is matched with cost about as much as one full-image pass. 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from matcher._jit import njit
 
 SAMPLES = 64
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import numpy as np
 from PIL import Image
-from scipy.fftpack import dct
 
 from matcher.algorithms.base import HashAlgorithm, HashValue
 from matcher.algorithms.quality import quality
@@ -53,6 +52,8 @@ def _shrink(gray: Image.Image | np.ndarray, size: tuple[int, int]) -> np.ndarray
 def _phash_margins(gray: Image.Image | np.ndarray, hash_size: int) -> tuple[np.ndarray,
                                                                            np.ndarray]:
     """pHash bits and each coefficient's distance from the median in gray levels."""
+    from scipy.fftpack import dct  # on first use: scipy costs every importer of the registry
+
     size = hash_size * PHASH_HIGHFREQ_FACTOR
     pixels = _shrink(gray, (size, size))
     coefficients = dct(dct(pixels, axis=0), axis=1)

@@ -3,27 +3,30 @@
 from __future__ import annotations
 
 import enum
+import sys
 
 from rich.console import Console
-
-from config.settings import SettingsError
-from crawler.errors import CrawlerError
-from matcher.errors import MatcherError
-from notices.errors import NoticeError
-from records.errors import RecordsError
-from spinneret.errors import SpinneretError
 
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
-# Every package's error base is added here as packages land.
-USER_ERRORS: tuple[type[BaseException], ...] = (
-    CrawlerError, MatcherError, NoticeError, RecordsError, SpinneretError, SettingsError)
+# Every package's error base (module, class), shown as one line. Named, not imported, so that
+# starting the CLI does not import the packages: an error of a module never imported cannot
+# have been raised.
+USER_ERRORS: tuple[tuple[str, str], ...] = (
+    ("crawler.errors", "CrawlerError"), ("matcher.errors", "MatcherError"),
+    ("notices.errors", "NoticeError"), ("records.errors", "RecordsError"),
+    ("spinneret.errors", "SpinneretError"), ("config.settings", "SettingsError"),
+)
 
 
-def add_user_errors(*types: type[BaseException]) -> None:
-    global USER_ERRORS
-    USER_ERRORS = USER_ERRORS + tuple(types)
+def is_user_error(exc: BaseException) -> bool:
+    """Whether `exc` is a domain error to show as one line (no traceback)."""
+    for module_name, class_name in USER_ERRORS:
+        module = sys.modules.get(module_name)
+        if module is not None and isinstance(exc, getattr(module, class_name)):
+            return True
+    return False
 
 
 class OutputFormat(enum.StrEnum):
