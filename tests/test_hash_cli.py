@@ -36,10 +36,10 @@ def test_csv_has_exact_header_and_one_row_per_file_and_algorithm(images, cli_env
         (str(path), name) for path in (png, jpg) for name in ALGORITHMS
     ]
     for row in rows:
-        if row["algorithm"] in ("pdq", "cropdct"):  # the algorithms with a quality
-            assert 50 <= int(row["quality"]) <= 100
-        else:
+        if row["algorithm"] in ("sha256", "md5"):  # exact: no quality
             assert row["quality"] == ""
+        else:  # every perceptual algorithm has one
+            assert 50 <= int(row["quality"]) <= 100
     assert rows[0]["hash"] == hashlib.sha256(png.read_bytes()).hexdigest()
 
 
@@ -52,16 +52,31 @@ def test_json_is_one_object_per_file(images, cli_env):
     assert records[0]["format"] == "PNG" and records[1]["format"] == "JPEG"
     for record in records:
         assert all(len(record[name]) in (16, 32, 64) for name in ALGORITHMS)
-        assert isinstance(record["pdq_quality"], int)
+        for name in ("phash", "dhash", "pdq", "cropdct"):
+            assert isinstance(record[f"{name}_quality"], int)
 
 
 def test_table_lists_every_file(images, cli_env):
     png, jpg = images
     result = run_cli("hash", str(png), str(jpg), "--format", "table", env={**cli_env,
-                     "COLUMNS": "400"})
+                     "COLUMNS": "700"})
     assert result.returncode == 0, result.stderr
     assert "a.png" in result.stdout and "b.jpg" in result.stdout
-    assert "pdq_quality" in result.stdout
+    for name in ("phash", "dhash", "pdq", "cropdct"):
+        assert f"{name}_quality" in result.stdout
+
+
+def test_a_smooth_gradient_gets_a_low_phash_and_dhash_quality(tmp_path, cli_env):
+    """A low-detail image says little: every perceptual quality shows it (issue 13)."""
+    from PIL import Image
+
+    smooth = tmp_path / "gradient.png"
+    ramp = Image.linear_gradient("L").resize((320, 240))
+    ramp.save(smooth)
+    result = run_cli("hash", str(smooth), "--format", "json", env=cli_env)
+    assert result.returncode == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert record["phash_quality"] < 50 and record["dhash_quality"] < 50
 
 
 def test_bad_file_is_named_on_one_stderr_line_and_others_still_hashed(images, tmp_path, cli_env):

@@ -10,6 +10,7 @@ from abc import ABC
 from dataclasses import dataclass
 from typing import ClassVar
 
+from matcher.algorithms.quality import shape_quality
 from matcher.decode import DecodedImage
 from matcher.errors import DuplicateAlgorithm, InvalidHash, UnknownAlgorithm
 
@@ -34,11 +35,13 @@ class HashAlgorithm(ABC):
     exact: ClassVar[bool] = False
     #: Reads the raw bytes instead of the decoded image.
     from_bytes: ClassVar[bool] = False
+    #: `compute` sets `HashValue.quality` (0-100; see `matcher.algorithms.quality`).
     has_quality: ClassVar[bool] = False
     #: Overrides `query_variants` (queries are looked up by more than one hash).
     has_query_variants: ClassVar[bool] = False
     default_auto_distance: ClassVar[int] = 0
     default_review_distance: ClassVar[int] = 0
+    #: Below this quality a hash never decides alone: it may only corroborate.
     default_min_quality: ClassVar[int] = 0
     #: Beyond review, up to this distance, a match counts only with another algorithm's.
     default_corroborate_distance: ClassVar[int] = 0
@@ -57,6 +60,19 @@ class HashAlgorithm(ABC):
         """Extra hashes of the same image that a query is also looked up by (never stored
         in lists), e.g. `cropdct`'s crop guesses. Most algorithms have none."""
         return []
+
+    def hash_quality(self, value: str) -> int:
+        """0-100 from the hash alone (how a list entry without an image is judged): low for
+        degenerate hashes (all-zero, all-one, near-constant popcount, one repeated row).
+        Exact hashes are always 100."""
+        if self.exact:
+            return 100
+        return shape_quality(value)
+
+    def entry_quality(self, value: str, listed: int | None = None) -> int:
+        """The quality of a list entry: its hash's, or the list's own figure when lower."""
+        found = self.hash_quality(value)
+        return found if listed is None else min(found, listed)
 
     def parse(self, text: str) -> str:
         """Validate a hash string and return it normalised (lowercase hex, no spaces)."""

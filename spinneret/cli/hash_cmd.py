@@ -45,8 +45,8 @@ def register(app: typer.Typer) -> None:
         files: list[Path] = typer.Argument(..., help="Image files to hash."),
         format: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f"),
     ) -> None:
-        """Print sha256, md5, phash, dhash, pdq (+quality) and cropdct (+quality) of each file
-        (the configured algorithms: SPINNERET_ALGORITHMS)."""
+        """Print sha256, md5, and phash, dhash, pdq and cropdct each with its quality 0-100,
+        of each file (the configured algorithms: SPINNERET_ALGORITHMS)."""
         results, failures = hash_files(files)
         if format is OutputFormat.csv:
             writer = csv.writer(sys.stdout, lineterminator="\n")
