@@ -3,8 +3,11 @@
 The warm-start path reads millions of entries; one `ListEntry` per entry (two decodes, a
 partition, a dataclass) cost more than building the index. `EntryColumns` keeps the hashes as
 one bytes block (decoded straight into uint64 words for the Hamming index) and the payloads
-(label, or label + U+001F + source id, as stored) as one UTF-8 block plus end offsets, decoded
-only for the few entries that match.
+as one UTF-8 block plus end offsets, decoded only for the few entries that match.
+
+A payload is what the store keeps per hash: one record per listed (hash, source id) pair,
+records joined by U+001E (two listed images with one hash keep both), each record the label,
+or label + U+001F + source id, or label + U+001F + source id + U+001F + the list's quality.
 """
 
 from __future__ import annotations
@@ -15,6 +18,33 @@ from dataclasses import dataclass
 import numpy as np
 
 FIELD_SEPARATOR = "\x1f"
+RECORD_SEPARATOR = "\x1e"
+
+
+@dataclass(frozen=True, slots=True)
+class PayloadRecord:
+    """One listed image behind a hash: its label, source id and (if the list gave one) its
+    quality."""
+
+    label: str
+    source_id: str = ""
+    quality: int | None = None
+
+    def encode(self) -> str:
+        if self.quality is not None:
+            return FIELD_SEPARATOR.join((self.label, self.source_id, str(self.quality)))
+        return self.label + FIELD_SEPARATOR + self.source_id if self.source_id else self.label
+
+
+def decode_records(text: str) -> list[PayloadRecord]:
+    """The records of one stored payload."""
+    records = []
+    for part in text.split(RECORD_SEPARATOR):
+        label, _, rest = part.partition(FIELD_SEPARATOR)
+        source_id, _, quality = rest.partition(FIELD_SEPARATOR)
+        records.append(PayloadRecord(label, source_id,
+                                     int(quality) if quality.isdigit() else None))
+    return records
 
 
 def _end_type(total: int) -> type:
@@ -32,11 +62,14 @@ class Payloads:
         return len(self.ends)
 
     def get(self, i: int) -> tuple[str, str]:
-        """(label, source_id) of entry `i`."""
+        """(label, source_id) of entry `i`'s first record."""
+        first = self.records(i)[0]
+        return first.label, first.source_id
+
+    def records(self, i: int) -> list[PayloadRecord]:
+        """Every listed image behind entry `i` (several when a list gave one hash twice)."""
         start = int(self.ends[i - 1]) if i else 0
-        text = self.blob[start : int(self.ends[i])].decode("utf-8", "replace")
-        label, _, source_id = text.partition(FIELD_SEPARATOR)
-        return label, source_id
+        return decode_records(self.blob[start : int(self.ends[i])].decode("utf-8", "replace"))
 
     def nbytes(self) -> int:
         return len(self.blob) + self.ends.nbytes
@@ -48,6 +81,13 @@ class Payloads:
             for label, source in zip(labels, source_ids, strict=True)
         ]
         return cls.from_values(values)
+
+    @classmethod
+    def from_record_lists(cls, records: Sequence[Sequence[PayloadRecord]]) -> Payloads:
+        """One payload per entry from its records (`PayloadRecord`s)."""
+        return cls.from_values([
+            RECORD_SEPARATOR.join(record.encode() for record in entry).encode()
+            for entry in records])
 
     @classmethod
     def from_values(cls, values: Sequence[bytes]) -> Payloads:
@@ -91,9 +131,11 @@ class EntryColumns:
         return [text[i : i + step] for i in range(0, len(text), step)]
 
     def entries(self) -> Iterator[tuple[str, str, str]]:
-        """(hash, label, source_id) per entry, in column order (for tests and small lists)."""
+        """(hash, label, source_id) per listed record, in column order (for tests and small
+        lists)."""
         for i, value in enumerate(self.hexes()):
-            yield (value, *self.payloads.get(i))
+            for record in self.payloads.records(i):
+                yield value, record.label, record.source_id
 
     def unique(self) -> EntryColumns:
         """Without repeated hashes (first kept): HSCAN may return a field twice while Redis

@@ -28,8 +28,9 @@ from pathlib import Path
 from typing import IO, TextIO
 
 from matcher.algorithms import AlgorithmRegistry, default_registry
+from matcher.columns import FIELD_SEPARATOR, RECORD_SEPARATOR
 from matcher.errors import HashListFileError, InvalidHashList, ListNotFound, UnknownAlgorithm
-from matcher.store import FIELD_SEPARATOR, FingerprintStore, ImportResult, ListEntry
+from matcher.store import FingerprintStore, ImportResult, ListEntry
 
 BATCH_ROWS = 20_000
 _HEX_BYTES = b"0123456789abcdef"
@@ -286,8 +287,9 @@ def _validated(rows: Iterator[_Row], registry: AlgorithmRegistry) -> Iterator[Li
 
 
 def _check_text(value: str, key: str, line: int) -> None:
-    if FIELD_SEPARATOR in value:
-        raise InvalidHashList(line, f"{key} contains the control character U+001F")
+    if FIELD_SEPARATOR in value or RECORD_SEPARATOR in value:
+        bad = "U+001F" if FIELD_SEPARATOR in value else "U+001E"
+        raise InvalidHashList(line, f"{key} contains the control character {bad}")
     if not value.isascii():
         try:
             value.encode("utf-8")

@@ -6,14 +6,20 @@ list's indexes. Decisions (see docs/matching.md):
 - a perceptual hash within the algorithm's `auto` distance is decision "auto", within its
   `review` distance "review"; farther is no match;
 - exact (cryptographic) hashes match only when equal and are always "auto";
-- a PDQ hash whose quality is below the minimum is not matched at all;
+- a low-information hit — the image's hash (or query variant) below the algorithm's minimum
+  quality, or a weak list entry (degenerate hash, or below the minimum by the list's own
+  quality) — never decides: within the review distance it is kept as "review" evidence only
+  when another algorithm matches the same listed image (same list and source id) on its own
+  strength; alone it is dropped;
 - beyond the review distance but within the algorithm's `corroborate` distance (pHash and
   dHash; 0 = off), a match is "review" only when another algorithm matches the same image
   (same list and source id) too: two weak signals agreeing, one alone is dropped;
-- a hit on any allow-list (within that algorithm's review distance) suppresses every block
-  match of the image;
-- with dihedral matching on, PDQ's 8 rotations/flips are matched too and each entry reports
-  its best distance.
+- a hit on any allow-list (within that algorithm's review distance, not low-information)
+  suppresses every block match of the image;
+- every query variant (cropdct's crop guesses, the hashes without a uniform border, PDQ's
+  rotations/flips with dihedral matching on) goes through these same rules, and each entry
+  reports its best distance;
+- a hash listed for several images (two variants of one design) reports every one of them.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from matcher.algorithms import AlgorithmRegistry, HashAlgorithm, HashValue, default_registry
-from matcher.columns import EntryColumns, Payloads
+from matcher.columns import EntryColumns, PayloadRecord, Payloads
 from matcher.errors import ListNotFound, MatcherError
 from matcher.hashing import ImageHashes
 from matcher.index import ExactIndex, HammingIndex, bytes_to_words
@@ -103,8 +109,9 @@ class Thresholds:
                     f"{name}_corroborate_distance ({corroborate}) is below "
                     f"{name}_review_distance ({review}); use 0 to turn it off"
                 )
-            per_algorithm[name] = AlgorithmThresholds(
-                auto, review, getattr(settings, f"{name}_min_quality", 0), corroborate)
+            min_quality = getattr(settings, f"{name}_min_quality",
+                                  default_registry().get(name).default_min_quality)
+            per_algorithm[name] = AlgorithmThresholds(auto, review, min_quality, corroborate)
         return cls(per_algorithm, dihedral=settings.match_dihedral)
 
 
@@ -165,21 +172,22 @@ class Matcher:
     def load_list(self, info, entries: Iterable) -> None:
         """Build this list's indexes from `entries` (`ListEntry`s) and swap them in (other
         lists untouched)."""
-        grouped: dict[str, tuple[list[str], list[str], list[str]]] = {}
+        # One index position per hash; a hash listed for several images keeps them all.
+        grouped: dict[str, dict[str, list[PayloadRecord]]] = {}
         for entry in entries:
-            hashes, labels, sources = grouped.setdefault(entry.algorithm, ([], [], []))
-            hashes.append(entry.hash)
-            labels.append(entry.label)
-            sources.append(entry.source_id)
+            record = PayloadRecord(entry.label, entry.source_id, getattr(entry, "quality", None))
+            records = grouped.setdefault(entry.algorithm, {}).setdefault(entry.hash, [])
+            if record not in records:
+                records.append(record)
         by_algorithm: dict[str, _AlgorithmIndex] = {}
-        for name, (hashes, labels, sources) in grouped.items():
-            algorithm = self._installed(info, name, len(hashes))
+        for name, by_hash in grouped.items():
+            algorithm = self._installed(info, name, len(by_hash))
             if algorithm is None:
                 continue
             index = self._new_index(algorithm)
-            index.add(hashes)
+            index.add(list(by_hash))
             by_algorithm[algorithm.name] = _AlgorithmIndex(
-                algorithm, index, Payloads.from_pairs(labels, sources))
+                algorithm, index, Payloads.from_record_lists(list(by_hash.values())))
         self._lists[info.name] = _LoadedList(info, by_algorithm)
 
     def load_columns(self, info, columns: Mapping[str, EntryColumns]) -> None:
@@ -279,9 +287,11 @@ class Matcher:
     def match(
         self, hashes: ImageHashes, dihedral: list[HashValue] | None = None
     ) -> list[Match]:
+        """The image's block matches (none if an allow-list matches it). `dihedral`: extra
+        query variants (PDQ rotations/flips) for callers that computed them apart; they are
+        used only with dihedral matching on, like the ones in `hashes.variants`."""
         queries = self._queries(hashes, dihedral)
-        best: dict[tuple[str, str, int], tuple[int, str]] = {}
-        allowed = False
+        best: dict[tuple[str, str, int], _Hit] = {}
         for name, loaded in self._lists.items():
             is_allow = getattr(loaded.info, "kind", "block") == "allow"
             for alg_name, values in queries.items():
@@ -289,74 +299,113 @@ class Matcher:
                 if part is None or not len(part.index):
                     continue
                 limits = self.thresholds.get(part.algorithm)
-                for value, (ids, found) in zip(values, _search(part, values, limits.radius),
-                                               strict=True):
+                hexes = [value for value, _ in values]
+                for (value, informative), (ids, found) in zip(
+                        values, _search(part, hexes, limits.radius), strict=True):
                     if not len(ids):
                         continue
                     if is_allow:
-                        if int(found.min()) <= limits.review:
-                            allowed = True
-                            break
+                        if informative and self._allows(part, ids, found, limits):
+                            return []
                         continue
                     for entry_id, distance in zip(ids.tolist(), found.tolist(), strict=True):
                         key = (name, alg_name, entry_id)
-                        if key not in best or distance < best[key][0]:
-                            best[key] = (distance, value)
-                if allowed:
-                    break
-            if allowed:
-                return []
+                        hit = _Hit(distance, value, informative)
+                        if key not in best or hit.rank < best[key].rank:
+                            best[key] = hit
         return self._matches(best)
 
     def _queries(self, hashes: ImageHashes, dihedral: list[HashValue] | None
-                 ) -> dict[str, list[str]]:
-        queries: dict[str, list[str]] = {}
+                 ) -> dict[str, list[tuple[str, bool]]]:
+        """Per algorithm: each distinct query hash, and whether it is informative (at or
+        above the algorithm's minimum quality; a plug-in without a quality is judged by its
+        hash's shape)."""
+        queries: dict[str, dict[str, bool]] = {}
         extra = list(dihedral) if (dihedral and self.dihedral) else []
         for value in [*hashes.values, *hashes.variants, *extra]:
             if value.algorithm not in self.registry:
                 continue
             algorithm = self.registry.get(value.algorithm)
-            limits = self.thresholds.get(algorithm)
-            if algorithm.has_quality and value.quality is not None and (
-                value.quality < limits.min_quality
-            ):
-                continue
-            seen = queries.setdefault(algorithm.name, [])
-            if value.hex not in seen:
-                seen.append(value.hex)
-        return queries
+            informative = algorithm.exact or _quality(algorithm, value) >= (
+                self.thresholds.get(algorithm).min_quality)
+            seen = queries.setdefault(algorithm.name, {})
+            seen[value.hex] = seen.get(value.hex, False) or informative
+        return {name: list(values.items()) for name, values in queries.items()}
 
-    def _matches(self, best: dict[tuple[str, str, int], tuple[int, str]]) -> list[Match]:
-        parts = {key: self._lists[key[0]].by_algorithm[key[1]] for key in best}
-        payloads = {key: parts[key].payloads.get(key[2]) for key in best}
-        # Matched beyond the review distance (within `corroborate`): kept only if corroborated.
-        weak = {key for key, (distance, _) in best.items()
-                if not parts[key].algorithm.exact
-                and distance > self.thresholds.get(parts[key].algorithm).review}
-        dropped = weak - _corroborated(weak, payloads)
-        matches = []
-        for (name, alg_name, entry_id), (distance, query) in best.items():
-            if (name, alg_name, entry_id) in dropped:
-                continue
-            loaded = self._lists[name]
-            part = parts[(name, alg_name, entry_id)]
+    def _allows(self, part: _AlgorithmIndex, ids: np.ndarray, found: np.ndarray,
+                limits: AlgorithmThresholds) -> bool:
+        """Does an allow-list entry within the review distance, not itself weak, match?"""
+        close = ids[found <= limits.review]
+        if not len(close):
+            return False
+        if part.algorithm.exact:
+            return True
+        hexes = part.index.hashes_of(close.tolist())
+        return any(not self._weak_entry(part, hex_, part.payloads.records(entry_id))
+                   for hex_, entry_id in zip(hexes, close.tolist(), strict=True))
+
+    def _weak_entry(self, part: _AlgorithmIndex, entry_hash: str,
+                    records: list[PayloadRecord]) -> bool:
+        """A listed hash too weak to match alone: degenerate, or below the minimum quality by
+        the list's own figure (the lowest of its records)."""
+        if part.algorithm.exact:
+            return False
+        listed = [r.quality for r in records if r.quality is not None]
+        quality = part.algorithm.entry_quality(entry_hash, min(listed) if listed else None)
+        return quality < self.thresholds.get(part.algorithm).min_quality
+
+    def _matches(self, best: dict[tuple[str, str, int], _Hit]) -> list[Match]:
+        evidence: list[_Evidence] = []
+        for key, hit in best.items():
+            name, alg_name, entry_id = key
+            part = self._lists[name].by_algorithm[alg_name]
             limits = self.thresholds.get(part.algorithm)
-            auto = part.algorithm.exact or distance <= limits.auto
             if isinstance(part.index, HammingIndex):
                 entry_hash = part.index.hashes_of([entry_id])[0]
             else:
-                entry_hash = query
-            info = loaded.info
-            label, source_id = payloads[(name, alg_name, entry_id)]
+                entry_hash = hit.query
+            records = part.payloads.records(entry_id)
+            low = not hit.informative or self._weak_entry(part, entry_hash, records)
+            if low:
+                strength = _LOW if hit.distance <= limits.review else None
+            elif part.algorithm.exact or hit.distance <= limits.review:
+                strength = _STRONG
+            else:
+                strength = _FAR
+            if strength is None:
+                continue  # low-information and beyond review: says nothing
+            auto = strength == _STRONG and (part.algorithm.exact or hit.distance <= limits.auto)
+            for record in records:
+                evidence.append(_Evidence(name, part, entry_hash, hit, record, strength, auto))
+        strong: dict[tuple[str, str], set[str]] = {}
+        informative: dict[tuple[str, str], set[str]] = {}
+        for item in evidence:
+            if item.record.source_id and item.strength != _LOW:
+                image = (item.list, item.record.source_id)
+                informative.setdefault(image, set()).add(item.part.algorithm.name)
+                if item.strength == _STRONG:
+                    strong.setdefault(image, set()).add(item.part.algorithm.name)
+        matches = []
+        for item in evidence:
+            if item.strength != _STRONG:
+                # Kept only next to another algorithm's match of the same listed image: a far
+                # hit needs any informative one, a low-information hit a strong one.
+                others = strong if item.strength == _LOW else informative
+                image = (item.list, item.record.source_id)
+                if not item.record.source_id or not (
+                        others.get(image, set()) - {item.part.algorithm.name}):
+                    continue
+            info = self._lists[item.list].info
             matches.append(Match(
-                list=name, list_kind=getattr(info, "kind", "block"),
+                list=item.list, list_kind=getattr(info, "kind", "block"),
                 category=getattr(info, "category", ""), source=getattr(info, "source", ""),
-                algorithm=alg_name, entry_hash=entry_hash, query_hash=query, distance=distance,
-                label=label, source_id=source_id,
-                decision="auto" if auto else "review",
+                algorithm=item.part.algorithm.name, entry_hash=item.entry_hash,
+                query_hash=item.hit.query, distance=item.hit.distance,
+                label=item.record.label, source_id=item.record.source_id,
+                decision="auto" if item.auto else "review",
             ))
         matches.sort(key=lambda m: (m.decision != "auto", m.distance, m.list, m.algorithm,
-                                    m.entry_hash))
+                                    m.entry_hash, m.source_id))
         return matches
 
     # -- introspection ----------------------------------------------------------------
@@ -399,19 +448,42 @@ def estimate_index_bytes(counts: dict[str, int], registry: AlgorithmRegistry | N
 _PAYLOAD_BYTES = 24  # a packed label + source id offset per entry (matcher/columns.py)
 
 
-def _corroborated(weak: set[tuple[str, str, int]],
-                  payloads: Mapping[tuple[str, str, int], tuple[str, str]],
-                  ) -> set[tuple[str, str, int]]:
-    """The `weak` matches whose image another algorithm matched too: same list, same
-    non-empty source id, other algorithm. (Labels are not enough: lists often label every
-    entry with its category.) `payloads` holds the (label, source id) of every match."""
-    algorithms_by_image: dict[tuple[str, str], set[str]] = {}
-    for (name, alg_name, _), (_, source_id) in payloads.items():
-        if source_id:  # nothing else ties this entry to another algorithm's
-            algorithms_by_image.setdefault((name, source_id), set()).add(alg_name)
-    return {key for key in weak
-            if payloads[key][1]
-            and algorithms_by_image[(key[0], payloads[key][1])] - {key[1]}}
+_STRONG, _FAR, _LOW = "strong", "far", "low"
+
+
+@dataclass(frozen=True, slots=True)
+class _Hit:
+    """One list entry's best hit: its distance, the query hash that found it, and whether
+    that query hash was informative (informative hits rank before closer uninformative ones)."""
+
+    distance: int
+    query: str
+    informative: bool
+
+    @property
+    def rank(self) -> tuple[bool, int]:
+        return (not self.informative, self.distance)
+
+
+@dataclass(frozen=True, slots=True)
+class _Evidence:
+    """A hit on one listed image (a record behind the entry), with its strength: `strong`
+    (informative, within review), `far` (informative, in the corroborate band) or `low`
+    (low-information, within review)."""
+
+    list: str
+    part: _AlgorithmIndex
+    entry_hash: str
+    hit: _Hit
+    record: PayloadRecord
+    strength: str
+    auto: bool
+
+
+def _quality(algorithm: HashAlgorithm, value: HashValue) -> int:
+    if value.quality is not None:
+        return value.quality
+    return algorithm.hash_quality(value.hex)
 
 
 def _search(part: _AlgorithmIndex, values: list[str], radius: int

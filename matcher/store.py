@@ -12,8 +12,13 @@ Contract (key layout in docs/redis-keys.md):
 - Every change bumps the global version and appends to a capped stream in one script that
   also PUBLISHes the new version on `channel`. Stream ids are `<version>-0`, so
   `changes_since(v)` is one XRANGE.
-- Entries are Redis hashes per (list, algorithm): field = lowercase hex hash, value =
-  label, or label + U+001F + source_id. A hash listed twice keeps the last label.
+- Entries are Redis hashes per (list, algorithm): field = lowercase hex hash, value = one
+  record per listed image (`matcher.columns.PayloadRecord`: label, or label + U+001F +
+  source_id [+ U+001F + quality]), records joined by U+001E. A hash listed for two images
+  (two variants of one design) keeps both; a row repeated exactly is stored once.
+- An import counts per algorithm the rows it kept (`rows:`), those whose hash another row
+  shares (`shared:`) and the weak ones (`weak:`, too weak to match alone: see
+  `HashAlgorithm.entry_quality`), in the list's meta next to `count:` (distinct hashes).
 """
 
 from __future__ import annotations
@@ -22,13 +27,21 @@ import binascii
 import re
 import time
 import uuid
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 
+import numpy as np
 import redis
 
 from matcher.algorithms import AlgorithmRegistry, default_registry
-from matcher.columns import FIELD_SEPARATOR, EntryColumns, Payloads
+from matcher.algorithms.quality import shape_qualities
+from matcher.columns import (
+    RECORD_SEPARATOR,
+    EntryColumns,
+    PayloadRecord,
+    Payloads,
+    decode_records,
+)
 from matcher.errors import InvalidHash, InvalidListName, ListNotFound, MatcherError
 
 KINDS = ("block", "allow")
@@ -43,6 +56,8 @@ class ListEntry:
     hash: str
     label: str = ""
     source_id: str = ""
+    #: The list's own quality figure for the hash (0-100), when it gives one.
+    quality: int | None = None
 
 
 @dataclass(frozen=True)
@@ -57,10 +72,28 @@ class ListInfo:
     created_at: float
     updated_at: float
     updated_by: str
+    #: Per algorithm: rows kept (hash, source id pairs), rows sharing their hash with
+    #: another row, and rows too weak to match alone. Lists imported before these were
+    #: counted show `rows == counts` and no weak or shared rows.
+    rows: dict[str, int] = field(default_factory=dict)
+    shared: dict[str, int] = field(default_factory=dict)
+    weak: dict[str, int] = field(default_factory=dict)
 
     @property
     def total(self) -> int:
         return sum(self.counts.values())
+
+    @property
+    def total_rows(self) -> int:
+        return sum(self.rows.values())
+
+    @property
+    def total_weak(self) -> int:
+        return sum(self.weak.values())
+
+    @property
+    def total_shared(self) -> int:
+        return sum(self.shared.values())
 
 
 @dataclass(frozen=True)
@@ -70,6 +103,11 @@ class ImportResult:
     added: int
     removed: int
     unchanged: int
+    #: Rows kept (every distinct hash, source id pair), rows sharing their hash with another
+    #: row, and rows too weak to match alone (they only corroborate).
+    rows: int = 0
+    shared: int = 0
+    weak: int = 0
 
 
 @dataclass(frozen=True)
@@ -119,7 +157,11 @@ end
 local old_token = redis.call('HGET', KEYS[1], 'token')
 local old_algorithms = redis.call('HGET', KEYS[1], 'algorithms')
 for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
-  if string.sub(field, 1, 6) == 'count:' then redis.call('HDEL', KEYS[1], field) end
+  local head = string.match(field, '^(%a+):')
+  if head == 'count' or head == 'rows' or head == 'shared' or head == 'weak'
+      or head == 'floor' then
+    redis.call('HDEL', KEYS[1], field)
+  end
 end
 redis.call('HSETNX', KEYS[1], 'created_at', ARGV[2])
 redis.call('HSET', KEYS[1], 'token', ARGV[1], 'updated_at', ARGV[2], unpack(ARGV, 3))
@@ -129,16 +171,25 @@ redis.call('HDEL', KEYS[2], ARGV[1])
 return {old_token or '', old_algorithms or '', version}
 """
 
-# KEYS: meta, entry keys... ARGV: token, hash, now, by, algorithm per entry key...
+# KEYS: meta, entry keys... ARGV: token, hash, now, by, then per entry key: algorithm,
+# rows, shared rows and weak rows the hash holds there (read before; the token check
+# guarantees they are still the ones stored).
 _RETRACT_LUA = """
 if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1] then
   return redis.error_reply('CONFLICT list changed')
 end
 local removed = {}
 for i = 2, #KEYS do
+  local at = 5 + (i - 2) * 4
+  local algorithm = ARGV[at]
   if redis.call('HDEL', KEYS[i], ARGV[2]) == 1 then
-    redis.call('HINCRBY', KEYS[1], 'count:' .. ARGV[i + 3], -1)
-    table.insert(removed, ARGV[i + 3])
+    redis.call('HINCRBY', KEYS[1], 'count:' .. algorithm, -1)
+    if redis.call('HEXISTS', KEYS[1], 'rows:' .. algorithm) == 1 then
+      redis.call('HINCRBY', KEYS[1], 'rows:' .. algorithm, 0 - tonumber(ARGV[at + 1]))
+      redis.call('HINCRBY', KEYS[1], 'shared:' .. algorithm, 0 - tonumber(ARGV[at + 2]))
+      redis.call('HINCRBY', KEYS[1], 'weak:' .. algorithm, 0 - tonumber(ARGV[at + 3]))
+    end
+    table.insert(removed, algorithm)
   end
 end
 if #removed > 0 then
@@ -146,6 +197,52 @@ if #removed > 0 then
   redis.call('HSET', KEYS[1], 'updated_at', ARGV[3], 'updated_by', ARGV[4])
 end
 return removed
+"""
+
+# KEYS: aside entry key. ARGV: field, value pairs (value: records joined by U+001E, distinct).
+# Adds each field, or appends to an existing one the records it lacks (a hash listed again
+# in a later batch). Returns {records added, rows newly sharing a hash}.
+_MERGE_LUA = """
+local RS = string.char(30)
+local function split(text)
+  local out, start = {}, 1
+  while true do
+    local i = string.find(text, RS, start, true)
+    if not i then
+      table.insert(out, string.sub(text, start))
+      return out
+    end
+    table.insert(out, string.sub(text, start, i - 1))
+    start = i + 1
+  end
+end
+local added, shared = 0, 0
+for i = 1, #ARGV, 2 do
+  local new = split(ARGV[i + 1])
+  if redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1]) == 1 then
+    added = added + #new
+    if #new > 1 then shared = shared + #new end
+  else
+    local value = redis.call('HGET', KEYS[1], ARGV[i])
+    local old = split(value)
+    local have = {}
+    for _, record in ipairs(old) do have[record] = true end
+    local appended = 0
+    for _, record in ipairs(new) do
+      if not have[record] then
+        value = value .. RS .. record
+        have[record] = true
+        appended = appended + 1
+      end
+    end
+    if appended > 0 then
+      redis.call('HSET', KEYS[1], ARGV[i], value)
+      added = added + appended
+      shared = shared + appended + (#old == 1 and 1 or 0)
+    end
+  end
+end
+return {added, shared}
 """
 
 # KEYS: meta, entry keys... ARGV: token
@@ -229,6 +326,7 @@ class FingerprintStore:
         self._swap = client.register_script(_SWAP_LUA)
         self._retract = client.register_script(_RETRACT_LUA)
         self._delete = client.register_script(_DELETE_LUA)
+        self._merge = client.register_script(_MERGE_LUA)
         self._intersect_page = client.register_script(_INTERSECT_PAGE_LUA)
 
     @property
@@ -285,10 +383,10 @@ class FingerprintStore:
         algorithms = self._algorithms_of(meta, algorithm)
         for alg in algorithms:
             key = keys.entries(meta["token"], alg)
-            for field, value in self._r.hscan_iter(key, count=self._batch_size):
-                text = _s(value)
-                label, _, source_id = text.partition(FIELD_SEPARATOR)
-                yield ListEntry(alg, _s(field), label, source_id)
+            for field_, value in self._r.hscan_iter(key, count=self._batch_size):
+                for record in decode_records(_s(value)):
+                    yield ListEntry(alg, _s(field_), record.label, record.source_id,
+                                    record.quality)
 
     def entry_columns(self, name: str, algorithm: str | None = None) -> dict[str, EntryColumns]:
         """A list's entries as columns per algorithm (the warm-start read: HSCAN pages decoded
@@ -415,9 +513,14 @@ class FingerprintStore:
         category: str = "",
         description: str = "",
         by: str = "",
+        min_quality: Mapping[str, int] | None = None,
     ) -> ImportResult:
         """Replace (or create) list `name` with `entries`, atomically: if anything raises while
-        `entries` is consumed or written, the list and the store are left as they were."""
+        `entries` is consumed or written, the list and the store are left as they were.
+
+        Rows are counted as kept, sharing a hash, and weak: below `min_quality` of their
+        algorithm (default: the plug-in's `default_min_quality`) by their hash's shape or
+        the row's own quality. Weak rows are kept; matching lets them only corroborate."""
         keys = self.list_keys(name)
         if kind not in KINDS:
             raise InvalidListName(f"invalid list kind {kind!r} (use block or allow)")
@@ -426,7 +529,7 @@ class FingerprintStore:
         self._r.hset(keys.aside, token, time.time() + self._lease_s)
         written: set[str] = set()
         try:
-            self._write_aside(keys, token, entries, written)
+            tally = self._write_aside(keys, token, entries, written, min_quality or {})
             algorithms = sorted(written)
             pipe = self._r.pipeline(transaction=False)
             for alg in algorithms:
@@ -440,7 +543,10 @@ class FingerprintStore:
                 "description", description, "updated_by", by, "algorithms", ",".join(algorithms),
             ]
             for alg, count in counts.items():
-                fields += [f"count:{alg}", count]
+                fields += [f"count:{alg}", count, f"rows:{alg}", tally.rows.get(alg, count),
+                           f"shared:{alg}", tally.shared.get(alg, 0),
+                           f"weak:{alg}", tally.weak.get(alg, 0),
+                           f"floor:{alg}", tally.floors.get(alg, 0)]
             try:
                 old_token, old_algs, version = self._swap(
                     keys=[keys.meta, keys.aside, *(keys.entries(token, a) for a in algorithms)],
@@ -461,7 +567,9 @@ class FingerprintStore:
         old_total = sum(_counts(old).values()) if old else 0
         new_total = sum(counts.values())
         return ImportResult(
-            name, int(version), new_total - unchanged, old_total - unchanged, unchanged
+            name, int(version), new_total - unchanged, old_total - unchanged, unchanged,
+            rows=sum(tally.rows.values()), shared=sum(tally.shared.values()),
+            weak=sum(tally.weak.values()),
         )
 
     def delete_list(self, name: str) -> None:
@@ -509,10 +617,14 @@ class FingerprintStore:
             if not present:
                 return 0
             token = meta["token"]
+            per_algorithm: list[str | int] = []
+            for alg in present:
+                per_algorithm += [alg, *self._row_counts(meta, keys.entries(token, alg), alg,
+                                                         value)]
             try:
                 removed = self._retract(
                     keys=[keys.meta, *(keys.entries(token, a) for a in present)],
-                    args=[token, value, time.time(), by, *present],
+                    args=[token, value, time.time(), by, *per_algorithm],
                 )
                 break
             except redis.ResponseError as exc:
@@ -526,6 +638,21 @@ class FingerprintStore:
 
     # --- internals -------------------------------------------------------------
 
+    def _row_counts(self, meta: dict[str, str], key: str, algorithm: str,
+                    value: str) -> tuple[int, int, int]:
+        """(rows, shared rows, weak rows) that hash `value` holds in entry key `key`."""
+        stored = self._r.hget(key, value)
+        if stored is None:
+            return 0, 0, 0
+        records = decode_records(_s(stored))
+        plugin = self._registry.get(algorithm)
+        listed = [r.quality for r in records if r.quality is not None]
+        floor = int(meta.get(f"floor:{algorithm}", plugin.default_min_quality))
+        weak = not plugin.exact and bool(self._weak(
+            plugin, [value], [min(listed) if listed else None], floor, [records]))
+        n = len(records)
+        return n, n if n > 1 else 0, n if weak else 0
+
     def _meta(self, keys: _ListKeys) -> dict[str, str] | None:
         raw = self._r.hgetall(keys.meta)
         meta = {_s(k): _s(v) for k, v in raw.items()}
@@ -538,13 +665,16 @@ class FingerprintStore:
         ))
 
     def _write_aside(
-        self, keys: _ListKeys, token: str, entries: Iterable[ListEntry], written: set[str]
-    ) -> None:
+        self, keys: _ListKeys, token: str, entries: Iterable[ListEntry], written: set[str],
+        floors: Mapping[str, int],
+    ) -> _Tally:
         lengths = {a.name: a.hex_length for a in self._registry}
         names: dict[str, str] = {}
-        pending: dict[str, list[str]] = {}
+        # Per algorithm: hash -> its distinct records in this batch, and the lowest quality a
+        # record gave (None: none did).
+        pending: dict[str, dict[str, tuple[list[str], int | None]]] = {}
+        tally = _Tally()
         rows = 0
-        sep = FIELD_SEPARATOR
         for entry in entries:
             alg = names.get(entry.algorithm)
             if alg is None:
@@ -552,36 +682,73 @@ class FingerprintStore:
             value = entry.hash
             if len(value) != lengths[alg]:
                 raise InvalidHash(f"{alg} hash must be {lengths[alg]} hex digits: {value!r}")
-            flat = pending.get(alg)
-            if flat is None:
-                flat = pending[alg] = []
-            flat.append(value)
-            flat.append(entry.label + sep + entry.source_id if entry.source_id else entry.label)
+            by_hash = pending.get(alg)
+            if by_hash is None:
+                by_hash = pending[alg] = {}
+            record = PayloadRecord(entry.label, entry.source_id, entry.quality).encode()
+            found = by_hash.get(value)
+            if found is None:
+                by_hash[value] = ([record], entry.quality)
+            elif record not in found[0]:
+                found[0].append(record)
+                if entry.quality is not None:
+                    low = entry.quality if found[1] is None else min(found[1], entry.quality)
+                    by_hash[value] = (found[0], low)
             rows += 1
             if rows >= self._batch_size:
-                self._flush(keys, token, pending, written)
+                self._flush(keys, token, pending, written, tally, floors)
                 pending = {}
                 rows = 0
         if rows:
-            self._flush(keys, token, pending, written)
+            self._flush(keys, token, pending, written, tally, floors)
+        return tally
 
     def _flush(
-        self, keys: _ListKeys, token: str, pending: dict[str, list[str]], written: set[str]
+        self, keys: _ListKeys, token: str, pending: dict[str, dict[str, tuple[list[str],
+                                                                             int | None]]],
+        written: set[str], tally: _Tally, floors: Mapping[str, int],
     ) -> None:
         pipe = self._r.pipeline(transaction=False)
-        for alg, flat in pending.items():
-            fields = flat[0::2]
+        algorithms = []
+        for alg, by_hash in pending.items():
+            fields = list(by_hash)
             joined = "".join(fields)
             if not joined.isascii() or joined.encode().translate(None, _HEX_BYTES):
                 bad = next(h for h in fields if not h.isascii()
                            or h.encode().translate(None, _HEX_BYTES))
                 raise InvalidHash(f"{alg} hash has characters other than 0-9a-f: {bad!r}")
+            algorithm = self._registry.get(alg)
+            floor = floors.get(alg, algorithm.default_min_quality)
+            weak = 0
+            if not algorithm.exact:
+                weak = sum(len(records) for records, _ in self._weak(
+                    algorithm, fields, [listed for _, listed in by_hash.values()], floor,
+                    list(by_hash.values())))
+            tally.weak[alg] = tally.weak.get(alg, 0) + weak
+            tally.floors[alg] = 0 if algorithm.exact else floor
             key = keys.entries(token, alg)
             written.add(alg)
-            pipe.execute_command("HSET", key, *flat)
+            flat = []
+            for value, (records, _) in by_hash.items():
+                flat += (value, RECORD_SEPARATOR.join(records))
+            self._merge(keys=[key], args=flat, client=pipe)
             pipe.expire(key, self._lease_s)
+            algorithms.append(alg)
         pipe.hset(keys.aside, token, time.time() + self._lease_s)
-        pipe.execute()
+        replies = pipe.execute()
+        for alg, (added, shared) in zip(algorithms, replies[0::2], strict=False):
+            tally.rows[alg] = tally.rows.get(alg, 0) + int(added)
+            tally.shared[alg] = tally.shared.get(alg, 0) + int(shared)
+
+    @staticmethod
+    def _weak(algorithm, hexes: list[str], listed: list[int | None], floor: int,
+              payloads: list) -> list:
+        """The `payloads` whose hash (of `hexes`) is too weak to match alone: its shape's
+        quality, or the lowest quality its rows gave (`listed`), below `floor`."""
+        digests = np.frombuffer(bytes.fromhex("".join(hexes)), dtype=np.uint8)
+        shapes = shape_qualities(digests.reshape(len(hexes), -1)).tolist()
+        return [payload for shape, low, payload in zip(shapes, listed, payloads, strict=True)
+                if min(shape, 100 if low is None else low) < floor]
 
     def _count_unchanged(
         self, keys: _ListKeys, old: dict[str, str] | None, token: str, counts: dict[str, int]
@@ -647,8 +814,18 @@ def _split(text: str) -> list[str]:
     return [part for part in text.split(",") if part]
 
 
-def _counts(meta: dict[str, str]) -> dict[str, int]:
-    return {k[6:]: int(v) for k, v in meta.items() if k.startswith("count:")}
+def _counts(meta: dict[str, str], prefix: str = "count:") -> dict[str, int]:
+    return {k[len(prefix):]: int(v) for k, v in meta.items() if k.startswith(prefix)}
+
+
+@dataclass
+class _Tally:
+    """Rows an import kept, shared and found weak (below `floors`), per algorithm."""
+
+    rows: dict[str, int] = field(default_factory=dict)
+    shared: dict[str, int] = field(default_factory=dict)
+    weak: dict[str, int] = field(default_factory=dict)
+    floors: dict[str, int] = field(default_factory=dict)
 
 
 def _id_version(stream_id: bytes | str) -> int:
@@ -667,4 +844,7 @@ def _info(name: str, meta: dict[str, str]) -> ListInfo:
         created_at=float(meta.get("created_at", 0)),
         updated_at=float(meta.get("updated_at", 0)),
         updated_by=meta.get("updated_by", ""),
+        rows=dict(sorted(_counts(meta, "rows:").items())) or dict(sorted(_counts(meta).items())),
+        shared=dict(sorted(_counts(meta, "shared:").items())),
+        weak=dict(sorted(_counts(meta, "weak:").items())),
     )

@@ -99,6 +99,7 @@ BAD_ROWS = [
     ("non-utf8.txt", b"8000000000000001\n80000000000000\xff1\n", 2,
      "character other than 0-9a-f"),
     ("separator.csv", f"algorithm,hash,label\nmd5,{MD5},a\x1fb\n", 2, "U+001F"),
+    ("record-separator.csv", f"algorithm,hash,label\nmd5,{MD5},a\x1eb\n", 2, "U+001E"),
 ]
 
 
@@ -191,7 +192,7 @@ def test_txt_export_round_trips_one_algorithm_and_refuses_mixed():
 
 
 _labels = st.text(
-    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x1f"), max_size=20
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x1e\x1f"), max_size=20
 ).map(str.strip)
 _entries = st.lists(
     st.builds(

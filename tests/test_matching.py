@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 from dataclasses import dataclass, field
 
@@ -17,7 +18,8 @@ from matcher.matching import AlgorithmThresholds, Matcher, Thresholds
 from matcher.service import hash_and_match
 from matcher.store import FingerprintStore, ListEntry
 
-BASE = "0f0f0f0f0f0f0f0f"
+# An informative hash (balanced, varied rows): degenerate ones never decide alone.
+BASE = "c3a5f0e11e0f5a3c"
 
 
 @dataclass(frozen=True)
@@ -100,7 +102,7 @@ def test_thresholds_from_settings():
 
 
 def test_pdq_quality_gate():
-    pdq = "f0" * 32
+    pdq = hashlib.sha256(b"listed pdq").hexdigest()  # any informative 256-bit hash
     matcher = Matcher(Thresholds.defaults())
     matcher.load_list(Info("l"), [ListEntry("pdq", pdq)])
     assert matcher.match(image_hashes(HashValue("pdq", pdq, quality=49))) == []
@@ -214,7 +216,7 @@ def _corroboration_matcher(*entries: ListEntry) -> Matcher:
 
 
 def test_two_weak_algorithms_agreeing_on_one_image_are_a_review():
-    dbase = "3c3c3c3c3c3c3c3c"
+    dbase = "96c3a5f00f5a3c69"
     query = image_hashes(HashValue("phash", BASE), HashValue("dhash", dbase))
     # 11 bits: beyond review (10), within corroborate (12), for both algorithms.
     alone = _corroboration_matcher(ListEntry("phash", flip(BASE, 11), "photo 7", "case-7"))
@@ -238,9 +240,9 @@ def test_two_weak_algorithms_agreeing_on_one_image_are_a_review():
 
 def test_a_weak_match_is_carried_by_a_strong_one_of_the_same_image():
     matcher = _corroboration_matcher(ListEntry("phash", flip(BASE, 12), "photo 7", "case-7"),
-                                     ListEntry("dhash", "3c3c3c3c3c3c3c3c", "photo 7", "case-7"))
+                                     ListEntry("dhash", "96c3a5f00f5a3c69", "photo 7", "case-7"))
     found = matcher.match(image_hashes(HashValue("phash", BASE),
-                                       HashValue("dhash", "3c3c3c3c3c3c3c3c")))
+                                       HashValue("dhash", "96c3a5f00f5a3c69")))
     assert [(m.algorithm, m.decision) for m in found] == [("dhash", "auto"), ("phash", "review")]
 
 

@@ -77,16 +77,46 @@ def test_reimport_reports_added_removed_unchanged(store):
     assert entry_keys == {store.list_keys("l").entries(token, a) for a in ("dhash", "pdq")}
 
 
-def test_duplicates_collapse_and_last_label_wins(store):
+def test_identical_rows_collapse_and_two_images_with_one_hash_keep_both(store):
     entry = make_entries(1)[0]
-    relabelled = ListEntry(entry.algorithm, entry.hash, "second", "s2")
-    result = store.replace_list("dup", [entry, entry, relabelled])
+    other_image = ListEntry(entry.algorithm, entry.hash, "second", "s2")
+    result = store.replace_list("dup", [entry, entry, other_image])
     assert result.added == 1
-    assert store.get_list("dup").counts == {"pdq": 1}
-    assert list(store.entries("dup")) == [relabelled]
-    again = store.replace_list("dup", [entry, entry])
-    assert (again.added, again.removed, again.unchanged) == (0, 0, 1)
+    assert (result.rows, result.shared) == (2, 2)
+    info = store.get_list("dup")
+    assert info.counts == {"pdq": 1}  # one hash, one index position
+    assert (info.rows, info.shared) == ({"pdq": 2}, {"pdq": 2})
+    assert list(store.entries("dup")) == [entry, other_image]
 
+
+def test_a_hash_shared_across_import_batches_keeps_every_row(redis_client, key_prefix):
+    store = FingerprintStore(redis_client, prefix=key_prefix, batch_size=3)
+    entries = make_entries(7)
+    twins = [ListEntry(e.algorithm, e.hash, "twin", f"twin-{i}") for i, e in enumerate(entries[:2])]
+    result = store.replace_list("dup", [*entries, *twins, entries[0]])
+    assert (result.rows, result.shared, result.added) == (9, 4, 7)
+    got = sorted((e.hash, e.source_id) for e in store.entries("dup"))
+    assert got == sorted((e.hash, e.source_id) for e in [*entries, *twins])
+    columns = store.entry_columns("dup")["pdq"]
+    assert len(columns) == 7
+    assert sorted(sid for _, _, sid in columns.entries()) == sorted(
+        [e.source_id for e in entries] + ["twin-0", "twin-1"])
+    store.retract("dup", entries[0].hash, "pdq")
+    info = store.get_list("dup")
+    assert (info.counts, info.rows, info.shared) == ({"pdq": 6}, {"pdq": 7}, {"pdq": 2})
+
+
+def test_weak_rows_are_kept_counted_and_uncounted_on_retract(store):
+    informative = make_entries(3, "dhash")
+    weak = [ListEntry("dhash", h, "flat", f"w{i}") for i, h in enumerate(
+        ("0000000000000000", "1009000800000000", "0080244020400010", "e0e0e0e0e0e0e0e0"))]
+    low_listed = ListEntry("dhash", informative[0].hash, "listed low", "q", quality=20)
+    result = store.replace_list("weak", [*informative, *weak, low_listed])
+    assert (result.rows, result.weak) == (8, 6)  # a hash with a low listed quality: both rows
+    assert store.get_list("weak").weak == {"dhash": 6}
+    assert {e.source_id for e in store.entries("weak")} >= {"w0", "w1", "w2", "w3", "q"}
+    store.retract("weak", "e0e0e0e0e0e0e0e0", "dhash")
+    assert store.get_list("weak").weak == {"dhash": 5}
 
 def test_failure_midway_through_writing_leaves_old_version_intact(store, redis_client, key_prefix):
     old = make_entries(500)
@@ -157,8 +187,8 @@ def test_swap_refuses_when_aside_data_expired(store, redis_client, monkeypatch):
     store.replace_list("l", make_entries(5))
     real_flush = store._flush
 
-    def flush_then_expire(keys, token, pending, written):
-        real_flush(keys, token, pending, written)
+    def flush_then_expire(keys, token, pending, written, *tally):
+        real_flush(keys, token, pending, written, *tally)
         for alg in written:
             redis_client.delete(keys.entries(token, alg))
 
