@@ -47,8 +47,9 @@ PACKAGES = (
     "sway-backgrounds", "ukui-wallpapers", "lomiri-wallpapers", "debian-edu-artwork-emerald",
     "debian-edu-artwork-softwaves", "debian-edu-artwork-spacefun",
 )
-#: scikit-image's bundled photos (RGB or gray, no download needed).
-SKIMAGE = ("astronaut", "brick", "camera", "cat", "chelsea", "clock", "coffee", "coins",
+#: scikit-image's bundled photos (RGB or gray, no download needed); not `cat`, which is
+#: `chelsea` again.
+SKIMAGE = ("astronaut", "brick", "camera", "chelsea", "clock", "coffee", "coins",
            "colorwheel", "grass", "gravel", "horse", "hubble_deep_field",
            "immunohistochemistry", "logo", "moon", "page", "retina", "rocket", "text", "cell",
            "stereo_motorcycle")
