@@ -105,17 +105,25 @@ def fetch_packages(cache: Path, log=print) -> list[str]:
         if (target / ".done").is_file():
             continue
         found = sorted(debs.glob(f"{package}_*.deb"))
-        if not found:
-            log(f"apt-get download {package}")
-            result = subprocess.run(["apt-get", "download", package], cwd=debs,
+        try:
+            if not found:
+                log(f"apt-get download {package}")
+                result = subprocess.run(["apt-get", "download", package], cwd=debs,
+                                        capture_output=True, text=True)
+                found = sorted(debs.glob(f"{package}_*.deb"))
+                if result.returncode != 0 or not found:
+                    reason = (result.stderr.strip().splitlines() or ["no .deb written"])[-1]
+                    notes.append(f"{package}: not fetched ({reason})")
+                    continue
+            target.mkdir(parents=True, exist_ok=True)
+            unpack = subprocess.run(["dpkg-deb", "-x", str(found[-1]), str(target)],
                                     capture_output=True, text=True)
-            found = sorted(debs.glob(f"{package}_*.deb"))
-            if result.returncode != 0 or not found:
-                reason = (result.stderr.strip().splitlines() or ["no .deb written"])[-1]
-                notes.append(f"{package}: not fetched ({reason})")
-                continue
-        target.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["dpkg-deb", "-x", str(found[-1]), str(target)], check=True)
+        except FileNotFoundError as missing:  # not a Debian-like system
+            notes.append(f"{missing.filename} not found: Debian packages skipped")
+            break
+        if unpack.returncode != 0:
+            notes.append(f"{package}: not unpacked ({unpack.stderr.strip()[-200:]})")
+            continue
         (target / ".done").write_text(found[-1].name + "\n")
     return notes
 

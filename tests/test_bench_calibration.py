@@ -96,3 +96,10 @@ def test_the_fitted_threshold_stays_below_every_measured_unrelated_pair() -> Non
     assert clean["auto"] > 0 and clean["review"] >= clean["auto"]
     hist[2] += 1  # one unrelated pair 2 bits apart
     assert calibrate.fit(hist, bits, 1e-6, 1e-4)["auto"] < 2
+
+
+def test_fetching_without_apt_is_a_note_not_a_traceback(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path / "no-tools"))
+    notes = real_corpus.fetch_packages(tmp_path / "cache", log=lambda _: None)
+    assert notes == ["apt-get not found: Debian packages skipped"]
+    assert not (tmp_path / "cache" / "unpacked").exists()
