@@ -16,6 +16,7 @@ from matcher.algorithms import HashValue, default_registry
 from matcher.errors import EntryNotFound, HashListFileError, ListNotFound
 from matcher.hashing import ImageHashes
 from matcher.hashlist import ListFormat, export_list, guess_format, import_file
+from matcher.matching import min_qualities
 from matcher.service import hash_and_match
 from matcher.store import ListInfo
 
@@ -28,7 +29,8 @@ def list_json(info: ListInfo) -> dict:
         "name": info.name, "kind": info.kind, "source": info.source, "category": info.category,
         "description": info.description, "version": info.version, "counts": info.counts,
         "entries": info.total, "created_at": info.created_at, "updated_at": info.updated_at,
-        "updated_by": info.updated_by,
+        "updated_by": info.updated_by, "rows": info.rows, "shared": info.shared,
+        "weak": info.weak,
     }
 
 
@@ -96,10 +98,12 @@ async def import_upload(request: web.Request, name: str | None,
         fmt = _import_format(merged.pop("format"), upload.filename)
         result = await asyncio.to_thread(
             import_file, svc.store, upload.path, name, format=fmt,
-            by=request[PRINCIPAL].actor, **merged)
+            by=request[PRINCIPAL].actor, min_quality=min_qualities(svc.settings), **merged)
     info = await asyncio.to_thread(svc.store.get_list, name)
     summary = {"list": result.list, "version": result.version, "added": result.added,
-               "removed": result.removed, "unchanged": result.unchanged}
+               "removed": result.removed, "unchanged": result.unchanged,
+               # Rows kept, rows sharing a hash, rows too weak to match alone (issue 13).
+               "rows": result.rows, "shared": result.shared, "weak": result.weak}
     set_audit(request, f"list:{name}", op="import", filename=upload.filename,
               bytes=upload.size, **summary)
     return summary, info

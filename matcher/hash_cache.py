@@ -22,19 +22,22 @@ class HashCache:
         self._prefix = prefix
         self._ttl_s = ttl_s
 
-    def _key(self, sha256: str, algorithms: tuple[str, ...], variants: Iterable[str]) -> str:
+    def _key(self, sha256: str, algorithms: tuple[str, ...], variants: Iterable[str],
+             dihedral: bool) -> str:
         # The algorithm set is part of the key so a configuration change never returns stale
-        # sets; so is the set whose query variants were computed (v2: entries carry them).
-        wanted = ",".join(sorted(variants))
-        return f"{self._prefix}:hashcache:v2:{','.join(algorithms)}|{wanted}:{sha256}"
+        # sets; so is the set whose query variants were computed (v2: entries carry them),
+        # and whether they include the rotations/flips (v3: every perceptual hash carries
+        # its quality).
+        wanted = ",".join(sorted(variants)) + ("+dihedral" if dihedral else "")
+        return f"{self._prefix}:hashcache:v3:{','.join(algorithms)}|{wanted}:{sha256}"
 
     @staticmethod
     def sha256_of(data: bytes) -> str:
         return hashlib.sha256(data).hexdigest()
 
-    def get(self, sha256: str, algorithms: tuple[str, ...], variants: Iterable[str] = ()
-            ) -> ImageHashes | None:
-        raw = self._client.get(self._key(sha256, algorithms, variants))
+    def get(self, sha256: str, algorithms: tuple[str, ...], variants: Iterable[str] = (),
+            dihedral: bool = False) -> ImageHashes | None:
+        raw = self._client.get(self._key(sha256, algorithms, variants, dihedral))
         if raw is None:
             return None
         payload = json.loads(raw)
@@ -43,8 +46,8 @@ class HashCache:
             payload["size"], _decode(payload.get("variants", ())),
         )
 
-    def put(self, hashes: ImageHashes, algorithms: tuple[str, ...], variants: Iterable[str] = ()
-            ) -> None:
+    def put(self, hashes: ImageHashes, algorithms: tuple[str, ...], variants: Iterable[str] = (),
+            dihedral: bool = False) -> None:
         sha256 = hashes.sha256
         if sha256 is None:
             return
@@ -56,7 +59,7 @@ class HashCache:
             "height": hashes.height,
             "size": hashes.size_bytes,
         }
-        self._client.set(self._key(sha256, algorithms, variants), json.dumps(payload),
+        self._client.set(self._key(sha256, algorithms, variants, dihedral), json.dumps(payload),
                          ex=self._ttl_s)
 
 

@@ -65,11 +65,13 @@ def hash_image_decoded(
     *,
     variants: bool | Collection[str] = False,
     trim_borders: bool = False,
+    dihedral: bool = False,
 ) -> tuple[ImageHashes, DecodedImage]:
     """`hash_image`, also returning the decoded image for further hashing (PDQ dihedral).
 
     With `variants`, the algorithms' query-only hashes too (what matching needs; listing
-    an image's hashes does not): True for every algorithm, or the names of those wanted.
+    an image's hashes does not): True for every algorithm, or the names of those wanted;
+    `dihedral` asks for the rotation/flip variants too (PDQ's, with dihedral matching on).
     With `trim_borders`, an image with a uniform border (padding, letterbox) also gets the
     perceptual hashes of itself without it, as variants (`matcher.borders`)."""
     options = options or HashOptions()
@@ -84,7 +86,7 @@ def hash_image_decoded(
     if variants:
         extra = tuple(v for algo in algorithms
                       if algo.has_query_variants and (variants is True or algo.name in variants)
-                      for v in algo.query_variants(decoded))
+                      for v in algo.query_variants(decoded, dihedral=dihedral))
     if trim_borders:
         inner = without_border(decoded)
         if inner is not None:

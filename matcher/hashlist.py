@@ -1,7 +1,9 @@
 """Hash-list files: CSV, JSONL and TXT; streamed reading with strict validation, and export.
 
-- CSV: a header naming `algorithm,hash` and optionally `label`, `source_id` (any order, other
-  columns ignored), then one row per hash.
+- CSV: a header naming `algorithm,hash` and optionally `label`, `source_id`, `quality` (any
+  order, other columns ignored), then one row per hash. `quality` (0-100, may be empty) is
+  the list's own figure for the hash (as PDQ lists carry); below the algorithm's minimum the
+  entry is weak: kept, counted, and matched only when corroborated.
 - JSONL: one object per line with the same keys.
 - TXT: one hash per line; the algorithm comes from the caller. `#` starts a comment line.
 
@@ -23,7 +25,7 @@ import gzip
 import io
 import json
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, TextIO
 
@@ -158,15 +160,15 @@ def _algorithm_name(registry: AlgorithmRegistry, name: str) -> str:
         raise HashListFileError(str(exc)) from None
 
 
-# A row: (line number, algorithm as written, hash as written, label, source id).
-_Row = tuple[int, str, str, str, str]
+# A row: (line number, algorithm as written, hash as written, label, source id, quality).
+_Row = tuple[int, str, str, str, str, object]
 
 
 def _txt_rows(stream: Iterable[str], algorithm: str) -> Iterator[_Row]:
     for number, line in enumerate(stream, 1):
         value = line.strip()
         if value and value[0] != "#":
-            yield number, algorithm, value, "", ""
+            yield number, algorithm, value, "", "", None
 
 
 def _csv_rows(stream: Iterable[str]) -> Iterator[_Row]:
@@ -180,7 +182,7 @@ def _csv_rows(stream: Iterable[str]) -> Iterator[_Row]:
                 header = [cell.strip().lower() for cell in row]
                 columns = _csv_columns(header, reader.line_num)
                 width = len(header)
-                ai, hi, li, si = columns
+                ai, hi, li, si, qi = columns
                 continue
             if len(row) != width:
                 raise InvalidHashList(
@@ -193,6 +195,7 @@ def _csv_rows(stream: Iterable[str]) -> Iterator[_Row]:
                 row[hi],
                 row[li] if li is not None else "",
                 row[si] if si is not None else "",
+                row[qi] if qi is not None else None,
             )
     except csv.Error as exc:
         raise InvalidHashList(reader.line_num, f"malformed CSV: {exc}") from None
@@ -200,7 +203,8 @@ def _csv_rows(stream: Iterable[str]) -> Iterator[_Row]:
         raise InvalidHashList(1, "empty file: expected a header algorithm,hash[,label][,source_id]")
 
 
-def _csv_columns(header: list[str], line: int) -> tuple[int, int, int | None, int | None]:
+def _csv_columns(header: list[str], line: int
+                 ) -> tuple[int, int, int | None, int | None, int | None]:
     for required in ("algorithm", "hash"):
         if required not in header:
             raise InvalidHashList(
@@ -213,7 +217,8 @@ def _csv_columns(header: list[str], line: int) -> tuple[int, int, int | None, in
     def index(name: str) -> int | None:
         return header.index(name) if name in header else None
 
-    return header.index("algorithm"), header.index("hash"), index("label"), index("source_id")
+    return (header.index("algorithm"), header.index("hash"), index("label"), index("source_id"),
+            index("quality"))
 
 
 def _jsonl_rows(stream: Iterable[str]) -> Iterator[_Row]:
@@ -239,7 +244,7 @@ def _jsonl_rows(stream: Iterable[str]) -> Iterator[_Row]:
                 raise InvalidHashList(number, f"{key!r} must be a string")
         yield number, algorithm, value, _text(label, "label", number), _text(
             source_id, "source_id", number
-        )
+        ), record.get("quality")
 
 
 def _text(value: object, key: str, line: int) -> str:
@@ -255,8 +260,8 @@ def _text(value: object, key: str, line: int) -> str:
 def _validated(rows: Iterator[_Row], registry: AlgorithmRegistry) -> Iterator[ListEntry]:
     lengths = {a.name: a.hex_length for a in registry}
     aliases = {name.lower(): name for name in lengths}
-    batch: list[tuple[int, str, str, str, str]] = []
-    for line, algorithm, value, label, source_id in rows:
+    batch: list[tuple[int, str, str, str, str, int | None]] = []
+    for line, algorithm, value, label, source_id, quality in rows:
         name = aliases.get(algorithm) or aliases.get(algorithm.strip().lower())
         if name is None:
             raise InvalidHashList(
@@ -278,7 +283,7 @@ def _validated(rows: Iterator[_Row], registry: AlgorithmRegistry) -> Iterator[Li
         if source_id:
             source_id = source_id.strip()
             _check_text(source_id, "source_id", line)
-        batch.append((line, name, value, label, source_id))
+        batch.append((line, name, value, label, source_id, _quality(quality, line)))
         if len(batch) >= BATCH_ROWS:
             yield from _checked_batch(batch)
             batch = []
@@ -297,17 +302,31 @@ def _check_text(value: str, key: str, line: int) -> None:
             raise InvalidHashList(line, f"{key} is not valid UTF-8") from None
 
 
-def _checked_batch(batch: list[tuple[int, str, str, str, str]]) -> Iterator[ListEntry]:
+def _quality(value: object, line: int) -> int | None:
+    """A row's quality: empty/absent is None, else an integer 0-100."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool):
+        value = None
+    elif isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if not isinstance(value, int) or not 0 <= value <= 100:
+        raise InvalidHashList(line, "quality must be an integer 0-100 (or empty)")
+    return value
+
+
+def _checked_batch(batch: list[tuple[int, str, str, str, str, int | None]]
+                   ) -> Iterator[ListEntry]:
     joined = "".join(row[2] for row in batch)
     if not (joined.isascii() and not joined.encode("ascii").translate(None, _HEX_BYTES)):
-        for line, name, value, _label, _source in batch:
+        for line, name, value, _label, _source, _q in batch:
             if not (value.isascii() and not value.encode("ascii").translate(None, _HEX_BYTES)):
                 bad = next(c for c in value if c not in "0123456789abcdef")
                 raise InvalidHashList(
                     line, f"{name} hash has a character other than 0-9a-f: {bad!r}"
                 )
-    for _line, name, value, label, source_id in batch:
-        yield ListEntry(name, value, label, source_id)
+    for _line, name, value, label, source_id, quality in batch:
+        yield ListEntry(name, value, label, source_id, quality)
 
 
 # --- export ------------------------------------------------------------------
@@ -341,6 +360,8 @@ def write_hash_list(
                 record["label"] = entry.label
             if entry.source_id:
                 record["source_id"] = entry.source_id
+            if entry.quality is not None:
+                record["quality"] = entry.quality
             out.write(dumps(record, ensure_ascii=False) + "\n")
             count += 1
     else:
@@ -375,8 +396,10 @@ def import_file(
     description: str | None = None,
     by: str = "",
     progress: Callable[[int], None] | None = None,
+    min_quality: Mapping[str, int] | None = None,
 ) -> ImportResult:
     """Validate and import a list file as list `name` (replacing it); all or nothing.
+    `min_quality` per algorithm decides which rows are counted weak (see `replace_list`).
 
     Metadata left as None keeps the list's current value (a re-import of an allow list stays
     an allow list), or the default for a new list (kind `block`, the rest empty).
@@ -395,7 +418,7 @@ def import_file(
     return store.replace_list(
         name, entries, kind=keep(kind, "kind", "block"), source=keep(source, "source"),
         category=keep(category, "category"), description=keep(description, "description"),
-        by=by,
+        by=by, min_quality=min_quality,
     )
 
 

@@ -96,7 +96,10 @@ class Thresholds:
         and its `{name}_min_quality` / `{name}_corroborate_distance` where the settings have
         one (0 otherwise)."""
         per_algorithm = {}
-        for name in ("pdq", "phash", "dhash", "cropdct"):
+        # Every installed perceptual plug-in the settings name; the others keep their defaults.
+        for name in (a.name for a in default_registry() if not a.exact):
+            if not hasattr(settings, f"{name}_auto_distance"):
+                continue
             auto = getattr(settings, f"{name}_auto_distance")
             review = getattr(settings, f"{name}_review_distance")
             if review < auto:
@@ -113,6 +116,13 @@ class Thresholds:
                                   default_registry().get(name).default_min_quality)
             per_algorithm[name] = AlgorithmThresholds(auto, review, min_quality, corroborate)
         return cls(per_algorithm, dihedral=settings.match_dihedral)
+
+
+def min_qualities(settings) -> dict[str, int]:
+    """Each algorithm's minimum quality from the settings: what matching holds a hash to, and
+    what a list import counts weak entries by."""
+    return {name: limits.min_quality
+            for name, limits in Thresholds.from_settings(settings).per_algorithm.items()}
 
 
 @dataclass

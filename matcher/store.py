@@ -199,9 +199,10 @@ end
 return removed
 """
 
-# KEYS: aside entry key. ARGV: field, value pairs (value: records joined by U+001E, distinct).
-# Adds each field, or appends to an existing one the records it lacks (a hash listed again
-# in a later batch). Returns {records added, rows newly sharing a hash}.
+# KEYS: aside entry key. ARGV: lease (s), then field, value pairs (value: records joined by
+# U+001E, distinct). Adds each field, or appends to an existing one the records it lacks (a
+# hash listed again in a later batch), and renews the key's TTL. Returns {records added, rows
+# newly sharing a hash}.
 _MERGE_LUA = """
 local RS = string.char(30)
 local function split(text)
@@ -217,7 +218,7 @@ local function split(text)
   end
 end
 local added, shared = 0, 0
-for i = 1, #ARGV, 2 do
+for i = 2, #ARGV, 2 do
   local new = split(ARGV[i + 1])
   if redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1]) == 1 then
     added = added + #new
@@ -242,6 +243,7 @@ for i = 1, #ARGV, 2 do
     end
   end
 end
+redis.call('EXPIRE', KEYS[1], ARGV[1])
 return {added, shared}
 """
 
@@ -708,8 +710,6 @@ class FingerprintStore:
                                                                              int | None]]],
         written: set[str], tally: _Tally, floors: Mapping[str, int],
     ) -> None:
-        pipe = self._r.pipeline(transaction=False)
-        algorithms = []
         for alg, by_hash in pending.items():
             fields = list(by_hash)
             joined = "".join(fields)
@@ -731,14 +731,12 @@ class FingerprintStore:
             flat = []
             for value, (records, _) in by_hash.items():
                 flat += (value, RECORD_SEPARATOR.join(records))
-            self._merge(keys=[key], args=flat, client=pipe)
-            pipe.expire(key, self._lease_s)
-            algorithms.append(alg)
-        pipe.hset(keys.aside, token, time.time() + self._lease_s)
-        replies = pipe.execute()
-        for alg, (added, shared) in zip(algorithms, replies[0::2], strict=False):
+            # One script call per key and batch (a script in a cluster pipeline may meet a
+            # node that has not loaded it; called directly, redis-py loads it).
+            added, shared = self._merge(keys=[key], args=[self._lease_s, *flat])
             tally.rows[alg] = tally.rows.get(alg, 0) + int(added)
             tally.shared[alg] = tally.shared.get(alg, 0) + int(shared)
+        self._r.hset(keys.aside, token, time.time() + self._lease_s)
 
     @staticmethod
     def _weak(algorithm, hexes: list[str], listed: list[int | None], floor: int,

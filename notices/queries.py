@@ -55,7 +55,7 @@ def _view(session: Session, notice: Notice) -> NoticeView:
                 list_name=i.list_name, list_source=i.source, category=i.category,
                 label=i.label, algorithm=i.algorithm, distance=i.distance,
                 match_kind=match_kind(i.algorithm), status=i.status, removed_at=i.removed_at,
-                time_to_removal_s=i.time_to_removal_s,
+                time_to_removal_s=i.time_to_removal_s, closed_reason=i.closed_reason,
             )
             for i in items
         ],

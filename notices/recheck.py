@@ -1,6 +1,11 @@
-"""Recheck notified images: gone (404/410, or content whose hash no longer matches) closes an
-item as removed with its time-to-removal; removed items are rechecked at a lower rate and a
-re-upload is flagged `reappeared`.
+"""Recheck notified images: gone (404/410, a host name that no longer resolves, or content
+that no longer matches) closes an item as removed with its time-to-removal and the reason;
+removed items are rechecked at a lower rate and a re-upload is flagged `reappeared`.
+
+"Still matches" is decided by the crawl's own function (`matcher.service.matches_listed`:
+every query variant incl. border trim and dihedral turns, the same quality floor and
+corroboration) against the listed entries that matched the image when it was found, so an
+image the crawl matched is never closed as removed while it is still served.
 
 Fetching uses conditional GET (If-None-Match / If-Modified-Since from the last check) and the
 crawler's SSRF guard: the resolver refuses private addresses unless
@@ -11,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Protocol
@@ -22,9 +28,11 @@ from yarl import URL
 
 from crawler.errors import SkipUrl, SsrfBlocked
 from crawler.ssrf import GuardedResolver, SsrfPolicy
-from matcher.algorithms import default_registry
 from matcher.errors import MatcherError
-from matcher.hashing import HashOptions, hash_image_decoded
+from matcher.hashing import HashOptions
+from matcher.matching import Thresholds
+from matcher.service import matches_listed
+from matcher.store import ListEntry
 from notices.clock import Clock, SystemClock
 from notices.coverage import live_item_notice
 from notices.policy import audit, first_notified_at
@@ -42,6 +50,8 @@ class FetchResult:
     etag: str | None = None
     last_modified: str | None = None
     error: str | None = None
+    #: The host name does not resolve (NXDOMAIN / no address): the site is gone.
+    host_unknown: bool = False
 
 
 class ImageFetcher(Protocol):
@@ -111,7 +121,28 @@ class HttpImageFetcher:
         except (SsrfBlocked, SkipUrl) as exc:
             return FetchResult(status=None, error=str(exc))
         except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
-            return FetchResult(status=None, error=f"{type(exc).__name__}: {exc}")
+            return FetchResult(status=None, error=f"{type(exc).__name__}: {exc}",
+                               host_unknown=host_unknown(exc))
+
+
+#: getaddrinfo answers that mean "no such name", not "try again" (EAI_AGAIN stays unknown).
+_NO_SUCH_NAME = {getattr(socket, n) for n in ("EAI_NONAME", "EAI_NODATA") if hasattr(socket, n)}
+
+
+def host_unknown(exc: BaseException) -> bool:
+    """Did this fetch fail because the host name does not exist? A temporary resolver
+    failure does not count: closing an item needs the name to be really gone."""
+    if not isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return False
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, socket.gaierror):
+            return seen.errno in _NO_SUCH_NAME
+        seen = seen.__cause__ or seen.__context__ or getattr(seen, "os_error", None)
+        if seen is exc:
+            break
+    text = str(exc).lower()
+    return "name or service not known" in text or "name not known" in text
 
 
 async def _read_capped(response: aiohttp.ClientResponse, cap: int) -> bytes | None:
@@ -124,53 +155,36 @@ async def _read_capped(response: aiohttp.ClientResponse, cap: int) -> bytes | No
     return b"".join(chunks)
 
 
-def review_distance(settings, algorithm: str) -> int:
-    value = getattr(settings, f"{algorithm}_review_distance", None)
-    if value is None:
-        value = default_registry().get(algorithm).default_review_distance
-    return int(value)
-
-
-def still_matches(body: bytes, algorithm: str, query_hash: str, settings) -> bool:
-    """Does `body` hash (with the item's algorithm) to within review distance of the
-    hash of the image originally found? Exact algorithms need equality.
-
-    The found hash may be one of the query's variants (a cropdct crop guess, or a PDQ
-    rotation when dihedral matching found it), so every hash matching would look the image
-    up by is compared, not only the plain one."""
-    options = HashOptions(algorithms=(algorithm,), max_pixels=settings.max_image_pixels,
-                          working_size=settings.hash_working_size_px)
-    plugin = default_registry().get(algorithm)
+def still_matches(body: bytes, evidence: list[ListEntry], settings) -> bool:
+    """Does `body` still match the listed entries that matched the image (`evidence`), under
+    exactly the rules the crawl used? A body that no longer decodes does not."""
     try:
-        hashes, decoded = hash_image_decoded(body, options, variants=True)
-        values = [v.hex for v in (*hashes.values, *hashes.variants) if v.algorithm == algorithm]
-        if hasattr(plugin, "compute_dihedral"):
-            values += [v.hex for v in plugin.compute_dihedral(decoded)]
+        return bool(matches_listed(
+            body, evidence, Thresholds.from_settings(settings),
+            HashOptions.from_settings(settings), dihedral=settings.match_dihedral))
     except MatcherError:
-        return False  # no longer an image we can decode: not the matched image
-    if not values:
         return False
-    if plugin.exact:
-        return values[0] == query_hash.lower()
-    found = int(query_hash, 16)
-    distance = min((int(value, 16) ^ found).bit_count() for value in values)
-    return distance <= review_distance(settings, algorithm)
 
 
-def verdict(result: FetchResult, *, previous: str, algorithm: str, query_hash: str | None,
-            settings) -> str:
+def verdict(result: FetchResult, *, previous: str, evidence: list[ListEntry] | None,
+            settings) -> tuple[str, str | None]:
+    """(PRESENT / GONE / UNKNOWN, why it is gone)."""
     if result.status is None:
-        return UNKNOWN
+        if result.host_unknown:
+            return GONE, "host name no longer resolves"
+        return UNKNOWN, None
     if result.status in (404, 410):
-        return GONE
+        return GONE, f"HTTP {result.status}"
     if result.status == 304:
         # Unchanged since the last check: the last verdict stands.
-        return GONE if previous == "removed" else PRESENT
+        return (GONE, None) if previous == "removed" else (PRESENT, None)
     if result.status == 200 and result.body is not None:
-        if query_hash is None:
-            return PRESENT  # nothing to compare with: it is still served
-        return PRESENT if still_matches(result.body, algorithm, query_hash, settings) else GONE
-    return UNKNOWN  # 403, 429, 5xx...: cannot tell, ask again next time
+        if not evidence:
+            return PRESENT, None  # nothing to compare with: it is still served
+        if still_matches(result.body, evidence, settings):
+            return PRESENT, None
+        return GONE, "no longer matches the listed image (served 200, compared as a crawl would)"
+    return UNKNOWN, None  # 403, 429, 5xx...: cannot tell, ask again next time
 
 
 @dataclass
@@ -187,8 +201,8 @@ class _Due:
     item_id: int
     url: str
     status: str
-    algorithm: str
-    query_hash: str | None
+    #: The listed entries that matched the image when it was found (None: not recorded).
+    evidence: list[ListEntry] | None
     etag: str | None
     last_modified: str | None
 
@@ -207,7 +221,7 @@ class Rechecker:
         open_before = now - timedelta(seconds=self.settings.recheck_interval_s)
         removed_before = now - timedelta(seconds=self.settings.removed_recheck_interval_s)
         rows = session.execute(
-            select(NoticeItem, Match.query_hash)
+            select(NoticeItem, Match)
             .join(Notice, Notice.id == NoticeItem.notice_id)
             .outerjoin(Match, Match.id == NoticeItem.match_id)
             .where(Notice.status != "open")  # not yet notified: nothing to recheck
@@ -224,9 +238,10 @@ class Rechecker:
             .limit(limit)
         ).all()
         return [
-            _Due(item.id, item.image_url, item.status, item.algorithm, query_hash,
+            _Due(item.id, item.image_url, item.status,
+                 None if match is None else _evidence(session, match),
                  item.etag, item.last_modified)
-            for item, query_hash in rows
+            for item, match in rows
         ]
 
     async def run_once(self, limit: int = 500) -> RecheckResult:
@@ -253,13 +268,14 @@ class Rechecker:
 
         for item, fetched in await asyncio.gather(*(one(item) for item in due)):
             # Hashing is CPU work; keep it off the event loop only where it matters (bodies).
-            found = await asyncio.to_thread(
-                verdict, fetched, previous=item.status, algorithm=item.algorithm,
-                query_hash=item.query_hash, settings=self.settings,
+            found, reason = await asyncio.to_thread(
+                verdict, fetched, previous=item.status, evidence=item.evidence,
+                settings=self.settings,
             )
-            self._apply(item, fetched, found, result)
+            self._apply(item, fetched, found, reason, result)
 
-    def _apply(self, due: _Due, fetched: FetchResult, found: str, result: RecheckResult) -> None:
+    def _apply(self, due: _Due, fetched: FetchResult, found: str, reason: str | None,
+               result: RecheckResult) -> None:
         now = self.clock.now()
         result.checked += 1
         with self.db.session() as session:
@@ -278,16 +294,18 @@ class Rechecker:
             elif found == GONE and item.status in ("open", "reappeared"):
                 item.status = "removed"
                 item.removed_at = now
+                item.closed_reason = reason
                 notified = first_notified_at(session, notice.id) or notice.window_end
                 item.time_to_removal_s = max(0.0, (now - notified).total_seconds())
                 result.removed.append(item.id)
                 audit(session, now, "system", "notice_item.removed", f"notice:{notice.id}",
-                      item=item.id, time_to_removal_s=item.time_to_removal_s)
+                      item=item.id, time_to_removal_s=item.time_to_removal_s, reason=reason)
             elif found == PRESENT and item.status == "removed":
                 newer = live_item_notice(session, notice.site_id, item.image_url,
                                          except_item_id=item.id)
                 if newer is None:
                     item.status = "reappeared"
+                    item.closed_reason = None
                 # else a crawl found the re-upload first and a newer notice follows it: the
                 # owner hears about the URL once, so this item stays closed.
                 result.reappeared.append(item.id)
@@ -307,3 +325,20 @@ class Rechecker:
         elif "reappeared" in statuses and notice.status == "removed":
             notice.status = "sent"  # live again: reminders resume
             notice.updated_at = now
+
+
+def _evidence(session: Session, match: Match) -> list[ListEntry]:
+    """The listed entries that matched this image when it was found: the item's own match and
+    every other match of the same image (URL and bytes) on the same list and listed image
+    (source id) — what the crawl's corroboration saw. Rejected reviews are not evidence."""
+    same_image = select(Match.algorithm, Match.entry_hash, Match.label, Match.source_id).where(
+        Match.image_url_key == match.image_url_key, Match.sha256 == match.sha256,
+        Match.list_name == match.list_name, Match.status != "reviewed_rejected")
+    if match.source_id:
+        same_image = same_image.where(Match.source_id == match.source_id)
+    else:
+        same_image = same_image.where(Match.algorithm == match.algorithm,
+                                      Match.entry_hash == match.entry_hash)
+    entries = {ListEntry(*row) for row in session.execute(same_image.distinct())}
+    entries.add(ListEntry(match.algorithm, match.entry_hash, match.label, match.source_id))
+    return sorted(entries, key=lambda e: (e.algorithm, e.hash, e.source_id))

@@ -24,6 +24,8 @@ class NoticeItemView:
     status: str
     removed_at: datetime | None = None
     time_to_removal_s: float | None = None
+    #: Why the recheck closed it ("HTTP 404", "no longer matches ..."), None while open.
+    closed_reason: str | None = None
 
 
 @dataclass(frozen=True)

@@ -263,6 +263,8 @@ class NoticeItem(Base):
     reference_id: Mapped[str] = mapped_column(String(SHORT), default="")
     status: Mapped[str] = mapped_column(String(20), default="open")
     removed_at: Mapped[datetime | None]
+    #: Why the recheck closed the item (e.g. "HTTP 404", "no longer matches"); None if open.
+    closed_reason: Mapped[str | None] = mapped_column(Text)
     time_to_removal_s: Mapped[float | None] = mapped_column(Float)
     last_checked_at: Mapped[datetime | None]
     etag: Mapped[str | None] = mapped_column(String(SHORT))

@@ -53,27 +53,28 @@ class ImageProcessor:
         self._options = options
         self._cache = cache
 
-    def hashes_for(self, data: bytes, sha256: str) -> tuple[ImageHashes, list | None, bool]:
-        """Hashes of `data` (whose SHA-256 is `sha256`), the PDQ dihedral variants when
-        needed, and whether the hashes were reused from the cache."""
-        wants_dihedral = bool(getattr(self._matcher, "dihedral", False))
+    def hashes_for(self, data: bytes, sha256: str) -> tuple[ImageHashes, bool]:
+        """Hashes of `data` (whose SHA-256 is `sha256`) with every query variant matching
+        needs (PDQ's rotations/flips among them with dihedral matching on), and whether they
+        were reused from the cache."""
+        dihedral = bool(getattr(self._matcher, "dihedral", False))
         with_variants = variant_algorithms(self._matcher)
-        if self._cache is not None and not wants_dihedral:
-            cached = self._cache.get(sha256, self._options.algorithms, with_variants)
-            if cached is not None:
-                return cached, None, True
-        hashes, dihedral = hash_for_matching(data, self._options, wants_dihedral, with_variants)
         if self._cache is not None:
-            self._cache.put(hashes, self._options.algorithms, with_variants)
-        return hashes, dihedral, False
+            cached = self._cache.get(sha256, self._options.algorithms, with_variants, dihedral)
+            if cached is not None:
+                return cached, True
+        hashes = hash_for_matching(data, self._options, dihedral, with_variants)
+        if self._cache is not None:
+            self._cache.put(hashes, self._options.algorithms, with_variants, dihedral)
+        return hashes, False
 
     def process(self, job: ImageJob, data: bytes) -> ImageOutcome:
         sha256 = HashCache.sha256_of(data)
         try:
-            hashes, dihedral, reused = self.hashes_for(data, sha256)
+            hashes, reused = self.hashes_for(data, sha256)
         except UnhashableImage as exc:
             return self.skip(job, sha256, exc.reason)
-        matches = self._matcher.match(hashes, dihedral)
+        matches = self._matcher.match(hashes)
         recorded = self._recorder.record_image(
             crawl_id=job.crawl_id,
             site_id=job.site_id,

@@ -55,6 +55,6 @@ def test_padded_copy_is_matched_through_the_trimmed_hashes(fraction, colour):
                              for a in ("pdq", "phash", "dhash")])
     padded = edits.encode(edits.pad(original, fraction, colour))
     assert not [m for m in matcher.match(hash_image(padded)) if m.algorithm == "pdq"]
-    hashes, dihedral = hash_for_matching(padded, HashOptions(), False)
-    found = {m.algorithm: m.decision for m in matcher.match(hashes, dihedral)}
+    hashes = hash_for_matching(padded, HashOptions(), False)
+    found = {m.algorithm: m.decision for m in matcher.match(hashes)}
     assert found.get("pdq") == "auto" and found.get("phash") == "auto"

@@ -117,8 +117,8 @@ def test_matcher_finds_a_cropped_copy_through_the_variants():
     matcher.load_list(info, [ListEntry("cropdct", stored.hex, "photo-12", "12")])
     cropped = png(edits.crop(original, 0.10))
     assert matcher.match(hash_image(cropped)) == []  # the plain hash alone misses it
-    hashes, dihedral = hash_for_matching(cropped, HashOptions(), dihedral=False)
-    found = matcher.match(hashes, dihedral)
+    hashes = hash_for_matching(cropped, HashOptions(), dihedral=False)
+    found = matcher.match(hashes)
     # For review: cropdct alone never decides auto (docs/matching.md, stripe patterns).
     assert [(m.algorithm, m.label, m.decision) for m in found] == [
         ("cropdct", "photo-12", "review")]

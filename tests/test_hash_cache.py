@@ -32,10 +32,11 @@ def test_guesses_are_computed_only_for_loaded_algorithms_that_have_them():
     plain = hash_image_decoded(data)[0]
     matcher = Matcher(Thresholds.defaults())
     matcher.load_list(info, [ListEntry("pdq", plain.get("pdq").hex, "x", "1")])
-    assert variant_algorithms(matcher) == frozenset()
-    hashes, _ = hash_for_matching(data, HashOptions(), False, variant_algorithms(matcher))
+    # PDQ's variants are its rotations/flips: none without dihedral matching.
+    assert variant_algorithms(matcher) == {"pdq"}
+    hashes = hash_for_matching(data, HashOptions(), False, variant_algorithms(matcher))
     assert hashes.variants == () and hashes.values == plain.values
     matcher.load_list(info, [ListEntry("cropdct", plain.get("cropdct").hex, "x", "1")])
     assert variant_algorithms(matcher) == {"cropdct"}
-    hashes, _ = hash_for_matching(data, HashOptions(), False, variant_algorithms(matcher))
+    hashes = hash_for_matching(data, HashOptions(), False, variant_algorithms(matcher))
     assert {v.algorithm for v in hashes.variants} == {"cropdct"} and len(hashes.variants) == 35

@@ -222,3 +222,42 @@ def test_restore_refuses_an_incomplete_backup_and_changes_nothing(cli, store, tm
     code, _, err = cli("lists", "restore", str(backup))
     assert code == 2 and "not a list backup" in err
     assert store.version() == version
+
+
+def test_import_reports_weak_entries_and_shared_hashes_and_show_lists_them(cli, store, tmp_path):
+    """Issue 13: degenerate entries are kept, counted and reported; two listed images with
+    one hash both survive and the summary says how many rows share a hash."""
+    weak = ["0000000000000000", "1009000800000000", "0080244020400010", "e0e0e0e0e0e0e0e0"]
+    rows = ["algorithm,hash,label,source_id,quality"]
+    rows += [f"dhash,{h},flat,w{i}," for i, h in enumerate(weak)]
+    rows += ["phash,8000000000000000,flat,w4,"]
+    rows += ["dhash,96c3a5f00f5a3c69,design light,d1,", "dhash,96c3a5f00f5a3c69,design dark,d2,"]
+    rows += [f"pdq,{PDQS[0]},listed low,p0,12", f"pdq,{PDQS[1]},listed fine,p1,90"]
+    path = tmp_path / "weak.csv"
+    path.write_text("\n".join(rows) + "\n")
+    code, out, err = cli("lists", "import", str(path), "--list", "mixed")
+    assert (code, err) == (0, ""), err
+    lines = out.strip().splitlines()
+    assert lines[0].endswith("entries: dhash 5, pdq 2, phash 1")
+    assert lines[1].startswith("2 of 9 rows share a hash with another row")
+    assert lines[2].startswith("6 entries are too weak to match alone")
+    entries = list(store.entries("mixed"))
+    assert len(entries) == 9
+    assert {e.source_id for e in entries if e.hash == "96c3a5f00f5a3c69"} == {"d1", "d2"}
+    assert {e.quality for e in entries if e.algorithm == "pdq"} == {12, 90}
+    code, out, _ = cli("lists", "show", "mixed", "--format", "json")
+    record = json.loads(out)
+    assert record["weak"] == {"dhash": 4, "pdq": 1, "phash": 1}
+    assert record["rows"] == {"dhash": 6, "pdq": 2, "phash": 1}
+    code, out, _ = cli("lists", "show", "mixed")
+    assert code == 0 and "weak entries" in out and "rows sharing a hash" in out
+
+
+def test_a_bad_quality_is_one_line_and_changes_nothing(cli, store, tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text(f"algorithm,hash,quality\npdq,{PDQS[0]},101\n")
+    code, out, err = cli("lists", "import", str(path), "--list", "q")
+    assert code == 2
+    assert err.strip().splitlines() == ["error: line 2: quality must be an integer 0-100 "
+                                        "(or empty)"]
+    assert store.lists() == []

@@ -258,3 +258,22 @@ def test_corroborate_distance_below_review_is_rejected():
         Thresholds.from_settings(Settings(phash_corroborate_distance=8))
     off = Thresholds.from_settings(Settings(phash_corroborate_distance=0))
     assert off.per_algorithm["phash"].radius == 10
+
+
+def test_two_listed_images_with_one_hash_both_survive_import_and_both_match(store):
+    """Issue 13: two variants of one design share a pHash; the import keeps both rows and a
+    match names both listed images (here 71 rows, 2 pairs sharing a hash, stay 71)."""
+    rows = [ListEntry("phash", flip(BASE, 20 + i), f"other {i}", f"o{i}") for i in range(67)]
+    twins = [ListEntry("phash", BASE, "design, light", "light"),
+             ListEntry("phash", BASE, "design, dark", "dark"),
+             ListEntry("dhash", "96c3a5f00f5a3c69", "design, light", "light"),
+             ListEntry("dhash", "96c3a5f00f5a3c69", "design, dark", "dark")]
+    result = store.replace_list("designs", [*rows[:30], *twins, *rows[30:]])
+    assert (result.rows, result.shared) == (71, 4)
+    assert len(list(store.entries("designs"))) == 71
+    matcher = Matcher.from_store(store, Thresholds.defaults())
+    found = matcher.match(image_hashes(HashValue("phash", BASE, 100),
+                                       HashValue("dhash", "96c3a5f00f5a3c69", 100)))
+    assert sorted((m.algorithm, m.source_id, m.decision) for m in found) == [
+        ("dhash", "dark", "auto"), ("dhash", "light", "auto"),
+        ("phash", "dark", "auto"), ("phash", "light", "auto")]

@@ -121,3 +121,19 @@ def test_a_detailed_image_still_matches_itself_auto():
     _, found = hash_and_match(data, matcher, PERCEPTUAL)
     assert {m.algorithm for m in found if m.decision == "auto"} == {
         "phash", "dhash", "pdq", "cropdct"}
+
+
+def test_a_rotation_or_mirror_of_a_smooth_image_never_matches_alone():
+    """Dihedral variants go through the same floor: the mirror of a listed smooth design (or
+    an unrelated smooth image, turned) finds nothing with dihedral matching on."""
+    ramp = Image.linear_gradient("L").resize((320, 240))
+    listed = hash_image(_png(np.asarray(ramp)), PERCEPTUAL)
+    matcher = Matcher(Thresholds.from_settings(Settings(match_dihedral=True)))
+    matcher.load_list(Info("authority"), [ListEntry(v.algorithm, v.hex, "ramp", "r1")
+                                          for v in listed.values])
+    for turned in (ramp.transpose(Image.Transpose.FLIP_LEFT_RIGHT),
+                   ramp.transpose(Image.Transpose.ROTATE_90),
+                   ramp.transpose(Image.Transpose.FLIP_TOP_BOTTOM)):
+        hashes, found = hash_and_match(_png(np.asarray(turned)), matcher, PERCEPTUAL)
+        assert any(v.algorithm == "pdq" for v in hashes.variants)  # the turns were looked up
+        assert found == []

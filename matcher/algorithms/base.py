@@ -56,9 +56,11 @@ class HashAlgorithm(ABC):
     def compute_bytes(self, data: bytes) -> HashValue:  # pragma: no cover - per plug-in
         raise NotImplementedError(f"{self.name} hashes decoded images; call compute")
 
-    def query_variants(self, image: DecodedImage) -> list[HashValue]:
+    def query_variants(self, image: DecodedImage, *, dihedral: bool = False) -> list[HashValue]:
         """Extra hashes of the same image that a query is also looked up by (never stored
-        in lists), e.g. `cropdct`'s crop guesses. Most algorithms have none."""
+        in lists), e.g. `cropdct`'s crop guesses, or with `dihedral` (dihedral matching on)
+        PDQ's rotations/flips. They are matched under the same rules as the hash itself
+        (quality floor, corroboration). Most algorithms have none."""
         return []
 
     def hash_quality(self, value: str) -> int:

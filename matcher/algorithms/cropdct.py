@@ -84,7 +84,7 @@ class CropDct(HashAlgorithm):
         hex_, quality = window_hashes(image.gray_array(), (0.0,), (0.0,))[0]
         return HashValue(self.name, hex_, quality)
 
-    def query_variants(self, image: DecodedImage) -> list[HashValue]:
+    def query_variants(self, image: DecodedImage, *, dihedral: bool = False) -> list[HashValue]:
         """The 35 crop guesses other than "not cropped" (that one is `compute`)."""
         found = window_hashes(image.gray_array(), CROP_GUESSES, CROP_GUESSES)
         return [HashValue(self.name, hex_, quality) for hex_, quality in found[1:]]

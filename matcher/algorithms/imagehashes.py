@@ -11,7 +11,7 @@ does not flip (a dHash neighbour difference of at least `DHASH_STABLE_LEVELS` gr
 pHash coefficient at least `PHASH_STABLE_LEVELS` from the median, in orthonormal DCT units),
 capped by the hash's shape (bit balance, distinct rows). The margins were measured on
 scikit-image's bundled photographs under JPEG q40, 1/3 resize, blur, brightness and contrast
-edits: past them fewer than 0.5% of bits flipped (docs/matching.md).
+edits: past them at most 0.5% of bits flipped (bench/hash_quality.py, docs/matching.md).
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ from matcher.decode import DecodedImage
 
 HASH_SIZE = 8
 PHASH_HIGHFREQ_FACTOR = 4
-#: Gray levels between neighbours past which an edit rarely flips a dHash bit (0.4%).
+#: Gray levels between neighbours past which an edit rarely flips a dHash bit (<= 0.3%).
 DHASH_STABLE_LEVELS = 3
 #: Distance from the median, in gray levels (orthonormal DCT), past which a pHash bit rarely
-#: flips (0.4%).
+#: flips (<= 0.5%; 6 would do for stability, 10 also keeps smooth ramps out).
 PHASH_STABLE_LEVELS = 10
 
 

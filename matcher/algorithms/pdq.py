@@ -40,6 +40,8 @@ class Pdq(HashAlgorithm):
     name = "pdq"
     bits = 256
     has_quality = True
+    #: Its query variants are the 7 rotations/flips, with dihedral matching on.
+    has_query_variants = True
     default_auto_distance = 31
     default_review_distance = 40
     default_min_quality = 50
@@ -54,3 +56,7 @@ class Pdq(HashAlgorithm):
         not mirror-symmetric) and the transposes are taken from their DCTs (exact)."""
         hexes, quality = _kernel().pdq_dihedral(image.rgb_array(), _dct(image))
         return [HashValue(self.name, hex_, quality) for hex_ in hexes]
+
+    def query_variants(self, image: DecodedImage, *, dihedral: bool = False) -> list[HashValue]:
+        """With `dihedral`, the 7 rotations/flips other than the image as it is."""
+        return self.compute_dihedral(image)[1:] if dihedral else []

@@ -57,6 +57,25 @@ def _counts(info: ListInfo) -> str:
     return ", ".join(f"{alg} {count}" for alg, count in info.counts.items()) or "empty"
 
 
+def _min_qualities(settings) -> dict[str, int]:
+    from matcher.matching import min_qualities  # the index behind it is not needed here
+
+    return min_qualities(settings)
+
+
+def _rows_notes(rows: int, shared: int, weak: int) -> list[str]:
+    """What an import kept that a plain count hides: shared hashes and weak entries."""
+    notes = []
+    if shared:
+        notes.append(f"{shared} of {rows} rows share a hash with another row (several images "
+                     "with one hash): every one is kept and reported by a match")
+    if weak:
+        entries = "1 entry is" if weak == 1 else f"{weak} entries are"
+        notes.append(f"{entries} too weak to match alone (degenerate or low-quality hash): "
+                     "kept, they match only when another algorithm confirms the image")
+    return notes
+
+
 @contextlib.contextmanager
 def _progress(path: Path) -> Iterator[Callable[[int], None] | None]:
     """A byte progress bar on stderr for big files on a terminal; otherwise nothing."""
@@ -81,7 +100,8 @@ def _info_dict(info: ListInfo) -> dict[str, object]:
         "name": info.name, "kind": info.kind, "source": info.source, "category": info.category,
         "description": info.description, "version": info.version, "counts": info.counts,
         "entries": info.total, "created_at": info.created_at, "updated_at": info.updated_at,
-        "updated_by": info.updated_by,
+        "updated_by": info.updated_by, "rows": info.rows, "shared": info.shared,
+        "weak": info.weak,
     }
 
 
@@ -172,6 +192,7 @@ def register(app: typer.Typer) -> None:
                     context.store, file, list_name, format=format, algorithm=algorithm,
                     kind=kind.value if kind else None, source=source, category=category,
                     description=description, by=_who(), progress=progress,
+                    min_quality=_min_qualities(context.settings),
                 )
             info = context.store.get_list(list_name)
         finally:
@@ -182,6 +203,8 @@ def register(app: typer.Typer) -> None:
             f"entries: {_counts(info)}",
             markup=False,
         )
+        for note in _rows_notes(result.rows, result.shared, result.weak):
+            console.print(note, markup=False)
 
     @group.command("ls")
     def ls_command(
@@ -238,6 +261,12 @@ def register(app: typer.Typer) -> None:
             ("version", str(info.version)), ("entries", str(info.total)),
         ]
         rows += [(f"  {alg}", str(count)) for alg, count in info.counts.items()]
+        if info.total_rows != info.total:
+            rows.append(("rows (hash, source id)", str(info.total_rows)))
+        if info.total_shared:
+            rows.append(("rows sharing a hash", str(info.total_shared)))
+        rows.append(("weak entries (match only corroborated)", str(info.total_weak)))
+        rows += [(f"  {alg}", str(count)) for alg, count in info.weak.items() if count]
         rows += [
             ("created", _when(info.created_at)), ("updated", _when(info.updated_at)),
             ("updated by", info.updated_by),

@@ -96,7 +96,8 @@ def register(app: typer.Typer) -> None:
             items.add_row(i.reference, i.image_url, i.page_url, _when(i.first_detected_at),
                           f"{i.list_name} ({i.list_source})", i.category,
                           f"{i.match_kind} {i.algorithm} d={i.distance}", i.status,
-                          _when(i.removed_at))
+                          _when(i.removed_at) + (f" ({i.closed_reason})" if i.closed_reason
+                                                 else ""))
         console.print(items)
         deliveries = Table(title="Deliveries")
         for column in ("id", "channel", "recipient", "kind", "status", "attempts", "next",

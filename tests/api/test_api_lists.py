@@ -132,3 +132,22 @@ async def test_create_list(api):
     response = await api.client.post("/api/v1/lists", json={"name": "allow1"},
                                      headers=api.bearer("analyst"))
     assert response.status == 409
+
+
+async def test_import_reports_weak_and_shared_rows_and_a_match_names_both_images(api):
+    body = (b"algorithm,hash,label,source_id\n"
+            b"dhash,e0e0e0e0e0e0e0e0,stripes,w1\n"
+            b"dhash,96c3a5f00f5a3c69,design light,d1\n"
+            b"dhash,96c3a5f00f5a3c69,design dark,d2\n")
+    response = await _import(api, "designs", body, format="csv")
+    assert response.status == 200, await response.text()
+    result = await response.json()
+    assert (result["rows"], result["shared"], result["weak"]) == (3, 2, 1)
+    assert result["info"]["weak"] == {"dhash": 1}
+    response = await api.client.get("/api/v1/match", params={
+        "algorithm": "dhash", "hash": "96c3a5f00f5a3c69"}, headers=api.bearer("viewer"))
+    found = (await response.json())["matches"]
+    assert sorted(m["source_id"] for m in found) == ["d1", "d2"]
+    response = await api.client.get("/api/v1/match", params={
+        "algorithm": "dhash", "hash": "e0e0e0e0e0e0e0e0"}, headers=api.bearer("viewer"))
+    assert (await response.json())["matches"] == []  # a weak hash decides nothing alone

@@ -62,7 +62,8 @@ async def test_removed_with_time_to_removal_then_reappeared(db, settings, clock,
     service = NoticeService(db, settings, clock=clock)
     phash = hash_image(test_site.body, HashOptions(algorithms=("phash",))).get("phash").hex
     site = make_site()
-    record_match(site, test_site.url, algorithm="phash", distance=2, query_hash=phash)
+    record_match(site, test_site.url, algorithm="phash", distance=2, query_hash=phash,
+                 entry_hash=phash)
     service.apply_policy()
     sealed_at = clock.now()
 
@@ -82,7 +83,8 @@ async def test_removed_with_time_to_removal_then_reappeared(db, settings, clock,
     [notice] = service.list()
     assert notice.status == "removed"
     [item] = notice.items
-    assert item.status == "removed"
+    assert item.status == "removed" and item.closed_reason == "HTTP 404"
+    assert _closed_reasons(db) == ["HTTP 404"]
     assert item.time_to_removal_s == (clock.now() - sealed_at).total_seconds() == 10800
     assert service.stats()[0].median_time_to_removal_s == 10800
 
@@ -94,6 +96,7 @@ async def test_removed_with_time_to_removal_then_reappeared(db, settings, clock,
     assert len(checked.reappeared) == 1
     [notice] = service.list()
     assert notice.status == "sent" and notice.items[0].status == "reappeared"
+    assert notice.items[0].closed_reason is None  # open again
 
 
 async def test_changed_content_counts_as_removed(db, settings, clock, make_site, record_match,
@@ -102,11 +105,22 @@ async def test_changed_content_counts_as_removed(db, settings, clock, make_site,
     service = NoticeService(db, settings, clock=clock)
     phash = hash_image(test_site.body, HashOptions(algorithms=("phash",))).get("phash").hex
     site = make_site()
-    record_match(site, test_site.url, algorithm="phash", distance=2, query_hash=phash)
+    record_match(site, test_site.url, algorithm="phash", distance=2, query_hash=phash,
+                 entry_hash=phash)
     service.apply_policy()
     test_site.body, test_site.etag = _image(9), '"other"'  # a different picture, same URL
     checked, _ = await service.recheck_once()
     assert len(checked.removed) == 1
+    [reason] = _closed_reasons(db)
+    assert reason.startswith("no longer matches")
+
+
+def _closed_reasons(db) -> list[str | None]:
+    from records.models import NoticeItem
+
+    with db.session() as session:
+        return list(session.scalars(select(NoticeItem.closed_reason).where(
+            NoticeItem.status == "removed")))
 
 
 async def test_private_address_refused_without_permission(db, settings, clock, make_site,
@@ -126,38 +140,33 @@ def _hex_distance(a: str, b: str) -> int:
     return (int(a, 16) ^ int(b, 16)).bit_count()
 
 
-def test_still_matches_compares_the_variant_that_was_found():
-    """A crop found through a cropdct guess, or a rotation found through a PDQ dihedral hash,
-    stores that variant as the query hash; the recheck must compare against the variants too
-    or every such item would look removed on its first recheck."""
+def test_still_matches_compares_every_variant_the_crawl_looks_up():
+    """A crop found through a cropdct guess, or a rotation found through a PDQ dihedral hash:
+    the recheck matches the served image against the listed entries exactly as the crawl
+    does (every variant), or every such item would look removed on its first recheck."""
     from config import Settings
-    from matcher.decode import decode_image
-    from matcher.hashing import hash_image_decoded
+    from matcher.store import ListEntry
     from notices.recheck import still_matches
     from spinneret.demo import edits
     from spinneret.demo.images import generate
 
-    settings = Settings()
+    settings = Settings(match_dihedral=True)
     original = generate(21, (640, 480))
     listed = hash_image(edits.encode(original))
+    cropdct = [ListEntry("cropdct", listed.get("cropdct").hex, "photo", "21")]
+    pdq = [ListEntry("pdq", listed.get("pdq").hex, "photo", "21")]
 
     cropped = edits.encode(edits.crop(original, 0.10))
-    hashes, _ = hash_image_decoded(cropped, variants=True)
-    guesses = [v.hex for v in hashes.variants if v.algorithm == "cropdct"]
-    found = min(guesses, key=lambda h: _hex_distance(h, listed.get("cropdct").hex))
-    assert _hex_distance(found, hashes.get("cropdct").hex) > settings.cropdct_review_distance
-    assert still_matches(cropped, "cropdct", found, settings)
-
+    assert _hex_distance(hash_image(cropped).get("cropdct").hex, cropdct[0].hash) > 31
+    assert still_matches(cropped, cropdct, settings)
     turned = edits.encode(original.rotate(90, expand=True))
-    from matcher.algorithms.pdq import Pdq
-
-    dihedral = [v.hex for v in Pdq().compute_dihedral(decode_image(turned))]
-    found = min(dihedral, key=lambda h: _hex_distance(h, listed.get("pdq").hex))
-    assert still_matches(turned, "pdq", found, settings)
+    assert still_matches(turned, pdq, settings)
+    assert not still_matches(turned, pdq, Settings(match_dihedral=False))
 
     other = edits.encode(generate(22, (640, 480)))
-    assert not still_matches(other, "cropdct", guesses[0], settings)
-    assert not still_matches(other, "pdq", found, settings)
+    assert not still_matches(other, cropdct, settings)
+    assert not still_matches(other, pdq, settings)
+    assert not still_matches(b"not an image any more", pdq, settings)
 
 
 async def test_match_found_before_the_removal_is_not_notified_after_it(
@@ -171,7 +180,7 @@ async def test_match_found_before_the_removal_is_not_notified_after_it(
     site = make_site()
     found = clock.now()
     record_match(site, test_site.url, algorithm="phash", distance=2, query_hash=phash,
-                 found_at=found)
+                 entry_hash=phash, found_at=found)
     record_match(site, test_site.url, algorithm="dhash", distance=14, decision="review",
                  found_at=found)
     service.apply_policy()
@@ -185,7 +194,7 @@ async def test_match_found_before_the_removal_is_not_notified_after_it(
         review_id = session.scalar(select(Match.id).where(Match.decision == "review"))
     assert service.confirm(review_id, by="analyst") == ALREADY_REMOVED
     record_match(site, test_site.url, algorithm="phash", distance=2, query_hash=phash,
-                 found_at=clock.now() - timedelta(seconds=60))  # a crawl that ran before
+                 entry_hash=phash, found_at=clock.now() - timedelta(seconds=60))  # ran before
     result = service.apply_policy()
     assert (result.collected.already_removed, result.collected.items_added) == (1, 0)
     [notice] = service.list()
@@ -194,7 +203,7 @@ async def test_match_found_before_the_removal_is_not_notified_after_it(
     test_site.body = _image(1)  # re-uploaded, and a crawl finds it after the removal
     clock.advance(60)
     record_match(site, test_site.url, algorithm="phash", distance=2, query_hash=phash,
-                 found_at=clock.now())
+                 entry_hash=phash, found_at=clock.now())
     assert service.apply_policy().collected.items_added == 1
     old, new = service.list()
     assert [i.image_url for i in new.items] == [test_site.url] and new.status == "sent"
@@ -212,3 +221,74 @@ async def test_match_found_before_the_removal_is_not_notified_after_it(
         events = session.scalars(select(AuditEvent).where(
             AuditEvent.action == "notice_item.reappeared")).all()
     assert [e.details["followed_by_notice"] for e in events] == [new.id]
+
+
+async def test_a_bordered_image_the_crawl_matched_by_its_trimmed_variant_stays_open(
+        db, settings, clock, make_site, test_site):
+    """Issue 19: a bordered copy still served 200 that the crawl matched through the
+    border-trimmed variant is not closed as removed by the recheck."""
+    from matcher.matching import Matcher, Thresholds
+    from matcher.store import ListEntry
+    from records.crawls import CrawlRepository
+    from records.images import ImageRecorder
+    from records.models import NoticeItem
+    from spinneret.demo import edits
+    from spinneret.demo.images import generate
+    from spinneret.pipeline import ImageJob, ImageProcessor
+    from tests.test_matching import Info
+
+    settings.notice_batch_window_s = 0
+    original = generate(31, (480, 360))
+    listed = hash_image(edits.encode(original))
+    matcher = Matcher(Thresholds.from_settings(settings))
+    matcher.load_list(Info("demo-list"), [ListEntry(v.algorithm, v.hex, "design", "orig-31")
+                                          for v in listed.values])
+    test_site.body = edits.encode(edits.pad(original, 0.08))
+    site = make_site()
+    crawl = CrawlRepository(db).create(site.id).id
+    processor = ImageProcessor(matcher, ImageRecorder(db), HashOptions.from_settings(settings))
+    outcome = processor.process(ImageJob(crawl, site.id, f"{site.base_url}page.html",
+                                         test_site.url), test_site.body)
+    plain = {v.hex for v in hash_image(test_site.body).values}
+    auto = [m for m in outcome.matches if m.decision == "auto"]
+    assert auto and all(m.query_hash not in plain for m in auto)  # found by the trimmed hashes
+
+    service = NoticeService(db, settings, clock=clock)
+    service.apply_policy()
+    checked, _ = await service.recheck_once()
+    assert checked.removed == [] and len(checked.present) >= 1
+    with db.session() as session:
+        items = session.scalars(select(NoticeItem)).all()
+        assert items and {(i.status, i.closed_reason) for i in items} == {("open", None)}
+
+    test_site.body = None  # now the owner removes it: closed, and why
+    clock.advance(settings.recheck_interval_s + 1)
+    checked, _ = await service.recheck_once()
+    assert checked.removed
+    assert set(_closed_reasons(db)) == {"HTTP 404"}
+
+
+def test_only_a_host_name_that_does_not_exist_closes_an_item():
+    import socket
+    from types import SimpleNamespace
+
+    import aiohttp
+
+    from config import Settings
+    from notices.recheck import GONE, UNKNOWN, FetchResult, host_unknown, verdict
+
+    key = SimpleNamespace(host="gone.example", port=80, ssl=False)
+    missing = aiohttp.ClientConnectorDNSError(
+        key, socket.gaierror(socket.EAI_NONAME, "Name or service not known"))
+    flaky = aiohttp.ClientConnectorDNSError(
+        key, socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution"))
+    refused = aiohttp.ClientConnectorError(key, ConnectionRefusedError(111, "refused"))
+    assert host_unknown(missing) and not host_unknown(flaky) and not host_unknown(refused)
+    settings = Settings()
+    gone = FetchResult(status=None, error="dns", host_unknown=True)
+    assert verdict(gone, previous="open", evidence=None, settings=settings) == (
+        GONE, "host name no longer resolves")
+    assert verdict(FetchResult(status=None, error="dns"), previous="open", evidence=None,
+                   settings=settings) == (UNKNOWN, None)
+    assert verdict(FetchResult(status=410), previous="open", evidence=None,
+                   settings=settings) == (GONE, "HTTP 410")
