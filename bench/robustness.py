@@ -2,6 +2,10 @@
 is still found, and how often distinct images are flagged.
 
     python bench/robustness.py [--quick] [--distractors 10000] [--workers 2]
+    python bench/robustness.py --real [--quick] [--workers 2] [--cache-dir DIR]
+
+`--real`: real-image distractors instead (bench/robustness_real.py; held-out real images,
+their crops and edits, gradients and patterns), false matches per algorithm and decision.
 
 Originals: the benign photos of the PDQ reference set (found like tests/conftest.py's
 reference_dir()), scikit-image's and scikit-learn's bundled sample photos, and synthetic
@@ -234,8 +238,10 @@ def distractors(count: int, pool, log) -> list[Hashed]:
 def build_matchers(thresholds: Thresholds, originals: list[Hashed], names: list[str]
                    ) -> dict[str, Matcher]:
     info = ListInfo("originals", "block", "bench", "benchmark", "", 1, {}, 0.0, 0.0, "bench")
+    # Each entry carries its quality, as a list made by `spinneret hash` does.
     entries = [
-        ListEntry(algorithm, hashed.value(algorithm).hex, name, str(i))
+        ListEntry(algorithm, hashed.value(algorithm).hex, name, str(i),
+                  hashed.value(algorithm).quality)
         for i, (name, hashed) in enumerate(zip(names, originals, strict=True))
         for algorithm in (*PERCEPTUAL, "sha256")
     ]
@@ -363,7 +369,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--distractors", type=int, default=10_000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", type=Path, default=RESULTS / "robustness.json")
+    parser.add_argument("--real", action="store_true",
+                        help="real-image distractor mode (bench/robustness_real.py)")
+    parser.add_argument("--cache-dir", type=Path, default=None,
+                        help="where --real fetches its images (default: the user cache)")
     args = parser.parse_args(argv)
+    if args.real:
+        import robustness_real
+
+        return robustness_real.main(args)
     started = time.perf_counter()
 
     def log(text: str) -> None:

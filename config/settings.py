@@ -81,17 +81,17 @@ class Settings(BaseSettings):
     pdq_min_quality: int = Field(default=50, ge=0, le=100)
     phash_auto_distance: int = Field(default=6, ge=0, le=64)
     phash_review_distance: int = Field(default=10, ge=0, le=64)
-    dhash_auto_distance: int = Field(default=6, ge=0, le=64)
-    dhash_review_distance: int = Field(default=10, ge=0, le=64)
+    dhash_auto_distance: int = Field(default=2, ge=0, le=64)
+    dhash_review_distance: int = Field(default=8, ge=0, le=64)
     # Below this quality (0-100) a pHash/dHash never decides alone; it may only corroborate.
-    # Provisional values (see docs/matching.md, "Quality").
+    # Calibrated on real images (docs/matching.md, "Default thresholds and why").
     phash_min_quality: int = Field(default=50, ge=0, le=100)
-    dhash_min_quality: int = Field(default=50, ge=0, le=100)
+    dhash_min_quality: int = Field(default=60, ge=0, le=100)
     # Beyond review, up to this distance, pHash/dHash matches count (as review) only when
     # another algorithm matches the same image too; 0 turns it off.
     phash_corroborate_distance: int = Field(default=12, ge=0, le=64)
     dhash_corroborate_distance: int = Field(default=12, ge=0, le=64)
-    cropdct_auto_distance: int = Field(default=31, ge=0, le=256)
+    cropdct_auto_distance: int = Field(default=0, ge=0, le=256)
     cropdct_review_distance: int = Field(default=31, ge=0, le=256)
     cropdct_min_quality: int = Field(default=50, ge=0, le=100)
     match_dihedral: bool = Field(

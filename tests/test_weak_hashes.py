@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from config import Settings
-from matcher.algorithms import HashValue
+from matcher.algorithms import HashValue, default_registry
 from matcher.hashing import HashOptions, ImageHashes, hash_image
 from matcher.matching import Matcher, Thresholds
 from matcher.service import hash_and_match
@@ -54,8 +54,9 @@ def test_a_degenerate_entry_does_not_lift_a_far_match_into_review():
 
 def test_a_low_quality_query_hash_never_decides_alone():
     matcher = matcher_with(ListEntry("dhash", DBASE, "photo", "case-1"))
-    assert matcher.match(image_hashes(HashValue("dhash", DBASE, 49))) == []
-    [match] = matcher.match(image_hashes(HashValue("dhash", DBASE, 50)))
+    floor = default_registry().get("dhash").default_min_quality
+    assert matcher.match(image_hashes(HashValue("dhash", DBASE, floor - 1))) == []
+    [match] = matcher.match(image_hashes(HashValue("dhash", DBASE, floor)))
     assert match.decision == "auto"
 
 

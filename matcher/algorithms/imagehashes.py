@@ -85,11 +85,12 @@ class PHash(HashAlgorithm):
     name = "phash"
     bits = 64
     has_quality = True
+    # Calibrated on real-image distractors (bench/calibrate.py, docs/matching.md): from
+    # quality 30 up (50 kept, the safer end), no unrelated pair was nearer than 12 bits (tune)
+    # / 10 (held-out); the tail fit allows auto 8 / review 11 at 1e-6 / 1e-4 per pair.
     default_auto_distance = 6
     default_review_distance = 10
     default_corroborate_distance = 12
-    # Provisional (calibration sets it from the real-image distractors): 94% of bundled
-    # photographs and their quarters score >= 50, 1% of smooth/flat/blurred images do.
     default_min_quality = 50
 
     def compute(self, image: DecodedImage) -> HashValue:
@@ -102,12 +103,13 @@ class DHash(HashAlgorithm):
     name = "dhash"
     bits = 64
     has_quality = True
-    default_auto_distance = 6
-    default_review_distance = 10
+    # Calibrated as pHash's: dHash's bits are strongly correlated (31 effective of 64); below
+    # quality 60 unrelated wallpapers came within 2-4 bits, from 60 up within 9; the fit
+    # allows auto 2 / review 8 there. 51% of real images pass.
+    default_auto_distance = 2
+    default_review_distance = 8
     default_corroborate_distance = 12
-    # Provisional, as pHash's: 78% of bundled photographs and their quarters score >= 50
-    # (flat quarters such as a page's margin do not), 8% of smooth/flat/blurred images do.
-    default_min_quality = 50
+    default_min_quality = 60
 
     def compute(self, image: DecodedImage) -> HashValue:
         bits, margins = _dhash_margins(image.gray_array(), HASH_SIZE)
