@@ -12,12 +12,12 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from api import hma, owner_pages, shield, ui, v1_admin, v1_lists, v1_notices, v1_records
-from api.auth import SESSION_COOKIE, Principal
-from api.endpoints import API_PREFIX, Endpoint, Handler, openapi_document
-from api.errors import ApiError, as_api_error
-from api.hashdiff import hash_diff
-from api.http import (
+from spinneret.api import hma, owner_pages, shield, ui, v1_admin, v1_lists, v1_notices, v1_records
+from spinneret.api.auth import SESSION_COOKIE, Principal
+from spinneret.api.endpoints import API_PREFIX, Endpoint, Handler, openapi_document
+from spinneret.api.errors import ApiError, as_api_error
+from spinneret.api.hashdiff import hash_diff
+from spinneret.api.http import (
     AUDIT_DETAILS,
     AUDIT_TARGET,
     ENDPOINT,
@@ -26,13 +26,13 @@ from api.http import (
     error_response,
     form_body,
 )
-from api.metrics import SpinneretCollector
-from api.services import SERVICES, Services
-from config.secrets import mask_secrets
-from notices.clock import Clock, SystemClock
-from notices.render import category_text, match_text
-from records.audit import AuditLog
-from records.db import Database
+from spinneret.api.metrics import SpinneretCollector
+from spinneret.api.services import SERVICES, Services
+from spinneret.config.secrets import mask_secrets
+from spinneret.notices.clock import Clock, SystemClock
+from spinneret.notices.render import category_text, match_text
+from spinneret.records.audit import AuditLog
+from spinneret.records.db import Database
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ def all_endpoints() -> list[Endpoint]:
 
 def create_app(context, *, clock: Clock | None = None, db: Database | None = None
                ) -> web.Application:
-    """`context` is the composition root (`spinneret.context.AppContext`): settings, db,
+    """`context` is the composition root (`spinneret.runtime.context.AppContext`): settings, db,
     Redis and the fingerprint store (used lazily)."""
     app = web.Application(client_max_size=CLIENT_MAX_SIZE, middlewares=[_http_errors])
     svc = Services(context, db or context.db, clock or SystemClock())

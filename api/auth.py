@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from aiohttp import web
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from api.endpoints import ROLE_RANK
-from records.db import Database
-from records.tokens import TokenNotFound, TokenRecord, authenticate, get_token
+from spinneret.api.endpoints import ROLE_RANK
+from spinneret.records.db import Database
+from spinneret.records.tokens import TokenNotFound, TokenRecord, authenticate, get_token
 
 SESSION_COOKIE = "spn_session"
 LOGIN_COOKIE = "spn_login"

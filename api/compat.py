@@ -16,17 +16,17 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from api.auth import Principal
-from api.errors import ApiError, as_api_error
-from api.http import PRINCIPAL, check_request_text
-from api.services import SERVICES, Services
-from crawler.errors import FetchError, SkipUrl
-from crawler.fetch import Fetcher
-from crawler.types import CrawlSettings
-from matcher.hashing import ImageHashes
-from matcher.matching import Match
-from matcher.service import hash_and_match
-from records.audit import AuditLog
+from spinneret.api.auth import Principal
+from spinneret.api.errors import ApiError, as_api_error
+from spinneret.api.http import PRINCIPAL, check_request_text
+from spinneret.api.services import SERVICES, Services
+from spinneret.crawler.errors import FetchError, SkipUrl
+from spinneret.crawler.fetch import Fetcher
+from spinneret.crawler.types import CrawlSettings
+from spinneret.matcher.hashing import ImageHashes
+from spinneret.matcher.matching import Match
+from spinneret.matcher.service import hash_and_match
+from spinneret.records.audit import AuditLog
 
 log = logging.getLogger(__name__)
 

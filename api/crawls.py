@@ -13,11 +13,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from api.errors import CrawlAlreadyRunning
-from records.crawls import CrawlRepository
-from records.sites import SiteRepository
-from records.types import CrawlRecord
-from spinneret.crawling import CrawlProgress, run_crawl
+from spinneret.api.errors import CrawlAlreadyRunning
+from spinneret.records.crawls import CrawlRepository
+from spinneret.records.sites import SiteRepository
+from spinneret.records.types import CrawlRecord
+from spinneret.runtime.crawling import CrawlProgress, run_crawl
 
 log = logging.getLogger(__name__)
 

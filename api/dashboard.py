@@ -11,11 +11,11 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import func, select
 
-from notices.coverage import ACTIVE_ITEM_STATUSES
-from notices.review import review_queue_depth
-from records.db import Database
-from records.matched_images import count_images
-from records.models import Match, Notice, NoticeItem
+from spinneret.notices.coverage import ACTIVE_ITEM_STATUSES
+from spinneret.notices.review import review_queue_depth
+from spinneret.records.db import Database
+from spinneret.records.matched_images import count_images
+from spinneret.records.models import Match, Notice, NoticeItem
 
 OPEN_NOTICE_STATUSES = ("open", "sent", "acknowledged", "disputed", "failed")
 

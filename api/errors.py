@@ -5,16 +5,21 @@ from __future__ import annotations
 import redis
 from aiohttp.http_exceptions import HttpProcessingError
 
-from crawler.errors import CrawlerError
-from matcher.errors import (
+from spinneret.crawler.errors import CrawlerError
+from spinneret.matcher.errors import (
     EntryNotFound,
     ListNotFound,
     MatcherError,
     UnhashableImage,
 )
-from matcher.store import StoreConflict
-from notices.errors import NoticeError, NoticeNotFound, ReviewAlreadyDecided, ReviewNotFound
-from records.errors import (
+from spinneret.matcher.store import StoreConflict
+from spinneret.notices.errors import (
+    NoticeError,
+    NoticeNotFound,
+    ReviewAlreadyDecided,
+    ReviewNotFound,
+)
+from spinneret.records.errors import (
     CrawlNotFound,
     DatabaseUnavailable,
     ImageNotFound,
@@ -24,8 +29,8 @@ from records.errors import (
     SiteExists,
     SiteNotFound,
 )
-from records.tokens import TokenNotFound
-from spinneret.errors import SpinneretError
+from spinneret.records.tokens import TokenNotFound
+from spinneret.runtime.errors import SpinneretError
 
 
 class ApiError(Exception):

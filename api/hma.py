@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 
 from aiohttp import BodyPartReader, web
 
-from api.auth import Principal
-from api.compat import (
+from spinneret.api.auth import Principal
+from spinneret.api.compat import (
     PROTOCOL_PREFIXES,
     Face,
     actionable,
@@ -43,15 +43,15 @@ from api.compat import (
     scan,
     services_of,
 )
-from api.errors import MALFORMED_BODY, ApiError, malformed_body
-from api.http import json_body, principal
-from api.services import Services
-from api.uploads import _copy, _part_chunks
-from matcher.algorithms import HashValue, default_registry
-from matcher.errors import ListNotFound, UnknownAlgorithm
-from matcher.hashing import ImageHashes, hash_image
-from matcher.matching import Match, Thresholds
-from matcher.store import ListEntry, ListInfo
+from spinneret.api.errors import MALFORMED_BODY, ApiError, malformed_body
+from spinneret.api.http import json_body, principal
+from spinneret.api.services import Services
+from spinneret.api.uploads import _copy, _part_chunks
+from spinneret.matcher.algorithms import HashValue, default_registry
+from spinneret.matcher.errors import ListNotFound, UnknownAlgorithm
+from spinneret.matcher.hashing import ImageHashes, hash_image
+from spinneret.matcher.matching import Match, Thresholds
+from spinneret.matcher.store import ListEntry, ListInfo
 
 log = logging.getLogger(__name__)
 

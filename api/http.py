@@ -12,9 +12,9 @@ from typing import Any
 from aiohttp import web
 from multidict import MultiDictProxy
 
-from api.auth import Principal
-from api.errors import MALFORMED_BODY, ApiError, malformed_body, refuse_nul
-from api.services import SERVICES, Services
+from spinneret.api.auth import Principal
+from spinneret.api.errors import MALFORMED_BODY, ApiError, malformed_body, refuse_nul
+from spinneret.api.services import SERVICES, Services
 
 MAX_JSON_BYTES = 64 * 1024
 MAX_SQL_ID = 2**31 - 1  # record ids are SQL INTEGER (32-bit on PostgreSQL)

@@ -14,9 +14,9 @@ from prometheus_client.core import (
 )
 from sqlalchemy import func, select
 
-from crawler.frontier import stats_key
-from notices.review import review_queue_depth
-from records.models import Crawl, Delivery, ImageEvent, Match, NoticeItem
+from spinneret.crawler.frontier import stats_key
+from spinneret.notices.review import review_queue_depth
+from spinneret.records.models import Crawl, Delivery, ImageEvent, Match, NoticeItem
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ class SpinneretCollector:
         yield rate
 
     def _redis(self) -> Iterator[Metric]:
-        from worker.celery_app import IMAGES_QUEUE, queue_depth
+        from spinneret.runtime.celery_app import IMAGES_QUEUE, queue_depth
 
         settings = self._svc.settings
         depth = GaugeMetricFamily("spinneret_queue_depth", "Images waiting for a worker",
@@ -150,7 +150,7 @@ class SpinneretCollector:
         """The store's version and, from the workers' heartbeats (worker/heartbeat.py), the
         version each worker process's index is at: a worker below the store for long is not
         following it."""
-        from worker.heartbeat import live_workers
+        from spinneret.worker.heartbeat import live_workers
 
         store = GaugeMetricFamily("spinneret_store_version",
                                   "Version of the fingerprint store (bumped by every list change)")

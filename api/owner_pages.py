@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from api.endpoints import Endpoint, path_param
-from api.http import form_body, services
-from notices.errors import CsrfError, LinkExpired, LinkTampered, NoticeNotFound
-from notices.owner import InvalidResponse, check_link, respond
-from notices.queries import notice_view
+from spinneret.api.endpoints import Endpoint, path_param
+from spinneret.api.http import form_body, services
+from spinneret.notices.errors import CsrfError, LinkExpired, LinkTampered, NoticeNotFound
+from spinneret.notices.owner import InvalidResponse, check_link, respond
+from spinneret.notices.queries import notice_view
 
 
 def _page(request: web.Request, name: str, status: int, **context) -> web.Response:
-    from api.ui import page  # the UI's renderer and security headers
+    from spinneret.api.ui import page  # the UI's renderer and security headers
 
     return page(request, name, status, **context)
 

@@ -9,17 +9,17 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter
 
-from api.audit_limit import RefusalAuditLimit
-from api.auth import Auth
-from api.crawls import CrawlManager
-from matcher.following import FollowingMatcher
-from matcher.hashing import HashOptions
-from matcher.matching import Thresholds
-from matcher.store import FingerprintStore
-from notices.clock import Clock
-from notices.links import OwnerLinks, load_secret_key
-from notices.service import NoticeService
-from records.db import Database
+from spinneret.api.audit_limit import RefusalAuditLimit
+from spinneret.api.auth import Auth
+from spinneret.api.crawls import CrawlManager
+from spinneret.matcher.following import FollowingMatcher
+from spinneret.matcher.hashing import HashOptions
+from spinneret.matcher.matching import Thresholds
+from spinneret.matcher.store import FingerprintStore
+from spinneret.notices.clock import Clock
+from spinneret.notices.links import OwnerLinks, load_secret_key
+from spinneret.notices.service import NoticeService
+from spinneret.records.db import Database
 
 log = logging.getLogger(__name__)
 

@@ -26,8 +26,8 @@ import io
 
 from aiohttp import web
 
-from api.auth import Principal
-from api.compat import (
+from spinneret.api.auth import Principal
+from spinneret.api.compat import (
     PROTOCOL_PREFIXES,
     Face,
     actionable,
@@ -37,14 +37,14 @@ from api.compat import (
     scan,
     services_of,
 )
-from api.errors import ApiError
-from api.http import field, json_body
-from api.services import Services
-from api.uploads import _copy, _too_big
-from matcher.algorithms import HashValue, default_registry
-from matcher.hashing import ImageHashes
-from matcher.matching import Match
-from records.tokens import authenticate
+from spinneret.api.errors import ApiError
+from spinneret.api.http import field, json_body
+from spinneret.api.services import Services
+from spinneret.api.uploads import _copy, _too_big
+from spinneret.matcher.algorithms import HashValue, default_registry
+from spinneret.matcher.hashing import ImageHashes
+from spinneret.matcher.matching import Match
+from spinneret.records.tokens import authenticate
 
 PREFIX = PROTOCOL_PREFIXES[0].rstrip("/")
 FIXED_USERNAME = "token"

@@ -7,10 +7,10 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from notices.owner import responses
-from notices.types import NoticeView
-from records.db import Database
-from records.models import AuditEvent
+from spinneret.notices.owner import responses
+from spinneret.notices.types import NoticeView
+from spinneret.records.db import Database
+from spinneret.records.models import AuditEvent
 
 
 @dataclass(frozen=True)

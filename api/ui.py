@@ -18,25 +18,25 @@ import aiohttp_jinja2
 from aiohttp import web
 from itsdangerous import BadSignature, URLSafeSerializer
 
-from api.auth import LOGIN_COOKIE, SESSION_COOKIE, set_cookie
-from api.dashboard import figures
-from api.endpoints import Endpoint, Param, id_param, path_param
-from api.errors import ApiError
-from api.http import PRINCIPAL, form_body, ok, path_int, query_int, services, set_audit
-from api.timeline import notice_timeline
-from api.v1_lists import export_list_, import_upload
-from api.v1_records import FILTER_FIELDS, crawl_json, image_filter, site_changes
-from crawler.netpolicy import NetworkPolicy
-from matcher.errors import EntryNotFound
-from matcher.store import ListChange, ListInfo
-from notices.clock import seconds_between
-from notices.review import CONFIRM_OUTCOMES
-from records.audit import AuditLog
-from records.crawls import CrawlRepository
-from records.matched_images import ImageFilter, MatchedImageRepository
-from records.models import TOKEN_ROLES
-from records.sites import SiteRepository, add_site, remove_site
-from records.types import AuditRecord, MatchedImage, NewSite
+from spinneret.api.auth import LOGIN_COOKIE, SESSION_COOKIE, set_cookie
+from spinneret.api.dashboard import figures
+from spinneret.api.endpoints import Endpoint, Param, id_param, path_param
+from spinneret.api.errors import ApiError
+from spinneret.api.http import PRINCIPAL, form_body, ok, path_int, query_int, services, set_audit
+from spinneret.api.timeline import notice_timeline
+from spinneret.api.v1_lists import export_list_, import_upload
+from spinneret.api.v1_records import FILTER_FIELDS, crawl_json, image_filter, site_changes
+from spinneret.crawler.netpolicy import NetworkPolicy
+from spinneret.matcher.errors import EntryNotFound
+from spinneret.matcher.store import ListChange, ListInfo
+from spinneret.notices.clock import seconds_between
+from spinneret.notices.review import CONFIRM_OUTCOMES
+from spinneret.records.audit import AuditLog
+from spinneret.records.crawls import CrawlRepository
+from spinneret.records.matched_images import ImageFilter, MatchedImageRepository
+from spinneret.records.models import TOKEN_ROLES
+from spinneret.records.sites import SiteRepository, add_site, remove_site
+from spinneret.records.types import AuditRecord, MatchedImage, NewSite
 
 STATIC_DIR = Path(__file__).parent / "static"
 SECURITY_HEADERS = {

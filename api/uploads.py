@@ -15,7 +15,7 @@ from pathlib import Path
 
 from aiohttp import BodyPartReader, web
 
-from api.errors import MALFORMED_BODY, ApiError, malformed_body, refuse_nul
+from spinneret.api.errors import MALFORMED_BODY, ApiError, malformed_body, refuse_nul
 
 CHUNK = 256 * 1024
 MAX_FIELD_BYTES = 64 * 1024

@@ -8,11 +8,20 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from api.endpoints import API_PREFIX, Endpoint, Param, id_param
-from api.http import PRINCIPAL, field, json_body, ok, path_int, query_int, services, set_audit
-from records.audit import AuditLog
-from records.models import TOKEN_ROLES
-from records.tokens import create_token, list_tokens, revoke_token
+from spinneret.api.endpoints import API_PREFIX, Endpoint, Param, id_param
+from spinneret.api.http import (
+    PRINCIPAL,
+    field,
+    json_body,
+    ok,
+    path_int,
+    query_int,
+    services,
+    set_audit,
+)
+from spinneret.records.audit import AuditLog
+from spinneret.records.models import TOKEN_ROLES
+from spinneret.records.tokens import create_token, list_tokens, revoke_token
 
 OPENAPI_KEY = web.AppKey("openapi", dict)
 
@@ -80,7 +89,7 @@ def _check_redis(svc) -> None:
 def _check_workers(svc) -> str:
     if svc.settings.pipeline != "celery":
         return "in-process pool (started with each crawl)"
-    from worker.celery_app import configure
+    from spinneret.runtime.celery_app import configure
 
     app = configure(svc.settings, svc.context.redis_url)
     replies = app.control.inspect(timeout=1.0).ping() or {}

@@ -8,17 +8,23 @@ from pathlib import Path
 
 from aiohttp import web
 
-from api.endpoints import API_PREFIX, Endpoint, Param, path_param
-from api.errors import ApiError
-from api.http import PRINCIPAL, field, json_body, ok, query_int, services, set_audit
-from api.uploads import receive_bytes, receive_upload
-from matcher.algorithms import HashValue, default_registry
-from matcher.errors import EntryNotFound, HashListFileError, ListNotFound
-from matcher.hashing import ImageHashes
-from matcher.hashlist import ListFormat, export_list, guess_format, import_file, refine_format
-from matcher.matching import min_qualities
-from matcher.service import hash_and_match
-from matcher.store import ListInfo
+from spinneret.api.endpoints import API_PREFIX, Endpoint, Param, path_param
+from spinneret.api.errors import ApiError
+from spinneret.api.http import PRINCIPAL, field, json_body, ok, query_int, services, set_audit
+from spinneret.api.uploads import receive_bytes, receive_upload
+from spinneret.matcher.algorithms import HashValue, default_registry
+from spinneret.matcher.errors import EntryNotFound, HashListFileError, ListNotFound
+from spinneret.matcher.hashing import ImageHashes
+from spinneret.matcher.hashlist import (
+    ListFormat,
+    export_list,
+    guess_format,
+    import_file,
+    refine_format,
+)
+from spinneret.matcher.matching import min_qualities
+from spinneret.matcher.service import hash_and_match
+from spinneret.matcher.store import ListInfo
 
 KINDS = ("block", "allow")
 FORMATS = [f.value for f in ListFormat]

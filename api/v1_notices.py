@@ -4,14 +4,23 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from api.endpoints import API_PREFIX, Endpoint, Param, id_param
-from api.errors import ApiError
-from api.http import PRINCIPAL, field, json_body, ok, path_int, query_int, services, set_audit
-from api.timeline import notice_timeline
-from notices.owner import responses
-from notices.review import CONFIRM_OUTCOMES
-from records.matched_images import image_json
-from records.models import NOTICE_STATUSES
+from spinneret.api.endpoints import API_PREFIX, Endpoint, Param, id_param
+from spinneret.api.errors import ApiError
+from spinneret.api.http import (
+    PRINCIPAL,
+    field,
+    json_body,
+    ok,
+    path_int,
+    query_int,
+    services,
+    set_audit,
+)
+from spinneret.api.timeline import notice_timeline
+from spinneret.notices.owner import responses
+from spinneret.notices.review import CONFIRM_OUTCOMES
+from spinneret.records.matched_images import image_json
+from spinneret.records.models import NOTICE_STATUSES
 
 
 async def review_queue(request: web.Request) -> web.Response:

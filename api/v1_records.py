@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from api.endpoints import API_PREFIX, Endpoint, Param, id_param, path_param
-from api.errors import ApiError
-from api.http import (
+from spinneret.api.endpoints import API_PREFIX, Endpoint, Param, id_param, path_param
+from spinneret.api.errors import ApiError
+from spinneret.api.http import (
     MAX_SQL_ID,
     PRINCIPAL,
     field,
@@ -17,13 +17,18 @@ from api.http import (
     services,
     set_audit,
 )
-from crawler.netpolicy import NetworkPolicy
-from records.crawls import CrawlRepository
-from records.matched_images import ImageFilter, MatchedImageRepository, image_json, parse_day
-from records.matches import MatchRepository
-from records.models import CRAWL_STATUSES, MATCH_DECISIONS, MATCH_STATUSES
-from records.sites import UPDATABLE, SiteRepository, add_site, remove_site
-from records.types import CrawlRecord, NewSite, SiteRecord
+from spinneret.crawler.netpolicy import NetworkPolicy
+from spinneret.records.crawls import CrawlRepository
+from spinneret.records.matched_images import (
+    ImageFilter,
+    MatchedImageRepository,
+    image_json,
+    parse_day,
+)
+from spinneret.records.matches import MatchRepository
+from spinneret.records.models import CRAWL_STATUSES, MATCH_DECISIONS, MATCH_STATUSES
+from spinneret.records.sites import UPDATABLE, SiteRepository, add_site, remove_site
+from spinneret.records.types import CrawlRecord, NewSite, SiteRecord
 
 # JSON field -> NewSite field
 SITE_FIELDS = {

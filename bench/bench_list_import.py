@@ -20,9 +20,9 @@ from pathlib import Path
 
 import redis
 
-from matcher.algorithms import default_registry
-from matcher.hashlist import import_file
-from matcher.store import FingerprintStore
+from spinneret.matcher.algorithms import default_registry
+from spinneret.matcher.hashlist import import_file
+from spinneret.matcher.store import FingerprintStore
 
 
 def make_file(directory: Path, rows: int) -> Path:

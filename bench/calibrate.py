@@ -45,9 +45,9 @@ from robustness_edits import all_edits
 from robustness_real import Query, corpus_queries
 from scipy.special import betainc, ndtr, ndtri
 
-from config import Settings
-from matcher.algorithms import HashValue, default_registry
-from matcher.matching import AlgorithmThresholds, Thresholds
+from spinneret.config import Settings
+from spinneret.matcher.algorithms import HashValue, default_registry
+from spinneret.matcher.matching import AlgorithmThresholds, Thresholds
 
 #: Edited copies of every real image used as queries (the kinds that moved unrelated
 #: wallpapers closest in issue 13: mirrors, rotations, and common re-uploads).

@@ -129,7 +129,7 @@ class CountingSink:
 async def run_ours(base: str, redis_url: str, pages: int, concurrency: int) -> dict:
     import redis.asyncio as aioredis
 
-    from crawler import Crawler, CrawlSettings, CrawlTarget, RedisFrontier
+    from spinneret.crawler import Crawler, CrawlSettings, CrawlTarget, RedisFrontier
 
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
     settings = CrawlSettings(

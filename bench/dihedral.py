@@ -30,11 +30,11 @@ import numpy as np
 from real_corpus import default_cache_dir, load_corpus
 from robustness import RESULTS, fmt_table
 
-from config import Settings
-from matcher.hashing import HashOptions
-from matcher.matching import Matcher, Thresholds
-from matcher.service import hash_for_matching
-from matcher.store import ListEntry, ListInfo
+from spinneret.config import Settings
+from spinneret.matcher.hashing import HashOptions
+from spinneret.matcher.matching import Matcher, Thresholds
+from spinneret.matcher.service import hash_for_matching
+from spinneret.matcher.store import ListEntry, ListInfo
 
 
 def jpeg(image) -> bytes:

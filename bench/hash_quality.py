@@ -27,14 +27,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageEnhance, ImageFilter
 
-from matcher.algorithms.imagehashes import (
+from spinneret.matcher.algorithms.imagehashes import (
     DHASH_STABLE_LEVELS,
     HASH_SIZE,
     PHASH_STABLE_LEVELS,
     _dhash_margins,
     _phash_margins,
 )
-from matcher.algorithms.quality import quality
+from spinneret.matcher.algorithms.quality import quality
 
 MARGIN_BINS = (0, 1, 2, 3, 4, 6, 8, 10, 12, 16)
 FLOORS = (20, 30, 40, 50, 60)

@@ -33,10 +33,10 @@ from pathlib import Path  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from bench.baselines import naive  # noqa: E402
-from matcher.decode import DEFAULT_WORKING_SIZE, _draft_target  # noqa: E402
-from matcher.hashing import HashOptions, hash_image  # noqa: E402
-from matcher.service import hash_for_matching  # noqa: E402
 from spinneret.demo.images import generate  # noqa: E402
+from spinneret.matcher.decode import DEFAULT_WORKING_SIZE, _draft_target  # noqa: E402
+from spinneret.matcher.hashing import HashOptions, hash_image  # noqa: E402
+from spinneret.matcher.service import hash_for_matching  # noqa: E402
 
 GOAL_SPEEDUP_12MP = 12.0
 GOAL_FLOOR_RATIO_12MP = 1.6

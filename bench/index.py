@@ -24,7 +24,7 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from matcher.index import HammingIndex, brute_force  # noqa: E402
+from spinneret.matcher.index import HammingIndex, brute_force  # noqa: E402
 
 try:  # bench-only extra: pip install 'spinneret[bench]'
     import faiss

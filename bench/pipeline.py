@@ -37,7 +37,7 @@ from PIL import Image  # noqa: E402
 
 from bench.baselines import naive  # noqa: E402
 from bench.crawl import free_port, wait_for  # noqa: E402
-from config import Settings  # noqa: E402
+from spinneret.config import Settings  # noqa: E402
 from spinneret.demo.images import generate  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "pipeline.json"
@@ -98,21 +98,21 @@ def redis_url() -> tuple[str, object | None]:
         redis.Redis.from_url(url, socket_connect_timeout=0.5).ping()
         return url, None
     except redis.RedisError:
-        from spinneret.embedded_redis import EmbeddedRedis
+        from spinneret.runtime.embedded_redis import EmbeddedRedis
 
         embedded = EmbeddedRedis(Path(tempfile.mkdtemp(prefix="bench-redis-")))
         return embedded.ensure_running(), embedded
 
 
 def run_ours(base_url: str, images: list[bytes], workers: int, url: str) -> dict:
-    from matcher.hashing import hash_image
-    from matcher.store import ListEntry
-    from records.sites import SiteRepository
-    from records.types import NewSite
-    from spinneret.context import AppContext
-    from spinneret.crawling import run_crawl
+    from spinneret.matcher.hashing import hash_image
+    from spinneret.matcher.store import ListEntry
+    from spinneret.records.sites import SiteRepository
+    from spinneret.records.types import NewSite
+    from spinneret.runtime.celery_app import configure
+    from spinneret.runtime.context import AppContext
+    from spinneret.runtime.crawling import run_crawl
     from tests.worker_helpers import WorkerProcess
-    from worker.celery_app import configure
 
     data_dir = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
     prefix = f"bench-{uuid.uuid4().hex[:8]}"

@@ -41,13 +41,13 @@ import numpy as np
 from PIL import Image, ImageOps
 from robustness_edits import GOALS, EditCase, all_edits
 
-from config import Settings
-from matcher.algorithms import HashValue
-from matcher.algorithms.pdq import Pdq
-from matcher.hashing import HashOptions, ImageHashes, hash_image_decoded
-from matcher.matching import Matcher, Thresholds
-from matcher.store import ListEntry, ListInfo
+from spinneret.config import Settings
 from spinneret.demo import images as demo_images
+from spinneret.matcher.algorithms import HashValue
+from spinneret.matcher.algorithms.pdq import Pdq
+from spinneret.matcher.hashing import HashOptions, ImageHashes, hash_image_decoded
+from spinneret.matcher.matching import Matcher, Thresholds
+from spinneret.matcher.store import ListEntry, ListInfo
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -528,7 +528,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _registry_get(name: str):
-    from matcher.algorithms import default_registry
+    from spinneret.matcher.algorithms import default_registry
 
     return default_registry().get(name)
 

@@ -40,10 +40,10 @@ from robustness import (
 )
 from robustness_edits import EditCase, all_edits
 
-from config import Settings
-from matcher.algorithms import default_registry
-from matcher.hashing import HashOptions
-from matcher.matching import Thresholds
+from spinneret.config import Settings
+from spinneret.matcher.algorithms import default_registry
+from spinneret.matcher.hashing import HashOptions
+from spinneret.matcher.matching import Thresholds
 
 HASH_CACHE = RESULTS / "real_hashes.json"
 #: Edited copies made of every unlisted real image (one or two per goal family).

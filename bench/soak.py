@@ -37,8 +37,8 @@ from aiohttp import web  # noqa: E402
 from aiohttp.test_utils import TestClient, TestServer  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from config import Settings  # noqa: E402
-from matcher.store import ListEntry  # noqa: E402
+from spinneret.config import Settings  # noqa: E402
+from spinneret.matcher.store import ListEntry  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "soak.json"
 PAGES_PER_INDEX = 100
@@ -190,15 +190,15 @@ class _RssSampler:
 
 async def soak(settings: Settings, pages: int, processes: int = 2,
                rss_limit_mb: float = 2000) -> SoakResult:
-    from api.app import create_app
-    from records.images import ImageRecorder
-    from records.matches import MatchRepository
-    from records.sites import SiteRepository
-    from records.tokens import create_token
-    from records.types import NewSite
-    from spinneret.context import AppContext
-    from spinneret.crawling import run_crawl
+    from spinneret.api.app import create_app
     from spinneret.demo.site import serve_on_loopback
+    from spinneret.records.images import ImageRecorder
+    from spinneret.records.matches import MatchRepository
+    from spinneret.records.sites import SiteRepository
+    from spinneret.records.tokens import create_token
+    from spinneret.records.types import NewSite
+    from spinneret.runtime.context import AppContext
+    from spinneret.runtime.crawling import run_crawl
 
     result = SoakResult(pages=pages, processes=processes, rss_limit_mb=rss_limit_mb)
     context = AppContext(settings.model_copy(update={

@@ -46,12 +46,12 @@ from pathlib import Path
 
 import redis
 
-from matcher.algorithms import HashValue
-from matcher.hashing import ImageHashes
-from matcher.hashlist import import_file, read_hash_list
-from matcher.index import HammingIndex
-from matcher.matching import Matcher, Thresholds
-from matcher.store import FingerprintStore
+from spinneret.matcher.algorithms import HashValue
+from spinneret.matcher.hashing import ImageHashes
+from spinneret.matcher.hashlist import import_file, read_hash_list
+from spinneret.matcher.index import HammingIndex
+from spinneret.matcher.matching import Matcher, Thresholds
+from spinneret.matcher.store import FingerprintStore
 
 RESULTS = Path(__file__).resolve().parent / "results"
 MACHINE_REDIS = "redis://127.0.0.1:6379/14"
@@ -74,7 +74,7 @@ def redis_server() -> Iterator[tuple[redis.Redis, str]]:
     else:
         yield client, MACHINE_REDIS
         return
-    from spinneret.embedded_redis import EmbeddedRedis
+    from spinneret.runtime.embedded_redis import EmbeddedRedis
 
     directory = Path(tempfile.mkdtemp(prefix="spinneret-bench-redis-"))
     embedded = EmbeddedRedis(directory)
@@ -324,7 +324,7 @@ def measure_lag(client: redis.Redis, prefix: str, directory: Path, runs: int,
                 baseline: bool) -> dict:
     """From `import_file` returning (committed and published) until the follower matches the
     last entry of the new 1,000-entry list; the follower already holds the imported list."""
-    from matcher.following import FollowingMatcher
+    from spinneret.matcher.following import FollowingMatcher
 
     store = FingerprintStore(client, prefix)
     thresholds = Thresholds.defaults()

@@ -22,8 +22,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from config.paths import default_data_dir
-from config.secrets import MASK, mask_secrets
+from spinneret.config.paths import default_data_dir
+from spinneret.config.secrets import MASK, mask_secrets
 
 
 def _toml_file() -> Path | None:

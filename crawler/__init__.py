@@ -3,10 +3,17 @@
 Entry point: `Crawler(target, settings, frontier, sink).run()`.
 """
 
-from crawler.crawl import Crawler
-from crawler.errors import CrawlerError, FetchError, InvalidTarget, SkipUrl, SsrfBlocked
-from crawler.frontier import RedisFrontier
-from crawler.types import CrawlSettings, CrawlStats, CrawlTarget, FoundImage, ImageSink, SiteScope
+from spinneret.crawler.crawl import Crawler
+from spinneret.crawler.errors import CrawlerError, FetchError, InvalidTarget, SkipUrl, SsrfBlocked
+from spinneret.crawler.frontier import RedisFrontier
+from spinneret.crawler.types import (
+    CrawlSettings,
+    CrawlStats,
+    CrawlTarget,
+    FoundImage,
+    ImageSink,
+    SiteScope,
+)
 
 __all__ = [
     "CrawlSettings", "CrawlStats", "CrawlTarget", "Crawler", "CrawlerError", "FetchError",

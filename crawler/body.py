@@ -12,7 +12,7 @@ import zlib
 
 import aiohttp
 
-from crawler.errors import FetchError, ResponseTooLarge
+from spinneret.crawler.errors import FetchError, ResponseTooLarge
 
 ACCEPT_ENCODING = "gzip, deflate"
 CHUNK_BYTES = 64 * 1024

@@ -21,18 +21,24 @@ from typing import TYPE_CHECKING
 from aiohttp.abc import AbstractResolver
 from yarl import URL
 
-from crawler.body import decode_bounded
-from crawler.errors import CrawlerError, FetchError, SkipUrl
-from crawler.extract import DataImage, Extracted, extract_css, extract_html, extract_sitemap
-from crawler.fetch import Fetcher, Response
-from crawler.frontier import IMAGES, PAGES, QueueItem, RedisFrontier
-from crawler.robots import MAX_ROBOTS_BYTES, RobotsCache, RobotsFile, origin_of
-from crawler.scope import Scope
-from crawler.sniff import sniff, sniff_image
-from crawler.types import CrawlSettings, CrawlStats, CrawlTarget, FoundImage, ImageSink
+from spinneret.crawler.body import decode_bounded
+from spinneret.crawler.errors import CrawlerError, FetchError, SkipUrl
+from spinneret.crawler.extract import (
+    DataImage,
+    Extracted,
+    extract_css,
+    extract_html,
+    extract_sitemap,
+)
+from spinneret.crawler.fetch import Fetcher, Response
+from spinneret.crawler.frontier import IMAGES, PAGES, QueueItem, RedisFrontier
+from spinneret.crawler.robots import MAX_ROBOTS_BYTES, RobotsCache, RobotsFile, origin_of
+from spinneret.crawler.scope import Scope
+from spinneret.crawler.sniff import sniff, sniff_image
+from spinneret.crawler.types import CrawlSettings, CrawlStats, CrawlTarget, FoundImage, ImageSink
 
 if TYPE_CHECKING:
-    from config import Settings
+    from spinneret.config import Settings
 
 log = logging.getLogger(__name__)
 ProgressCallback = Callable[[CrawlStats], None]

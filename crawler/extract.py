@@ -18,7 +18,7 @@ from selectolax.lexbor import LexborHTMLParser
 from w3lib.url import parse_data_uri
 from yarl import URL
 
-from crawler.scope import IMAGE_EXTENSIONS, looks_like_image_url, strip_fragment
+from spinneret.crawler.scope import IMAGE_EXTENSIONS, looks_like_image_url, strip_fragment
 
 Kind = Literal["page", "image", "css", "sitemap"]
 

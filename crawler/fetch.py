@@ -18,11 +18,11 @@ from aiolimiter import AsyncLimiter
 from multidict import CIMultiDictProxy
 from yarl import URL
 
-from crawler.body import ACCEPT_ENCODING, read_bounded
-from crawler.errors import FetchError, SsrfBlocked, TooManyRedirects
-from crawler.scope import strip_fragment
-from crawler.ssrf import GuardedResolver, SsrfPolicy
-from crawler.types import CrawlSettings
+from spinneret.crawler.body import ACCEPT_ENCODING, read_bounded
+from spinneret.crawler.errors import FetchError, SsrfBlocked, TooManyRedirects
+from spinneret.crawler.scope import strip_fragment
+from spinneret.crawler.ssrf import GuardedResolver, SsrfPolicy
+from spinneret.crawler.types import CrawlSettings
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 RETRY_AFTER_STATUSES = frozenset({429, 503})

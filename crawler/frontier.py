@@ -23,11 +23,11 @@ from typing import TYPE_CHECKING, Literal
 import redis.asyncio as aioredis
 from yarl import URL
 
-from crawler.scope import url_key
-from crawler.types import CrawlStats
+from spinneret.crawler.scope import url_key
+from spinneret.crawler.types import CrawlStats
 
 if TYPE_CHECKING:
-    from config import Settings
+    from spinneret.config import Settings
 
 ItemKind = Literal["page", "image", "css", "sitemap"]
 PAGES, IMAGES = 1, 2  # queue numbers: KEYS[1 + n] in the scripts

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from protego import Protego
 from yarl import URL
 
-from crawler.errors import CrawlerError
+from spinneret.crawler.errors import CrawlerError
 
 log = logging.getLogger(__name__)
 MAX_ROBOTS_BYTES = 512 * 1024

@@ -9,8 +9,8 @@ from urllib.parse import parse_qsl, unquote
 from w3lib.url import canonicalize_url
 from yarl import URL
 
-from crawler.errors import SkipUrl
-from crawler.types import ALLOWED_SCHEMES, SiteScope
+from spinneret.crawler.errors import SkipUrl
+from spinneret.crawler.types import ALLOWED_SCHEMES, SiteScope
 
 IMAGE_EXTENSIONS = frozenset({
     ".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff",

@@ -15,9 +15,9 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 from yarl import URL
 
-from crawler.errors import SsrfBlocked
-from crawler.netpolicy import HOW_TO_ALLOW, NetworkPolicy
-from crawler.types import ALLOWED_SCHEMES
+from spinneret.crawler.errors import SsrfBlocked
+from spinneret.crawler.netpolicy import HOW_TO_ALLOW, NetworkPolicy
+from spinneret.crawler.types import ALLOWED_SCHEMES
 
 
 class SsrfPolicy(NetworkPolicy):

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from yarl import URL
 
-from crawler.errors import InvalidTarget
+from spinneret.crawler.errors import InvalidTarget
 
 if TYPE_CHECKING:
-    from config import Settings
+    from spinneret.config import Settings
 
 ALLOWED_SCHEMES = frozenset({"http", "https"})
 

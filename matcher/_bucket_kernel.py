@@ -9,7 +9,7 @@ stable argsort (O(n) instead of O(n log n); ~10x faster at 10M entries). The num
 from __future__ import annotations
 
 try:
-    from matcher._jit import njit
+    from spinneret.matcher._jit import njit
 except ImportError:  # pragma: no cover - numba is a dependency; this keeps the index usable
     bucket_fill = None
 else:

@@ -11,7 +11,7 @@ try:
     from numba import types
     from numba.extending import intrinsic
 
-    from matcher._jit import njit
+    from spinneret.matcher._jit import njit
 except ImportError:  # pragma: no cover - numba is a dependency; this keeps the index usable
     probe_and_verify = None
 else:

@@ -12,7 +12,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from config.paths import default_cache_dir
+from spinneret.config.paths import default_cache_dir
 
 
 def _usable(directory: Path) -> bool:

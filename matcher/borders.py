@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from matcher.decode import DecodedImage
+from spinneret.matcher.decode import DecodedImage
 
 #: Gray levels a border row/column may span, and stray from the outermost one (JPEG ringing).
 TOLERANCE = 16

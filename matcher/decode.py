@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from matcher.errors import UnhashableImage
+from spinneret.matcher.errors import UnhashableImage
 
 # We enforce our own, configurable limit before decoding.
 Image.MAX_IMAGE_PIXELS = None

@@ -24,10 +24,15 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import TextIO
 
-from matcher import programme_formats
-from matcher.algorithms import AlgorithmRegistry
-from matcher.errors import HashListFileError, InvalidHash, InvalidHashList, UnknownAlgorithm
-from matcher.store import ListEntry
+from spinneret.matcher import programme_formats
+from spinneret.matcher.algorithms import AlgorithmRegistry
+from spinneret.matcher.errors import (
+    HashListFileError,
+    InvalidHash,
+    InvalidHashList,
+    UnknownAlgorithm,
+)
+from spinneret.matcher.store import ListEntry
 
 log = logging.getLogger(__name__)
 

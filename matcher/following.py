@@ -15,10 +15,10 @@ import time
 
 import redis
 
-from matcher.algorithms import HashValue
-from matcher.hashing import ImageHashes
-from matcher.matching import Match, Matcher, Thresholds
-from matcher.store import FingerprintStore
+from spinneret.matcher.algorithms import HashValue
+from spinneret.matcher.hashing import ImageHashes
+from spinneret.matcher.matching import Match, Matcher, Thresholds
+from spinneret.matcher.store import FingerprintStore
 
 log = logging.getLogger(__name__)
 

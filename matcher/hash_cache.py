@@ -12,8 +12,8 @@ from collections.abc import Iterable
 
 import redis
 
-from matcher.algorithms import HashValue
-from matcher.hashing import ImageHashes
+from spinneret.matcher.algorithms import HashValue
+from spinneret.matcher.hashing import ImageHashes
 
 
 class HashCache:

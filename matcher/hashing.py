@@ -5,9 +5,14 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from matcher.algorithms import AlgorithmRegistry, HashValue, default_registry
-from matcher.borders import without_border
-from matcher.decode import DEFAULT_MAX_PIXELS, DEFAULT_WORKING_SIZE, DecodedImage, decode_image
+from spinneret.matcher.algorithms import AlgorithmRegistry, HashValue, default_registry
+from spinneret.matcher.borders import without_border
+from spinneret.matcher.decode import (
+    DEFAULT_MAX_PIXELS,
+    DEFAULT_WORKING_SIZE,
+    DecodedImage,
+    decode_image,
+)
 
 
 @dataclass(frozen=True)

@@ -30,11 +30,16 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, TextIO
 
-from matcher import exchange
-from matcher.algorithms import AlgorithmRegistry, default_registry
-from matcher.columns import FIELD_SEPARATOR, RECORD_SEPARATOR
-from matcher.errors import HashListFileError, InvalidHashList, ListNotFound, UnknownAlgorithm
-from matcher.store import FingerprintStore, ImportResult, ListEntry
+from spinneret.matcher import exchange
+from spinneret.matcher.algorithms import AlgorithmRegistry, default_registry
+from spinneret.matcher.columns import FIELD_SEPARATOR, RECORD_SEPARATOR
+from spinneret.matcher.errors import (
+    HashListFileError,
+    InvalidHashList,
+    ListNotFound,
+    UnknownAlgorithm,
+)
+from spinneret.matcher.store import FingerprintStore, ImportResult, ListEntry
 
 BATCH_ROWS = 20_000
 _HEX_BYTES = b"0123456789abcdef"

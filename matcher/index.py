@@ -40,9 +40,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from matcher._bucket_kernel import bucket_fill
-from matcher._hamming_kernel import probe_and_verify
-from matcher.errors import InvalidHash
+from spinneret.matcher._bucket_kernel import bucket_fill
+from spinneret.matcher._hamming_kernel import probe_and_verify
+from spinneret.matcher.errors import InvalidHash
 
 # Cost model weights (nanoseconds, measured roughly on one core; see docs/benchmarks.md).
 _PROBE_NS = 8.0  # one neighbour key: two directory reads plus bookkeeping

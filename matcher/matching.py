@@ -31,11 +31,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from matcher.algorithms import AlgorithmRegistry, HashAlgorithm, HashValue, default_registry
-from matcher.columns import EntryColumns, PayloadRecord, Payloads
-from matcher.errors import ListNotFound, MatcherError
-from matcher.hashing import ImageHashes
-from matcher.index import ExactIndex, HammingIndex, bytes_to_words
+from spinneret.matcher.algorithms import (
+    AlgorithmRegistry,
+    HashAlgorithm,
+    HashValue,
+    default_registry,
+)
+from spinneret.matcher.columns import EntryColumns, PayloadRecord, Payloads
+from spinneret.matcher.errors import ListNotFound, MatcherError
+from spinneret.matcher.hashing import ImageHashes
+from spinneret.matcher.index import ExactIndex, HammingIndex, bytes_to_words
 
 log = logging.getLogger(__name__)
 

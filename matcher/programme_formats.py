@@ -25,7 +25,7 @@ import xml.parsers.expat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from matcher.errors import InvalidHashList
+from spinneret.matcher.errors import InvalidHashList
 
 NCMEC_XML = "ncmec-xml"
 TCAP_JSON = "tcap-json"

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from matcher.algorithms import default_registry
-from matcher.hashing import HashOptions, ImageHashes, hash_image_decoded
-from matcher.matching import Match, Matcher, Thresholds
-from matcher.store import ListEntry
+from spinneret.matcher.algorithms import default_registry
+from spinneret.matcher.hashing import HashOptions, ImageHashes, hash_image_decoded
+from spinneret.matcher.matching import Match, Matcher, Thresholds
+from spinneret.matcher.store import ListEntry
 
 
 def variant_algorithms(matcher) -> frozenset[str]:

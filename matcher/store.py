@@ -33,16 +33,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import redis
 
-from matcher.algorithms import AlgorithmRegistry, default_registry
-from matcher.algorithms.quality import shape_qualities
-from matcher.columns import (
+from spinneret.matcher.algorithms import AlgorithmRegistry, default_registry
+from spinneret.matcher.algorithms.quality import shape_qualities
+from spinneret.matcher.columns import (
     RECORD_SEPARATOR,
     EntryColumns,
     PayloadRecord,
     Payloads,
     decode_records,
 )
-from matcher.errors import InvalidHash, InvalidListName, ListNotFound, MatcherError
+from spinneret.matcher.errors import InvalidHash, InvalidListName, ListNotFound, MatcherError
 
 KINDS = ("block", "allow")
 # No braces (they would break the hash tag), no colons or spaces (keys stay parseable).

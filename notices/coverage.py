@@ -15,7 +15,7 @@ from __future__ import annotations
 from sqlalchemy import and_, exists, select
 from sqlalchemy.orm import Session
 
-from records.models import Match, Notice, NoticeItem, Suppression
+from spinneret.records.models import Match, Notice, NoticeItem, Suppression
 
 ACTIVE_ITEM_STATUSES = ("open", "reappeared")
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from itsdangerous import BadSignature, URLSafeSerializer
 
-from notices.clock import Clock, SystemClock, as_utc
-from notices.errors import CsrfError, LinkExpired, LinkTampered
+from spinneret.notices.clock import Clock, SystemClock, as_utc
+from spinneret.notices.errors import CsrfError, LinkExpired, LinkTampered
 
 _SALT = "spinneret.owner-link"
 SECRET_KEY_FILE = "secret_key"

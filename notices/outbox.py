@@ -22,16 +22,16 @@ from datetime import timedelta
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from notices.clock import Clock, SystemClock
-from notices.errors import DeliveryError, NoticeError, NoticeNotFound
-from notices.links import OwnerLinks, load_secret_key
-from notices.policy import audit, item_count, queue_deliveries
-from notices.queries import notice_view
-from notices.readiness import refusal
-from notices.render import Renderer, webhook_payload
-from notices.smtp import SmtpSender, build_message
-from notices.webhook import WebhookSender, webhook_secret
-from records.models import Delivery, Notice, Site
+from spinneret.notices.clock import Clock, SystemClock
+from spinneret.notices.errors import DeliveryError, NoticeError, NoticeNotFound
+from spinneret.notices.links import OwnerLinks, load_secret_key
+from spinneret.notices.policy import audit, item_count, queue_deliveries
+from spinneret.notices.queries import notice_view
+from spinneret.notices.readiness import refusal
+from spinneret.notices.render import Renderer, webhook_payload
+from spinneret.notices.smtp import SmtpSender, build_message
+from spinneret.notices.webhook import WebhookSender, webhook_secret
+from spinneret.records.models import Delivery, Notice, Site
 
 log = logging.getLogger(__name__)
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from notices.clock import Clock
-from notices.errors import LinkTampered, NoticeError, NoticeNotFound
-from notices.links import OwnerLink
-from notices.policy import audit
-from records.models import Notice, NoticeItem, OwnerResponse
+from spinneret.notices.clock import Clock
+from spinneret.notices.errors import LinkTampered, NoticeError, NoticeNotFound
+from spinneret.notices.links import OwnerLink
+from spinneret.notices.policy import audit
+from spinneret.records.models import Notice, NoticeItem, OwnerResponse
 
 ACTIONS = ("acknowledge", "removed", "dispute")
 MAX_COMMENT = 4000

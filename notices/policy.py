@@ -25,18 +25,18 @@ from datetime import datetime, timedelta
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
-from notices.clock import Clock, as_utc
-from notices.coverage import (
+from spinneret.notices.clock import Clock, as_utc
+from spinneret.notices.coverage import (
     ACTIVE_ITEM_STATUSES,
     in_live_item_clause,
     match_ids_where,
     removed_since_found_clause,
     suppressed_clause,
 )
-from notices.errors import NoticeError, NoticeNotFound
-from notices.types import match_kind
-from records.audit import write_event
-from records.models import (
+from spinneret.notices.errors import NoticeError, NoticeNotFound
+from spinneret.notices.types import match_kind
+from spinneret.records.audit import write_event
+from spinneret.records.models import (
     Delivery,
     Match,
     Notice,

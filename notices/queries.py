@@ -7,10 +7,10 @@ from collections.abc import Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from notices.errors import NoticeNotFound
-from notices.policy import first_notified_at, window_end
-from notices.types import DeliveryView, NoticeItemView, NoticeView, match_kind
-from records.models import Delivery, Notice, NoticeItem, Site
+from spinneret.notices.errors import NoticeNotFound
+from spinneret.notices.policy import first_notified_at, window_end
+from spinneret.notices.types import DeliveryView, NoticeItemView, NoticeView, match_kind
+from spinneret.records.models import Delivery, Notice, NoticeItem, Site
 
 
 def notice_view(session: Session, notice_id: int, *,

@@ -27,18 +27,18 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 from yarl import URL
 
-from crawler.body import ACCEPT_ENCODING, read_bounded
-from crawler.errors import FetchError, SkipUrl, SsrfBlocked
-from crawler.ssrf import GuardedResolver, SsrfPolicy
-from matcher.errors import MatcherError
-from matcher.hashing import HashOptions
-from matcher.matching import Thresholds
-from matcher.service import matches_listed
-from matcher.store import ListEntry
-from notices.clock import Clock, SystemClock
-from notices.coverage import live_item_notice
-from notices.policy import audit, first_notified_at
-from records.models import Match, Notice, NoticeItem
+from spinneret.crawler.body import ACCEPT_ENCODING, read_bounded
+from spinneret.crawler.errors import FetchError, SkipUrl, SsrfBlocked
+from spinneret.crawler.ssrf import GuardedResolver, SsrfPolicy
+from spinneret.matcher.errors import MatcherError
+from spinneret.matcher.hashing import HashOptions
+from spinneret.matcher.matching import Thresholds
+from spinneret.matcher.service import matches_listed
+from spinneret.matcher.store import ListEntry
+from spinneret.notices.clock import Clock, SystemClock
+from spinneret.notices.coverage import live_item_notice
+from spinneret.notices.policy import audit, first_notified_at
+from spinneret.records.models import Match, Notice, NoticeItem
 
 log = logging.getLogger(__name__)
 

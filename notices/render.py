@@ -15,9 +15,9 @@ from typing import Any
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
-from notices.errors import TemplateError
-from notices.smtp import MailContent
-from notices.types import NoticeItemView, NoticeView, Sender
+from spinneret.notices.errors import TemplateError
+from spinneret.notices.smtp import MailContent
+from spinneret.notices.types import NoticeItemView, NoticeView, Sender
 
 PURPOSES = ("initial", "reminder", "escalation")
 

@@ -11,25 +11,25 @@ from __future__ import annotations
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session, aliased
 
-from notices.clock import Clock
-from notices.coverage import (
+from spinneret.notices.clock import Clock
+from spinneret.notices.coverage import (
     covered_clause,
     in_live_item_clause,
     match_ids_where,
     removed_since_found_clause,
     suppressed_clause,
 )
-from notices.errors import ReviewAlreadyDecided, ReviewNoteRequired, ReviewNotFound
-from notices.policy import audit
-from records.matched_images import (
+from spinneret.notices.errors import ReviewAlreadyDecided, ReviewNoteRequired, ReviewNotFound
+from spinneret.notices.policy import audit
+from spinneret.records.matched_images import (
     count_images,
     load_images,
     matched_image_ids,
     same_image,
     status_label,
 )
-from records.models import Match, Review, SeenImage, Suppression
-from records.types import MatchedImage
+from spinneret.records.models import Match, Review, SeenImage, Suppression
+from spinneret.records.types import MatchedImage
 
 # A review item is a matched image (see `records.types.MatchedImage`).
 ReviewItem = MatchedImage

@@ -5,10 +5,10 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from notices.clock import Clock, SystemClock
-from notices.errors import NoticeError
-from notices.outbox import Outbox, OutboxResult, resend
-from notices.policy import (
+from spinneret.notices.clock import Clock, SystemClock
+from spinneret.notices.errors import NoticeError
+from spinneret.notices.outbox import Outbox, OutboxResult, resend
+from spinneret.notices.policy import (
     CollectResult,
     FollowUpResult,
     audit,
@@ -17,12 +17,12 @@ from notices.policy import (
     seal_due,
     send_now,
 )
-from notices.queries import list_notices, notice_view
-from notices.recheck import Rechecker, RecheckResult
-from notices.review import ReviewItem, confirm_review, reject_review, review_queue
-from notices.stats import SiteStats, site_stats
-from notices.types import NoticeView
-from records.db import Database
+from spinneret.notices.queries import list_notices, notice_view
+from spinneret.notices.recheck import Rechecker, RecheckResult
+from spinneret.notices.review import ReviewItem, confirm_review, reject_review, review_queue
+from spinneret.notices.stats import SiteStats, site_stats
+from spinneret.notices.types import NoticeView
+from spinneret.records.db import Database
 
 
 @dataclass

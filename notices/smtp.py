@@ -12,7 +12,7 @@ from email.utils import formatdate, parseaddr
 
 import aiosmtplib
 
-from notices.errors import DeliveryError
+from spinneret.notices.errors import DeliveryError
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from records.models import Notice, NoticeItem, Site
+from spinneret.records.models import Notice, NoticeItem, Site
 
 
 @dataclass(frozen=True)

@@ -79,7 +79,7 @@ def _jsonable(value: Any) -> Any:
 
 def match_kind(algorithm: str) -> str:
     """`exact` for cryptographic hashes, `perceptual` otherwise (unknown names: perceptual)."""
-    from matcher.algorithms import default_registry
+    from spinneret.matcher.algorithms import default_registry
 
     registry = default_registry()
     if algorithm in registry and registry.get(algorithm).exact:

@@ -17,10 +17,10 @@ from typing import Any
 
 import aiohttp
 
-from crawler.errors import SsrfBlocked
-from crawler.ssrf import GuardedResolver, SsrfPolicy
-from notices.clock import Clock, SystemClock
-from notices.errors import DeliveryError, WebhookSignatureError
+from spinneret.crawler.errors import SsrfBlocked
+from spinneret.crawler.ssrf import GuardedResolver, SsrfPolicy
+from spinneret.notices.clock import Clock, SystemClock
+from spinneret.notices.errors import DeliveryError, WebhookSignatureError
 
 TIMESTAMP_HEADER = "X-Spinneret-Timestamp"
 SIGNATURE_HEADER = "X-Spinneret-Signature"

@@ -7,9 +7,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from records.db import Database
-from records.models import AuditEvent
-from records.types import AuditRecord
+from spinneret.records.db import Database
+from spinneret.records.models import AuditEvent
+from spinneret.records.types import AuditRecord
 
 
 def write_event(

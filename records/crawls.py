@@ -5,11 +5,11 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from records.db import Database
-from records.errors import CrawlNotFound, InvalidCrawlState, SiteNotFound
-from records.models import CRAWL_STATUSES, Crawl, ImageEvent, Site
-from records.sqltypes import utcnow
-from records.types import CrawlFinish, CrawlRecord
+from spinneret.records.db import Database
+from spinneret.records.errors import CrawlNotFound, InvalidCrawlState, SiteNotFound
+from spinneret.records.models import CRAWL_STATUSES, Crawl, ImageEvent, Site
+from spinneret.records.sqltypes import utcnow
+from spinneret.records.types import CrawlFinish, CrawlRecord
 
 END_STATUSES = ("finished", "failed", "stopped")
 

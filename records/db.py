@@ -18,12 +18,12 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from records.errors import DatabaseUnavailable, MissingDatabaseDriver
+from spinneret.records.errors import DatabaseUnavailable, MissingDatabaseDriver
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
-    from config import Settings
+    from spinneret.config import Settings
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_S = 30.0

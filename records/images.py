@@ -16,11 +16,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from records.db import Database
-from records.errors import InvalidImageRecord
-from records.models import MATCH_DECISIONS, ImageEvent, Match, SeenImage, Suppression
-from records.sqltypes import url_key, utcnow
-from records.types import ImageEventRecord, MatchRecordInput, SeenImageRecord
+from spinneret.records.db import Database
+from spinneret.records.errors import InvalidImageRecord
+from spinneret.records.models import MATCH_DECISIONS, ImageEvent, Match, SeenImage, Suppression
+from spinneret.records.sqltypes import url_key, utcnow
+from spinneret.records.types import ImageEventRecord, MatchRecordInput, SeenImageRecord
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 

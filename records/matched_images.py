@@ -18,10 +18,18 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlalchemy.orm import Session
 
-from records.db import Database
-from records.errors import ImageNotFound, RecordsError
-from records.models import MATCH_DECISIONS, Match, Notice, NoticeItem, Review, SeenImage, Site
-from records.types import Evidence, ImageNoticeItem, ImageReview, MatchedImage
+from spinneret.records.db import Database
+from spinneret.records.errors import ImageNotFound, RecordsError
+from spinneret.records.models import (
+    MATCH_DECISIONS,
+    Match,
+    Notice,
+    NoticeItem,
+    Review,
+    SeenImage,
+    Site,
+)
+from spinneret.records.types import Evidence, ImageNoticeItem, ImageReview, MatchedImage
 
 # What each match status means, in the words the UI and the CLI show.
 STATUS_LABELS = {

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from records.db import Database
-from records.errors import MatchNotFound, RecordsError
-from records.models import MATCH_DECISIONS, MATCH_STATUSES, Match
-from records.types import MatchRecord
+from spinneret.records.db import Database
+from spinneret.records.errors import MatchNotFound, RecordsError
+from spinneret.records.models import MATCH_DECISIONS, MATCH_STATUSES, Match
+from spinneret.records.types import MatchRecord
 
 
 def to_record(row: Match) -> MatchRecord:

@@ -14,11 +14,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from records.audit import write_event
-from records.db import Database
-from records.errors import RecordsError
-from records.models import TOKEN_ROLES, ApiToken
-from records.sqltypes import utcnow
+from spinneret.records.audit import write_event
+from spinneret.records.db import Database
+from spinneret.records.errors import RecordsError
+from spinneret.records.models import TOKEN_ROLES, ApiToken
+from spinneret.records.sqltypes import utcnow
 
 TOKEN_PREFIX = "spn_"
 # last_used_at is refreshed at most this often, so reads do not each take a write lock.

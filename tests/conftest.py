@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from config import Settings, reset_settings_cache
+from spinneret.config import Settings, reset_settings_cache
 
 pytest_plugins = ("tests.records_fixtures", "tests.rabbitmq")
 
@@ -74,7 +74,7 @@ def redis_server_url() -> Iterator[str]:
     if machine:
         yield machine
         return
-    from spinneret.embedded_redis import EmbeddedRedis
+    from spinneret.runtime.embedded_redis import EmbeddedRedis
 
     directory = Path(tempfile.mkdtemp(prefix="spinneret-test-redis-"))
     embedded = EmbeddedRedis(directory)

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from worker.celery_app import configure
+from spinneret.runtime.celery_app import configure
 
 DEFAULT_AMQP = "amqp://guest:guest@127.0.0.1:5672//"
 

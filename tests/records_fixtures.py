@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from records.db import Database
+from spinneret.records.db import Database
 
 PG_CANDIDATES = (
     "postgresql+psycopg://postgres@127.0.0.1:5432/test",

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import redis
 
-from spinneret.embedded_redis import redis_server_binary
+from spinneret.runtime.embedded_redis import redis_server_binary
 
 SLOTS = 16384
 BUS_PORT_OFFSET = 10000  # the cluster bus listens on port + 10000, so port <= 55535

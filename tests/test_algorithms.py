@@ -9,11 +9,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from matcher.algorithms import AlgorithmRegistry, HashAlgorithm, default_registry
-from matcher.algorithms.imagehashes import DHash, PHash, bits_to_hex, dhash_bits, phash_bits
-from matcher.decode import decode_image
-from matcher.errors import DuplicateAlgorithm, InvalidHash, UnknownAlgorithm
 from spinneret.demo.images import generate
+from spinneret.matcher.algorithms import AlgorithmRegistry, HashAlgorithm, default_registry
+from spinneret.matcher.algorithms.imagehashes import (
+    DHash,
+    PHash,
+    bits_to_hex,
+    dhash_bits,
+    phash_bits,
+)
+from spinneret.matcher.decode import decode_image
+from spinneret.matcher.errors import DuplicateAlgorithm, InvalidHash, UnknownAlgorithm
 
 ALGORITHMS = list(default_registry())
 

@@ -9,11 +9,11 @@ import subprocess
 import sys
 import time
 
-from records.crawls import CrawlRepository
-from records.images import ImageRecorder
-from records.sites import SiteRepository
-from records.types import MatchRecordInput, NewSite
-from spinneret.context import AppContext
+from spinneret.records.crawls import CrawlRepository
+from spinneret.records.images import ImageRecorder
+from spinneret.records.sites import SiteRepository
+from spinneret.records.types import MatchRecordInput, NewSite
+from spinneret.runtime.context import AppContext
 from tests.notices.smtp_server import SmtpServer
 from tests.worker_helpers import WorkerProcess, worker_env
 

@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from matcher.borders import uniform_border, without_border
-from matcher.decode import decode_image
-from matcher.hashing import HashOptions, hash_image
-from matcher.matching import Matcher, Thresholds
-from matcher.service import hash_for_matching
-from matcher.store import ListEntry, ListInfo
 from spinneret.demo import edits
 from spinneret.demo.images import generate
+from spinneret.matcher.borders import uniform_border, without_border
+from spinneret.matcher.decode import decode_image
+from spinneret.matcher.hashing import HashOptions, hash_image
+from spinneret.matcher.matching import Matcher, Thresholds
+from spinneret.matcher.service import hash_for_matching
+from spinneret.matcher.store import ListEntry, ListInfo
 
 
 def test_finds_the_padding_it_was_given():

@@ -98,8 +98,8 @@ def test_missing_postgres_driver_is_one_line_naming_the_extra(tmp_path):
 KERNELS = """
 import json, sys
 {first}
-from matcher import _bucket_kernel, _hamming_kernel
-from matcher.algorithms import _pdq_kernel, _resample_kernel, _window_kernel
+from spinneret.matcher import _bucket_kernel, _hamming_kernel
+from spinneret.matcher.algorithms import _pdq_kernel, _resample_kernel, _window_kernel
 kernels = [_bucket_kernel.bucket_fill, _hamming_kernel.probe_and_verify,
            _pdq_kernel._samples, _resample_kernel._horizontal, _window_kernel.window_samples]
 print(json.dumps([k._cache._cache_path for k in kernels]))

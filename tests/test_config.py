@@ -8,7 +8,7 @@ import os
 import pytest
 from pydantic import ValidationError
 
-from config import Settings
+from spinneret.config import Settings
 from tests.conftest import run_cli
 
 

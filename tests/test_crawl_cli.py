@@ -15,16 +15,16 @@ from importlib import resources
 
 import pytest
 
-from records.crawls import CrawlRepository
-from records.db import Database
-from records.images import ImageRecorder
-from records.matches import MatchRepository
-from records.sites import SiteRepository
-from records.types import NewSite
 from spinneret.cli.crawl_cmd import print_summary
-from spinneret.context import AppContext
-from spinneret.crawling import run_crawl
 from spinneret.demo.site import build_demo_site, serve_on_loopback
+from spinneret.records.crawls import CrawlRepository
+from spinneret.records.db import Database
+from spinneret.records.images import ImageRecorder
+from spinneret.records.matches import MatchRepository
+from spinneret.records.sites import SiteRepository
+from spinneret.records.types import NewSite
+from spinneret.runtime.context import AppContext
+from spinneret.runtime.crawling import run_crawl
 from tests.sites import REQUEST_LOG, ROUTES, Route, build_site, html
 
 

@@ -15,7 +15,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 from aiohttp.test_utils import TestServer
 
-from crawler import (
+from spinneret.crawler import (
     Crawler,
     CrawlSettings,
     CrawlTarget,
@@ -24,8 +24,8 @@ from crawler import (
     SiteScope,
     SsrfBlocked,
 )
-from crawler.fetch import Fetcher
-from crawler.ssrf import StaticResolver
+from spinneret.crawler.fetch import Fetcher
+from spinneret.crawler.ssrf import StaticResolver
 from tests.sites import (
     REQUEST_LOG,
     ROUTES,

@@ -10,10 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from yarl import URL
 
-from crawler.errors import SsrfBlocked
-from crawler.extract import _Collector
-from crawler.scope import _EMBEDDED_URL, carries_url
-from crawler.ssrf import SsrfPolicy
+from spinneret.crawler.errors import SsrfBlocked
+from spinneret.crawler.extract import _Collector
+from spinneret.crawler.scope import _EMBEDDED_URL, carries_url
+from spinneret.crawler.ssrf import SsrfPolicy
 
 BASES = [
     "http://example.org/a/b.html", "https://example.org", "http://user:pw@example.org:8080/x/",

@@ -6,20 +6,20 @@ from __future__ import annotations
 
 import pytest
 
-import spinneret.pipeline
-from matcher.hash_cache import HashCache
-from matcher.hashing import HashOptions
-from matcher.matching import Matcher, Thresholds
-from matcher.store import ListEntry, ListInfo
-from records.crawls import CrawlRepository
-from records.db import Database
-from records.images import ImageRecorder
-from records.matches import MatchRepository
-from records.sites import SiteRepository
-from records.types import NewSite
+import spinneret.runtime.pipeline
 from spinneret.demo.edits import encode
 from spinneret.demo.images import generate
-from spinneret.pipeline import ImageJob, ImageProcessor
+from spinneret.matcher.hash_cache import HashCache
+from spinneret.matcher.hashing import HashOptions
+from spinneret.matcher.matching import Matcher, Thresholds
+from spinneret.matcher.store import ListEntry, ListInfo
+from spinneret.records.crawls import CrawlRepository
+from spinneret.records.db import Database
+from spinneret.records.images import ImageRecorder
+from spinneret.records.matches import MatchRepository
+from spinneret.records.sites import SiteRepository
+from spinneret.records.types import NewSite
+from spinneret.runtime.pipeline import ImageJob, ImageProcessor
 
 PAGE = "http://site.test/gallery"
 
@@ -28,13 +28,13 @@ PAGE = "http://site.test/gallery"
 def hash_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Counts real hashing runs: the pipeline's hashing function, wrapped, still runs."""
     calls: list[int] = []
-    real = spinneret.pipeline.hash_for_matching
+    real = spinneret.runtime.pipeline.hash_for_matching
 
     def counting(data, *args, **kwargs):
         calls.append(len(data))
         return real(data, *args, **kwargs)
 
-    monkeypatch.setattr(spinneret.pipeline, "hash_for_matching", counting)
+    monkeypatch.setattr(spinneret.runtime.pipeline, "hash_for_matching", counting)
     return calls
 
 

@@ -9,15 +9,15 @@ import pytest
 import redis.asyncio as aioredis
 from yarl import URL
 
-from crawler.errors import InvalidTarget, SkipUrl, SsrfBlocked
-from crawler.extract import css_urls, extract_html, extract_sitemap, parse_srcset
-from crawler.fetch import parse_retry_after
-from crawler.frontier import IMAGES, PAGES, QueueItem, RedisFrontier
-from crawler.robots import RobotsFile, parse_robots
-from crawler.scope import Scope, carries_url, url_key
-from crawler.sniff import sniff, sniff_image
-from crawler.ssrf import SsrfPolicy
-from crawler.types import CrawlTarget, SiteScope
+from spinneret.crawler.errors import InvalidTarget, SkipUrl, SsrfBlocked
+from spinneret.crawler.extract import css_urls, extract_html, extract_sitemap, parse_srcset
+from spinneret.crawler.fetch import parse_retry_after
+from spinneret.crawler.frontier import IMAGES, PAGES, QueueItem, RedisFrontier
+from spinneret.crawler.robots import RobotsFile, parse_robots
+from spinneret.crawler.scope import Scope, carries_url, url_key
+from spinneret.crawler.sniff import sniff, sniff_image
+from spinneret.crawler.ssrf import SsrfPolicy
+from spinneret.crawler.types import CrawlTarget, SiteScope
 from tests.sites import html, jpeg_bytes, png_bytes
 
 

@@ -8,16 +8,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from matcher.algorithms._window_kernel import window_samples
-from matcher.algorithms.cropdct import CROP_GUESSES, CropDct, window_edges
-from matcher.algorithms.pdq import Pdq
-from matcher.decode import decode_image
-from matcher.hashing import HashOptions, hash_image, hash_image_decoded
-from matcher.matching import Matcher, Thresholds
-from matcher.service import hash_for_matching
-from matcher.store import ListEntry, ListInfo
 from spinneret.demo import edits
 from spinneret.demo.images import generate
+from spinneret.matcher.algorithms._window_kernel import window_samples
+from spinneret.matcher.algorithms.cropdct import CROP_GUESSES, CropDct, window_edges
+from spinneret.matcher.algorithms.pdq import Pdq
+from spinneret.matcher.decode import decode_image
+from spinneret.matcher.hashing import HashOptions, hash_image, hash_image_decoded
+from spinneret.matcher.matching import Matcher, Thresholds
+from spinneret.matcher.service import hash_for_matching
+from spinneret.matcher.store import ListEntry, ListInfo
 
 CROPDCT = CropDct()
 

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from matcher.decode import decode_image
-from matcher.errors import UnhashableImage
-from matcher.hashing import HashOptions, hash_image
 from spinneret.demo.images import generate
+from spinneret.matcher.decode import decode_image
+from spinneret.matcher.errors import UnhashableImage
+from spinneret.matcher.hashing import HashOptions, hash_image
 from tests.conftest import DATA_DIR, reference_dir
 
 PDQ = HashOptions(algorithms=("pdq",))

@@ -7,12 +7,12 @@ import csv
 import numpy as np
 import pytest
 
-from matcher.algorithms.pdq import Pdq
-from matcher.decode import decode_image
-from matcher.hashing import HashOptions, hash_image
 from spinneret.demo.edits import DEFAULT_EDITS, DIHEDRAL_EDITS, GEOMETRY_EDITS, encode
 from spinneret.demo.images import generate, generate_bytes
 from spinneret.demo.make_list import DEMO_LIST_PATH, HEADER, render_csv
+from spinneret.matcher.algorithms.pdq import Pdq
+from spinneret.matcher.decode import decode_image
+from spinneret.matcher.hashing import HashOptions, hash_image
 from tests.conftest import report
 
 PERCEPTUAL = HashOptions(algorithms=("pdq", "phash", "dhash"))

@@ -21,14 +21,14 @@ import pytest
 import typer.main
 import yaml
 
-from config import Settings
-from records.crawls import CrawlRepository
-from records.sites import SiteRepository
-from records.types import CrawlFinish, NewSite
 from spinneret.cli import app
-from spinneret.context import AppContext
-from spinneret.embedded_redis import free_loopback_port
-from spinneret.scheduling import due_sites
+from spinneret.config import Settings
+from spinneret.records.crawls import CrawlRepository
+from spinneret.records.sites import SiteRepository
+from spinneret.records.types import CrawlFinish, NewSite
+from spinneret.runtime.context import AppContext
+from spinneret.runtime.embedded_redis import free_loopback_port
+from spinneret.runtime.scheduling import due_sites
 from tests.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -245,7 +245,7 @@ def test_models_and_migrations_agree(db):
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
-    from records.models import Base
+    from spinneret.records.models import Base
 
     with db.engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})

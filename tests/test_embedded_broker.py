@@ -9,8 +9,9 @@ import uuid
 
 import redis
 
-from config import Settings
-from spinneret.embedded_redis import EmbeddedRedis
+from spinneret.config import Settings
+from spinneret.runtime.celery_app import configure
+from spinneret.runtime.embedded_redis import EmbeddedRedis
 from tests.sites import Route, build_site, html
 from tests.worker_helpers import (
     WorkerProcess,
@@ -18,7 +19,6 @@ from tests.worker_helpers import (
     photo_jpeg,
     pipeline_context,
 )
-from worker.celery_app import configure
 
 
 def test_broker_server_keeps_nothing_on_disk(tmp_path):
@@ -81,7 +81,7 @@ def test_embedded_default_crawl_leaves_no_image_bytes_on_disk(tmp_path):
 def test_where_image_bytes_wait_for_a_worker(tmp_path):
     """The transit Redis (task ledger, imgbytes keys): the explicit setting; else the broker
     when it is a Redis; else (RabbitMQ) the store's Redis."""
-    from spinneret.redis_clients import transit_url_for
+    from spinneret.runtime.redis_clients import transit_url_for
 
     store = "redis://store:6379/0"
     base = Settings(data_dir=tmp_path, redis_url=store)

@@ -7,8 +7,8 @@ import os
 
 import redis
 
-from matcher.store import FingerprintStore, ListEntry
-from spinneret.embedded_redis import EmbeddedRedis, redis_server_binary
+from spinneret.matcher.store import FingerprintStore, ListEntry
+from spinneret.runtime.embedded_redis import EmbeddedRedis, redis_server_binary
 from tests.conftest import run_cli
 
 

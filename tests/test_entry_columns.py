@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 import redis
 
-from matcher.algorithms import HashValue
-from matcher.columns import EntryColumns, Payloads
-from matcher.errors import InvalidHash, ListNotFound
-from matcher.following import FollowingMatcher
-from matcher.hashing import ImageHashes
-from matcher.index import ExactIndex, HammingIndex, bytes_to_words
-from matcher.matching import Matcher, Thresholds
-from matcher.store import FingerprintStore, ListEntry, StoreConflict, StoreCorrupt
+from spinneret.matcher.algorithms import HashValue
+from spinneret.matcher.columns import EntryColumns, Payloads
+from spinneret.matcher.errors import InvalidHash, ListNotFound
+from spinneret.matcher.following import FollowingMatcher
+from spinneret.matcher.hashing import ImageHashes
+from spinneret.matcher.index import ExactIndex, HammingIndex, bytes_to_words
+from spinneret.matcher.matching import Matcher, Thresholds
+from spinneret.matcher.store import FingerprintStore, ListEntry, StoreConflict, StoreCorrupt
 
 DIGITS = {"md5": 32, "sha256": 64, "phash": 16, "dhash": 16, "pdq": 64}
 

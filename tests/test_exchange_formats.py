@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from matcher.store import FingerprintStore, ListEntry
+from spinneret.matcher.store import FingerprintStore, ListEntry
 
 PDQS = [f"{random.Random(300 + i).getrandbits(256):064x}" for i in range(4)]
 MD5S = [f"{random.Random(400 + i).getrandbits(128):032x}" for i in range(3)]

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from matcher.hash_cache import HashCache
-from matcher.hashing import HashOptions, hash_image_decoded
-from matcher.matching import Matcher, Thresholds
-from matcher.service import hash_for_matching, variant_algorithms
-from matcher.store import ListEntry, ListInfo
 from spinneret.demo.edits import encode
 from spinneret.demo.images import generate
+from spinneret.matcher.hash_cache import HashCache
+from spinneret.matcher.hashing import HashOptions, hash_image_decoded
+from spinneret.matcher.matching import Matcher, Thresholds
+from spinneret.matcher.service import hash_for_matching, variant_algorithms
+from spinneret.matcher.store import ListEntry, ListInfo
 
 ALGORITHMS = HashOptions().algorithms
 

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from matcher.algorithms import default_registry
-from matcher.algorithms.quality import shape_qualities, shape_quality
-from matcher.hashing import HashOptions, hash_image
 from spinneret.demo.images import generate
+from spinneret.matcher.algorithms import default_registry
+from spinneret.matcher.algorithms.quality import shape_qualities, shape_quality
+from spinneret.matcher.hashing import HashOptions, hash_image
 
 PERCEPTUAL = [a.name for a in default_registry() if not a.exact]
 

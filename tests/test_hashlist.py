@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from matcher.errors import HashListFileError, InvalidHashList
-from matcher.hashlist import (
+from spinneret.matcher.errors import HashListFileError, InvalidHashList
+from spinneret.matcher.hashlist import (
     BATCH_ROWS,
     ListFormat,
     guess_format,
@@ -23,7 +23,7 @@ from matcher.hashlist import (
     read_hash_list,
     write_hash_list,
 )
-from matcher.store import ListEntry
+from spinneret.matcher.store import ListEntry
 
 LENGTHS = {"md5": 32, "sha256": 64, "phash": 16, "dhash": 16, "pdq": 64}
 

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from matcher.errors import InvalidHash
-from matcher.index import (
+from spinneret.matcher.errors import InvalidHash
+from spinneret.matcher.index import (
     ExactIndex,
     HammingIndex,
     brute_force,
@@ -173,7 +173,7 @@ def test_exact_index():
 def test_buckets_larger_than_the_kernel_candidate_list(compiled):
     """Many entries sharing substrings overflow the compiled kernel's candidate list (one
     bucket alone bigger than it, and many mid-sized ones): every hit is still returned once."""
-    from matcher import index as index_module
+    from spinneret.matcher import index as index_module
 
     rng = np.random.default_rng(11)
     chunk = index_module._KERNEL_CHUNK

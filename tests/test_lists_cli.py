@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from matcher.store import FingerprintStore, ListEntry
+from spinneret.matcher.store import FingerprintStore, ListEntry
 from tests.conftest import run_cli
 
 MD5S = [f"{random.Random(i).getrandbits(128):032x}" for i in range(4)]

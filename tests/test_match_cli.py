@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageEnhance
 
-from matcher.hashing import hash_image
+from spinneret.matcher.hashing import hash_image
 from tests.conftest import run_cli
 
 

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from config import Settings
-from matcher.algorithms import HashValue
-from matcher.errors import MatcherError
-from matcher.hashing import HashOptions, ImageHashes, hash_image
-from matcher.matching import AlgorithmThresholds, Matcher, Thresholds
-from matcher.service import hash_and_match
-from matcher.store import FingerprintStore, ListEntry
+from spinneret.config import Settings
+from spinneret.matcher.algorithms import HashValue
+from spinneret.matcher.errors import MatcherError
+from spinneret.matcher.hashing import HashOptions, ImageHashes, hash_image
+from spinneret.matcher.matching import AlgorithmThresholds, Matcher, Thresholds
+from spinneret.matcher.service import hash_and_match
+from spinneret.matcher.store import FingerprintStore, ListEntry
 
 # An informative hash (balanced, varied rows): degenerate ones never decide alone.
 BASE = "c3a5f0e11e0f5a3c"

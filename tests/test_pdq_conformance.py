@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageOps
 
-from matcher.algorithms.pdq import Pdq
-from matcher.decode import DecodedImage
-from matcher.hashing import HashOptions, hash_image
+from spinneret.matcher.algorithms.pdq import Pdq
+from spinneret.matcher.decode import DecodedImage
+from spinneret.matcher.hashing import HashOptions, hash_image
 from tests.conftest import DATA_DIR, reference_dir, report
 
 BUNDLED = DATA_DIR / "pdq"

@@ -12,10 +12,10 @@ import pdqhash
 import pytest
 from PIL import Image
 
-from matcher.algorithms import _pdq_kernel
-from matcher.algorithms.pdq import Pdq, bits_to_hex
-from matcher.decode import decode_image
 from spinneret.demo.images import generate
+from spinneret.matcher.algorithms import _pdq_kernel
+from spinneret.matcher.algorithms.pdq import Pdq, bits_to_hex
+from spinneret.matcher.decode import decode_image
 from tests.conftest import DATA_DIR, reference_dir, report
 
 

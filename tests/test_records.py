@@ -10,11 +10,11 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import inspect, select, text
 
-from config import Settings
-from records.audit import AuditLog
-from records.crawls import CrawlRepository
-from records.db import Database
-from records.errors import (
+from spinneret.config import Settings
+from spinneret.records.audit import AuditLog
+from spinneret.records.crawls import CrawlRepository
+from spinneret.records.db import Database
+from spinneret.records.errors import (
     CrawlNotFound,
     InvalidCrawlState,
     InvalidImageRecord,
@@ -24,12 +24,12 @@ from records.errors import (
     SiteExists,
     SiteNotFound,
 )
-from records.images import ImageRecorder
-from records.matches import MatchRepository
-from records.models import Base, Crawl, Match, SeenImage, Suppression
-from records.sites import SiteRepository, add_site, remove_site
-from records.sqltypes import url_key
-from records.types import CrawlFinish, MatchRecordInput, NewSite
+from spinneret.records.images import ImageRecorder
+from spinneret.records.matches import MatchRepository
+from spinneret.records.models import Base, Crawl, Match, SeenImage, Suppression
+from spinneret.records.sites import SiteRepository, add_site, remove_site
+from spinneret.records.sqltypes import url_key
+from spinneret.records.types import CrawlFinish, MatchRecordInput, NewSite
 
 SHA_A = "a" * 64
 SHA_B = "b" * 64
@@ -111,7 +111,7 @@ def test_crawl_urls_skipped_migration_keeps_existing_crawls(empty_db_url: str) -
 
 _UPGRADE_SCRIPT = """
 import sys
-from records.db import Database
+from spinneret.records.db import Database
 db = Database(sys.argv[1])
 db.upgrade()
 print(db.current_revision())

@@ -14,15 +14,15 @@ from collections.abc import Iterator
 import pytest
 from redis.cluster import RedisCluster
 
-from matcher.following import FollowingMatcher
-from matcher.hashing import hash_image
-from matcher.matching import Matcher, Thresholds
-from matcher.store import ListEntry
-from records.matches import MatchRepository
-from spinneret.context import AppContext
 from spinneret.demo.run import demo_list_entries
 from spinneret.demo.site import build_demo_site
-from spinneret.redis_clients import RedisConfigError, is_cluster, node_url, startup_nodes
+from spinneret.matcher.following import FollowingMatcher
+from spinneret.matcher.hashing import hash_image
+from spinneret.matcher.matching import Matcher, Thresholds
+from spinneret.matcher.store import ListEntry
+from spinneret.records.matches import MatchRepository
+from spinneret.runtime.context import AppContext
+from spinneret.runtime.redis_clients import RedisConfigError, is_cluster, node_url, startup_nodes
 from tests.conftest import report
 from tests.redis_cluster import LocalCluster
 from tests.worker_helpers import crawl_on_loopback
@@ -67,7 +67,7 @@ def test_cluster_urls_are_recognised():
 
 
 def test_celery_broker_must_not_be_the_cluster(settings, cluster):
-    from worker.celery_app import broker_url_for
+    from spinneret.runtime.celery_app import broker_url_for
 
     with pytest.raises(RedisConfigError, match="SPINNERET_BROKER_URL"):
         broker_url_for(settings.model_copy(update={"redis_url": cluster.url}), cluster.url)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from matcher.algorithms._resample_kernel import resize_lanczos
 from spinneret.demo.images import generate
+from spinneret.matcher.algorithms._resample_kernel import resize_lanczos
 
 
 def pillow(gray: np.ndarray, size: tuple[int, int]) -> np.ndarray:

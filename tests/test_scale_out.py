@@ -19,20 +19,20 @@ from collections.abc import Iterator
 import pytest
 from aiohttp import web
 
-from crawler.types import FoundImage
-from matcher.store import ListEntry
-from records.crawls import CrawlRepository, image_counts
-from records.images import ImageRecorder
-from records.sites import SiteRepository
-from records.types import NewSite
-from spinneret.context import AppContext
+from spinneret.crawler.types import FoundImage
 from spinneret.demo.images import generate
 from spinneret.demo.site import serve_on_loopback
+from spinneret.matcher.store import ListEntry
+from spinneret.records.crawls import CrawlRepository, image_counts
+from spinneret.records.images import ImageRecorder
+from spinneret.records.sites import SiteRepository
+from spinneret.records.types import NewSite
+from spinneret.runtime.celery_app import configure
+from spinneret.runtime.context import AppContext
+from spinneret.runtime.sink import build_payload
+from spinneret.worker.tasks import hash_and_match
 from tests.conftest import report
 from tests.worker_helpers import WorkerProcess, worker_env
-from worker.celery_app import configure
-from worker.sink import build_payload
-from worker.tasks import hash_and_match
 
 GALLERIES = 16
 IMAGES_PER_GALLERY = 3
@@ -204,7 +204,7 @@ async def _scrape(context, token: str) -> dict[tuple[str, tuple], float]:
     from aiohttp.test_utils import TestClient, TestServer
     from prometheus_client.parser import text_string_to_metric_families
 
-    from api.app import create_app
+    from spinneret.api.app import create_app
 
     client = TestClient(TestServer(create_app(context)))
     await client.start_server()
@@ -228,7 +228,7 @@ def _workers(metrics: dict) -> dict[str, tuple[float, float]]:
 
 
 async def test_worker_heartbeats_export_each_index_version_and_expire(context, tmp_path):
-    from records.tokens import create_token
+    from spinneret.records.tokens import create_token
 
     pdqs = [f"{random.Random(n).getrandbits(256):064x}" for n in range(3)]
     md5s = [f"{random.Random(n).getrandbits(128):032x}" for n in range(4)]

@@ -8,11 +8,11 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from config import Settings, reset_settings_cache
-from records.audit import AuditLog
-from records.crawls import CrawlRepository
-from records.db import Database
-from records.types import CrawlFinish
+from spinneret.config import Settings, reset_settings_cache
+from spinneret.records.audit import AuditLog
+from spinneret.records.crawls import CrawlRepository
+from spinneret.records.db import Database
+from spinneret.records.types import CrawlFinish
 from tests.conftest import run_cli
 
 Cli = Callable[..., tuple[int, str, str]]

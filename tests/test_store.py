@@ -11,10 +11,10 @@ import pytest
 import redis
 from redis.crc import key_slot
 
-from matcher.errors import InvalidHash, InvalidHashList, InvalidListName, ListNotFound
-from matcher.hashlist import import_file
-from matcher.store import FingerprintStore, ListChange, ListEntry, StoreChange
-from spinneret.context import AppContext
+from spinneret.matcher.errors import InvalidHash, InvalidHashList, InvalidListName, ListNotFound
+from spinneret.matcher.hashlist import import_file
+from spinneret.matcher.store import FingerprintStore, ListChange, ListEntry, StoreChange
+from spinneret.runtime.context import AppContext
 
 LENGTHS = {"md5": 32, "sha256": 64, "phash": 16, "dhash": 16, "pdq": 64}
 
@@ -182,7 +182,7 @@ def test_killed_import_leaves_only_aside_keys_that_the_next_import_removes(
 
 
 def test_swap_refuses_when_aside_data_expired(store, redis_client, monkeypatch):
-    from matcher.store import StoreConflict
+    from spinneret.matcher.store import StoreConflict
 
     store.replace_list("l", make_entries(5))
     real_flush = store._flush

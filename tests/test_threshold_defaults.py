@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from config import Settings
-from matcher.algorithms import default_registry
-from matcher.matching import Thresholds
+from spinneret.config import Settings
+from spinneret.matcher.algorithms import default_registry
+from spinneret.matcher.matching import Thresholds
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "matching.md"
 NAMES = {"pHash": "phash", "dHash": "dhash", "PDQ": "pdq", "cropdct": "cropdct"}

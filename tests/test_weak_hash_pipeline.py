@@ -10,13 +10,13 @@ import pytest
 from aiohttp import web
 from PIL import Image
 
-from matcher.hashing import hash_image
-from matcher.store import ListEntry
-from notices.service import NoticeService
-from records.matches import MatchRepository
-from spinneret.context import AppContext
 from spinneret.demo.edits import encode
 from spinneret.demo.images import generate
+from spinneret.matcher.hashing import hash_image
+from spinneret.matcher.store import ListEntry
+from spinneret.notices.service import NoticeService
+from spinneret.records.matches import MatchRepository
+from spinneret.runtime.context import AppContext
 from tests.test_hash_quality import DEGENERATE
 from tests.worker_helpers import crawl_on_loopback
 

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from config import Settings
-from matcher.algorithms import HashValue, default_registry
-from matcher.hashing import HashOptions, ImageHashes, hash_image
-from matcher.matching import Matcher, Thresholds
-from matcher.service import hash_and_match
-from matcher.store import ListEntry
+from spinneret.config import Settings
+from spinneret.matcher.algorithms import HashValue, default_registry
+from spinneret.matcher.hashing import HashOptions, ImageHashes, hash_image
+from spinneret.matcher.matching import Matcher, Thresholds
+from spinneret.matcher.service import hash_and_match
+from spinneret.matcher.store import ListEntry
 from tests.test_hash_quality import DEGENERATE, smooth_images
 from tests.test_matching import BASE, Info, flip, image_hashes
 

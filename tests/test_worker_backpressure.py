@@ -7,11 +7,11 @@ from __future__ import annotations
 import threading
 import time
 
+from spinneret.runtime.celery_app import BrokerQueueDepth, configure
+from spinneret.runtime.ledger import TaskLedger
 from tests.conftest import report
 from tests.sites import REQUEST_LOG, Route, build_site, html, png_bytes
 from tests.worker_helpers import WorkerProcess, crawl_on_loopback, pipeline_context
-from worker.celery_app import BrokerQueueDepth, configure
-from worker.ledger import TaskLedger
 
 IMAGES = 60
 MAX_DEPTH = 5

@@ -11,7 +11,11 @@ import uuid
 
 import pytest
 
-from records.images import ImageRecorder
+from spinneret.records.images import ImageRecorder
+from spinneret.runtime.celery_app import configure
+from spinneret.runtime.ledger import TaskLedger
+from spinneret.runtime.sink import build_payload, send_image_task
+from spinneret.worker.tasks import hash_and_match
 from tests.sites import Route, build_site, html, png_bytes
 from tests.worker_helpers import (
     WorkerProcess,
@@ -22,10 +26,6 @@ from tests.worker_helpers import (
     pool_children,
     slow_png,
 )
-from worker.celery_app import configure
-from worker.ledger import TaskLedger
-from worker.sink import build_payload, send_image_task
-from worker.tasks import hash_and_match
 
 
 @pytest.fixture

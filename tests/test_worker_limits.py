@@ -6,11 +6,11 @@ import time
 
 import numpy as np
 
-from matcher.matching import Matcher, Thresholds, estimate_index_bytes
-from matcher.store import ListEntry
-from records.images import ImageRecorder
 from spinneret.cli.worker_cmd import child_memory_limit_kb
-from spinneret.context import AppContext
+from spinneret.matcher.matching import Matcher, Thresholds, estimate_index_bytes
+from spinneret.matcher.store import ListEntry
+from spinneret.records.images import ImageRecorder
+from spinneret.runtime.context import AppContext
 
 
 def test_estimate_covers_the_real_index():
@@ -20,7 +20,7 @@ def test_estimate_covers_the_real_index():
     entries += [ListEntry("md5", rng.bytes(16).hex()) for _ in range(20_000)]
     entries += [ListEntry("sha256", rng.bytes(32).hex()) for _ in range(20_000)]
     matcher = Matcher(Thresholds.defaults())
-    from matcher.store import ListInfo
+    from spinneret.matcher.store import ListInfo
 
     counts = {"pdq": 20_000, "phash": 20_000, "md5": 20_000, "sha256": 20_000}
     info = ListInfo("big", "block", "", "", "", 1, counts, 0, 0, "")
@@ -45,6 +45,9 @@ def test_limit_grows_with_the_lists_in_the_store(settings):
 
 
 def test_worker_child_over_its_memory_limit_is_replaced_and_the_work_goes_on(settings, tmp_path):
+    from spinneret.runtime.celery_app import configure
+    from spinneret.runtime.sink import build_payload
+    from spinneret.worker.tasks import hash_and_match
     from tests.sites import png_bytes
     from tests.worker_helpers import (
         WorkerProcess,
@@ -53,9 +56,6 @@ def test_worker_child_over_its_memory_limit_is_replaced_and_the_work_goes_on(set
         pipeline_context,
         pool_children,
     )
-    from worker.celery_app import configure
-    from worker.sink import build_payload
-    from worker.tasks import hash_and_match
 
     context = pipeline_context(settings)
     # 1 KiB: any child is over it after its first task (the store holds no lists, so this

@@ -12,23 +12,23 @@ import time
 import pytest
 from aiohttp import web
 
-from crawler.types import FoundImage
-from matcher.hashing import hash_image
-from matcher.store import ListEntry
-from records.crawls import CrawlRepository, image_counts
-from records.images import ImageRecorder
-from records.matches import MatchRepository
-from records.sites import SiteRepository
-from records.types import NewSite
-from spinneret.context import AppContext
+from spinneret.crawler.types import FoundImage
 from spinneret.demo.run import demo_list_entries
 from spinneret.demo.site import build_demo_site
+from spinneret.matcher.hashing import hash_image
+from spinneret.matcher.store import ListEntry
+from spinneret.records.crawls import CrawlRepository, image_counts
+from spinneret.records.images import ImageRecorder
+from spinneret.records.matches import MatchRepository
+from spinneret.records.sites import SiteRepository
+from spinneret.records.types import NewSite
+from spinneret.runtime.celery_app import configure
+from spinneret.runtime.context import AppContext
+from spinneret.runtime.ledger import TaskLedger
+from spinneret.runtime.sink import build_payload, send_image_task
+from spinneret.worker.tasks import hash_and_match
 from tests.conftest import report
 from tests.worker_helpers import WorkerProcess, crawl_on_loopback, photo_jpeg
-from worker.celery_app import configure
-from worker.ledger import TaskLedger
-from worker.sink import build_payload, send_image_task
-from worker.tasks import hash_and_match
 
 
 @pytest.fixture

@@ -12,18 +12,18 @@ from collections.abc import Iterator
 
 import pytest
 
-from crawler.types import FoundImage
-from records.crawls import CrawlRepository, image_counts
-from records.images import ImageRecorder
-from records.sites import SiteRepository
-from records.types import NewSite
-from spinneret.context import AppContext
+from spinneret.crawler.types import FoundImage
+from spinneret.records.crawls import CrawlRepository, image_counts
+from spinneret.records.images import ImageRecorder
+from spinneret.records.sites import SiteRepository
+from spinneret.records.types import NewSite
+from spinneret.runtime.celery_app import IMAGES_QUEUE, BrokerQueueDepth, configure
+from spinneret.runtime.context import AppContext
+from spinneret.runtime.sink import CelerySink, build_payload
+from spinneret.worker.tasks import hash_and_match
 from tests.rabbitmq import back_to_the_redis_broker
 from tests.test_scale_out import _png
 from tests.worker_helpers import WorkerProcess
-from worker.celery_app import IMAGES_QUEUE, BrokerQueueDepth, configure
-from worker.sink import CelerySink, build_payload
-from worker.tasks import hash_and_match
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from config import Settings
+from spinneret.config import Settings
 from tests.conftest import sender_env
 
 
@@ -92,9 +92,9 @@ def pool_children(pid: int) -> list[int]:
 
 def new_crawl(context, name: str = "images"):
     """A crawl record of a new site `name` (for tasks sent directly, without a crawl)."""
-    from records.crawls import CrawlRepository
-    from records.sites import SiteRepository
-    from records.types import NewSite
+    from spinneret.records.crawls import CrawlRepository
+    from spinneret.records.sites import SiteRepository
+    from spinneret.records.types import NewSite
 
     site = SiteRepository(context.db).add(NewSite(
         base_url="http://images.example.invalid/", name=name, owner_email="owner@example.invalid"))
@@ -103,7 +103,7 @@ def new_crawl(context, name: str = "images"):
 
 def found_image(crawl, name: str, data: bytes):
     """An image of `crawl` at http://images.example.invalid/<name>, as the crawler hands it on."""
-    from crawler.types import FoundImage
+    from spinneret.crawler.types import FoundImage
 
     return FoundImage(url=f"http://images.example.invalid/{name}", page_url="http://x.invalid/",
                       data=data, content_type="image/png", site_id=crawl.site_id,
@@ -112,7 +112,7 @@ def found_image(crawl, name: str, data: bytes):
 
 def pipeline_context(settings: Settings, **overrides):
     """An AppContext for the Celery pipeline on `settings` (database migrated)."""
-    from spinneret.context import AppContext
+    from spinneret.runtime.context import AppContext
 
     context = AppContext(settings.model_copy(update={
         "pipeline": "celery", "allow_private_networks": True, "index_sync_interval_s": 0.2,
@@ -128,10 +128,10 @@ def crawl_on_loopback(context, app, name: str = "testsite", rate_per_s: float = 
     configured pipeline; returns `run_crawl`'s summary."""
     import asyncio
 
-    from records.sites import SiteRepository
-    from records.types import NewSite
-    from spinneret.crawling import run_crawl
     from spinneret.demo.site import serve_on_loopback
+    from spinneret.records.sites import SiteRepository
+    from spinneret.records.types import NewSite
+    from spinneret.runtime.crawling import run_crawl
 
     async def crawl():
         runner, base_url = await serve_on_loopback(app)

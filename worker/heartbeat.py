@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import redis
 from celery import signals
 
-from spinneret.redis_clients import sync_client
+from spinneret.runtime.redis_clients import sync_client
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ class Heartbeat:
     """The beating thread of one worker process."""
 
     def __init__(self, worker: str, state_getter=None) -> None:
-        from worker.state import current_worker_state
+        from spinneret.runtime.worker_state import current_worker_state
 
         self.worker = worker
         self._state = state_getter or current_worker_state

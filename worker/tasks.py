@@ -11,9 +11,9 @@ from celery import signals
 from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy.exc import OperationalError
 
-from spinneret.pipeline import ImageJob
-from worker.celery_app import app
-from worker.state import reset_worker_state, worker_state
+from spinneret.runtime.celery_app import app
+from spinneret.runtime.pipeline import ImageJob
+from spinneret.runtime.worker_state import reset_worker_state, worker_state
 
 log = logging.getLogger(__name__)
 

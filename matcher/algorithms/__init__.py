@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import functools
 
-from matcher.algorithms.base import AlgorithmRegistry, HashAlgorithm, HashValue
-from matcher.algorithms.cropdct import CropDct
-from matcher.algorithms.exact import Md5, Sha256
-from matcher.algorithms.imagehashes import DHash, PHash
-from matcher.algorithms.pdq import Pdq
+from spinneret.matcher.algorithms.base import AlgorithmRegistry, HashAlgorithm, HashValue
+from spinneret.matcher.algorithms.cropdct import CropDct
+from spinneret.matcher.algorithms.exact import Md5, Sha256
+from spinneret.matcher.algorithms.imagehashes import DHash, PHash
+from spinneret.matcher.algorithms.pdq import Pdq
 
 
 @functools.cache

@@ -18,7 +18,7 @@ from functools import lru_cache
 import numpy as np
 import pdqhash
 
-from matcher._jit import njit
+from spinneret.matcher._jit import njit
 
 SAMPLES = 64
 #: The reference returns an all-zero hash of quality 0 below this many rows or columns.

@@ -16,7 +16,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from matcher._jit import njit
+from spinneret.matcher._jit import njit
 
 PRECISION_BITS = 32 - 8 - 2
 _LANCZOS_SUPPORT = 3.0

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from matcher._jit import njit
+from spinneret.matcher._jit import njit
 
 SAMPLES = 64
 

@@ -10,9 +10,9 @@ from abc import ABC
 from dataclasses import dataclass
 from typing import ClassVar
 
-from matcher.algorithms.quality import shape_quality
-from matcher.decode import DecodedImage
-from matcher.errors import DuplicateAlgorithm, InvalidHash, UnknownAlgorithm
+from spinneret.matcher.algorithms.quality import shape_quality
+from spinneret.matcher.decode import DecodedImage
+from spinneret.matcher.errors import DuplicateAlgorithm, InvalidHash, UnknownAlgorithm
 
 _HEX = re.compile(r"^[0-9a-f]*$")
 

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from matcher.algorithms.base import HashAlgorithm, HashValue
-from matcher.decode import DecodedImage
+from spinneret.matcher.algorithms.base import HashAlgorithm, HashValue
+from spinneret.matcher.decode import DecodedImage
 
 #: Share of the width/height left out on every side of the stored window.
 MARGIN = 0.15
@@ -42,7 +42,7 @@ def window_edges(length: int, crop: float, margin: float = MARGIN) -> np.ndarray
 
 
 def _dct_matrix() -> np.ndarray:
-    from matcher.algorithms._pdq_kernel import DCT_16x64
+    from spinneret.matcher.algorithms._pdq_kernel import DCT_16x64
 
     return DCT_16x64
 
@@ -51,7 +51,7 @@ def window_hashes(
     gray: np.ndarray, crops_y: tuple[float, ...], crops_x: tuple[float, ...]
 ) -> list[tuple[str, int]]:
     """(hex, quality) for every (crop_y, crop_x) pair, crop_y-major."""
-    from matcher.algorithms._window_kernel import window_samples
+    from spinneret.matcher.algorithms._window_kernel import window_samples
 
     height, width = gray.shape
     ys = np.stack([window_edges(height, c) for c in crops_y])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from matcher.algorithms.base import HashAlgorithm, HashValue
+from spinneret.matcher.algorithms.base import HashAlgorithm, HashValue
 
 
 class _DigestAlgorithm(HashAlgorithm):

@@ -19,9 +19,9 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from matcher.algorithms.base import HashAlgorithm, HashValue
-from matcher.algorithms.quality import quality
-from matcher.decode import DecodedImage
+from spinneret.matcher.algorithms.base import HashAlgorithm, HashValue
+from spinneret.matcher.algorithms.quality import quality
+from spinneret.matcher.decode import DecodedImage
 
 HASH_SIZE = 8
 PHASH_HIGHFREQ_FACTOR = 4
@@ -40,7 +40,7 @@ def bits_to_hex(bits: np.ndarray) -> str:
 def _shrink(gray: Image.Image | np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """`gray.resize(size, LANCZOS)` as an array; `gray` is an "L" image or a 2-D uint8 array."""
     # Imported on first use: numba would slow every import of the registry.
-    from matcher.algorithms._resample_kernel import resize_lanczos
+    from spinneret.matcher.algorithms._resample_kernel import resize_lanczos
 
     if isinstance(gray, np.ndarray):
         return resize_lanczos(gray, size)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from matcher.algorithms.base import HashAlgorithm, HashValue
-from matcher.decode import DecodedImage
+from spinneret.matcher.algorithms.base import HashAlgorithm, HashValue
+from spinneret.matcher.decode import DecodedImage
 
 
 def bits_to_hex(bits: np.ndarray) -> str:
@@ -23,7 +23,7 @@ def bits_to_hex(bits: np.ndarray) -> str:
 def _kernel():
     """The compiled kernel, imported on first use: numba adds ~0.2 s to every import of the
     registry otherwise (CLI commands that never hash)."""
-    from matcher.algorithms import _pdq_kernel
+    from spinneret.matcher.algorithms import _pdq_kernel
 
     return _pdq_kernel
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from records.models import Base
+from spinneret.records.models import Base
 
 target_metadata = Base.metadata
 
@@ -29,7 +29,7 @@ def run_migrations_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    from records.db import make_engine
+    from spinneret.records.db import make_engine
 
     url = context.get_x_argument(as_dictionary=True).get("url")
     if not url:

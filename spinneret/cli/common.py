@@ -14,9 +14,9 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 # starting the CLI does not import the packages: an error of a module never imported cannot
 # have been raised.
 USER_ERRORS: tuple[tuple[str, str], ...] = (
-    ("crawler.errors", "CrawlerError"), ("matcher.errors", "MatcherError"),
-    ("notices.errors", "NoticeError"), ("records.errors", "RecordsError"),
-    ("spinneret.errors", "SpinneretError"), ("config.settings", "SettingsError"),
+    ("spinneret.crawler.errors", "CrawlerError"), ("spinneret.matcher.errors", "MatcherError"),
+    ("spinneret.notices.errors", "NoticeError"), ("spinneret.records.errors", "RecordsError"),
+    ("spinneret.runtime.errors", "SpinneretError"), ("spinneret.config.settings", "SettingsError"),
 )
 
 

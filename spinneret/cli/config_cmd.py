@@ -6,10 +6,10 @@ import json
 
 import typer
 
-from config import get_settings
 from spinneret.cli.common import OutputFormat, console
 from spinneret.cli.output import TableView, print_table, write_csv
 from spinneret.cli.readiness_warnings import warn_deployment
+from spinneret.config import get_settings
 
 
 def register(app: typer.Typer) -> None:

@@ -8,10 +8,10 @@ import typer
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from records.sites import SiteRepository
 from spinneret.cli.common import console, err_console
-from spinneret.context import AppContext
-from spinneret.crawling import CrawlProgress, CrawlSummary, run_crawl
+from spinneret.records.sites import SiteRepository
+from spinneret.runtime.context import AppContext
+from spinneret.runtime.crawling import CrawlProgress, CrawlSummary, run_crawl
 
 
 def crawl_with_progress(context: AppContext, site_name: str) -> CrawlSummary:

@@ -13,9 +13,9 @@ import threading
 import typer
 
 from spinneret.cli.common import console
-from spinneret.context import AppContext
-from spinneret.crawling import run_crawl
-from spinneret.scheduling import due_sites
+from spinneret.runtime.context import AppContext
+from spinneret.runtime.crawling import run_crawl
+from spinneret.runtime.scheduling import due_sites
 
 log = logging.getLogger(__name__)
 

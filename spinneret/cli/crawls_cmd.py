@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import typer
 
-from records.crawls import CrawlRepository
-from records.sites import SiteRepository
-from records.types import CrawlRecord
 from spinneret.cli._records_view import as_json, when
 from spinneret.cli.common import OutputFormat
 from spinneret.cli.output import TableView, emit, field_table, record_fields
-from spinneret.context import AppContext
+from spinneret.records.crawls import CrawlRepository
+from spinneret.records.sites import SiteRepository
+from spinneret.records.types import CrawlRecord
+from spinneret.runtime.context import AppContext
 
 
 def _duration(crawl: CrawlRecord) -> str:

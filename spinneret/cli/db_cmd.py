@@ -5,10 +5,10 @@ from __future__ import annotations
 import typer
 from sqlalchemy.exc import OperationalError
 
-from config import get_settings
-from records.db import Database
-from records.errors import DatabaseUnavailable
 from spinneret.cli.common import console
+from spinneret.config import get_settings
+from spinneret.records.db import Database
+from spinneret.records.errors import DatabaseUnavailable
 
 
 def register(app: typer.Typer) -> None:

@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from spinneret.cli.common import console
-from spinneret.context import AppContext
+from spinneret.runtime.context import AppContext
 
 
 def register(app: typer.Typer) -> None:
@@ -24,7 +24,7 @@ def register(app: typer.Typer) -> None:
         from spinneret.demo import run as demo_run
         from spinneret.demo.mailsink import DemoMailSink
         from spinneret.demo.site import build_demo_site
-        from worker.celery_app import configure
+        from spinneret.runtime.celery_app import configure
 
         started = time.monotonic()
         base = AppContext()
@@ -72,7 +72,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _print_listed(site, context: AppContext, crawl_id: int) -> None:
-    from records.matches import MatchRepository
+    from spinneret.records.matches import MatchRepository
 
     matches = MatchRepository(context.db).list(crawl_id=crawl_id, limit=100_000)
     table = Table(title="Listed images on the demo site")
@@ -92,7 +92,7 @@ def _print_listed(site, context: AppContext, crawl_id: int) -> None:
 
 
 def _print_notices(context: AppContext, outcome, sink) -> None:
-    from notices.service import NoticeService
+    from spinneret.notices.service import NoticeService
 
     service = NoticeService(context.db, context.settings)
     table = Table(title="Takedown notices")

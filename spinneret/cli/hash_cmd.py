@@ -9,11 +9,11 @@ from pathlib import Path
 
 import typer
 
-from config import get_settings
-from matcher.errors import UnhashableImage
-from matcher.hashing import HashOptions, ImageHashes, hash_image
 from spinneret.cli.common import OutputFormat, err_console
 from spinneret.cli.output import TableView, print_table
+from spinneret.config import get_settings
+from spinneret.matcher.errors import UnhashableImage
+from spinneret.matcher.hashing import HashOptions, ImageHashes, hash_image
 
 
 def read_and_hash(path: Path, options: HashOptions) -> ImageHashes:

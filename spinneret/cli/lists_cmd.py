@@ -20,13 +20,13 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from matcher.errors import EntryNotFound, HashListFileError
-from matcher.hashlist import ListFormat, export_list, import_file
-from matcher.store import FingerprintStore, ListInfo, StoreConflict
 from spinneret.cli.common import OutputFormat, console, err_console
 from spinneret.cli.output import TableView, emit, field_table, print_table
-from spinneret.context import AppContext
-from spinneret.errors import SpinneretError
+from spinneret.matcher.errors import EntryNotFound, HashListFileError
+from spinneret.matcher.hashlist import ListFormat, export_list, import_file
+from spinneret.matcher.store import FingerprintStore, ListInfo, StoreConflict
+from spinneret.runtime.context import AppContext
+from spinneret.runtime.errors import SpinneretError
 
 # Files smaller than this import too fast for a progress bar to help.
 PROGRESS_MIN_BYTES = 4 * 1024 * 1024
@@ -60,7 +60,7 @@ def _counts(info: ListInfo) -> str:
 
 
 def _min_qualities(settings) -> dict[str, int]:
-    from matcher.matching import min_qualities  # the index behind it is not needed here
+    from spinneret.matcher.matching import min_qualities  # the index behind it is not needed here
 
     return min_qualities(settings)
 

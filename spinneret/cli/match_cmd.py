@@ -7,14 +7,14 @@ from pathlib import Path
 
 import typer
 
-from config import get_settings
-from matcher.errors import UnhashableImage
-from matcher.hashing import HashOptions
-from matcher.matching import Match, Matcher, Thresholds
-from matcher.service import hash_and_match
 from spinneret.cli.common import OutputFormat, err_console
 from spinneret.cli.output import TableView, dumps, print_table, write_csv
-from spinneret.context import AppContext
+from spinneret.config import get_settings
+from spinneret.matcher.errors import UnhashableImage
+from spinneret.matcher.hashing import HashOptions
+from spinneret.matcher.matching import Match, Matcher, Thresholds
+from spinneret.matcher.service import hash_and_match
+from spinneret.runtime.context import AppContext
 
 FIELDS = ("list", "algorithm", "distance", "label", "source_id", "decision")
 CSV_FIELDS = ("path", *FIELDS, "list_kind", "category", "entry_hash", "query_hash")

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import typer
 
-from records.matched_images import (
+from spinneret.cli._records_view import when
+from spinneret.cli.common import OutputFormat
+from spinneret.cli.output import TableView, emit, field_table, print_table
+from spinneret.records.matched_images import (
     IMAGE_FIELDS,
     ImageFilter,
     MatchedImageRepository,
     image_json,
     parse_day,
 )
-from records.models import MATCH_DECISIONS
-from records.sites import SiteRepository
-from records.types import MatchedImage
-from spinneret.cli._records_view import when
-from spinneret.cli.common import OutputFormat
-from spinneret.cli.output import TableView, emit, field_table, print_table
-from spinneret.context import AppContext
+from spinneret.records.models import MATCH_DECISIONS
+from spinneret.records.sites import SiteRepository
+from spinneret.records.types import MatchedImage
+from spinneret.runtime.context import AppContext
 
 FORMAT_OPTION = typer.Option(OutputFormat.table, "--format", "-f")
 

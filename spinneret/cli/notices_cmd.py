@@ -10,15 +10,15 @@ from datetime import UTC, datetime
 import typer
 from rich.table import Table
 
-from config import get_settings
-from notices.clock import as_utc, seconds_between
-from notices.errors import NoticeError
-from notices.render import duration_words
-from notices.service import NoticeService
-from notices.types import NoticeView
-from records.models import NOTICE_STATUSES
 from spinneret.cli.common import OutputFormat, console, err_console
 from spinneret.cli.output import write_csv
+from spinneret.config import get_settings
+from spinneret.notices.clock import as_utc, seconds_between
+from spinneret.notices.errors import NoticeError
+from spinneret.notices.render import duration_words
+from spinneret.notices.service import NoticeService
+from spinneret.notices.types import NoticeView
+from spinneret.records.models import NOTICE_STATUSES
 
 
 def _service() -> NoticeService:

@@ -3,8 +3,8 @@ that leave notices held or tell strangers to look at a placeholder (notices.read
 
 from __future__ import annotations
 
-from notices.readiness import deployment_warnings
 from spinneret.cli.common import err_console
+from spinneret.notices.readiness import deployment_warnings
 
 
 def warn_deployment(settings) -> list[str]:

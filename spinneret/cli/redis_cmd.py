@@ -7,9 +7,9 @@ from pathlib import Path
 
 import typer
 
-from config import get_settings, mask_url_password
 from spinneret.cli.common import console
-from spinneret.embedded_redis import EmbeddedRedis
+from spinneret.config import get_settings, mask_url_password
+from spinneret.runtime.embedded_redis import EmbeddedRedis
 
 
 def register(app: typer.Typer) -> None:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import typer
 
-from config import get_settings
-from notices.review import CONFIRM_OUTCOMES
-from notices.service import NoticeService
-from records.matched_images import IMAGE_FIELDS, MatchedImageRepository, image_json
 from spinneret.cli._records_view import who
 from spinneret.cli.common import OutputFormat, console
 from spinneret.cli.matches_cmd import FORMAT_OPTION, show_image
 from spinneret.cli.output import TableView, emit
+from spinneret.config import get_settings
+from spinneret.notices.review import CONFIRM_OUTCOMES
+from spinneret.notices.service import NoticeService
+from spinneret.records.matched_images import IMAGE_FIELDS, MatchedImageRepository, image_json
 
 
 def _service() -> NoticeService:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import typer
 from aiohttp import web
 
-from config import get_settings
 from spinneret.cli.readiness_warnings import warn_deployment
-from spinneret.context import AppContext
+from spinneret.config import get_settings
+from spinneret.runtime.context import AppContext
 
 
 def register(app: typer.Typer) -> None:
@@ -18,7 +18,7 @@ def register(app: typer.Typer) -> None:
                                         help="Default: settings api_port."),
     ) -> None:
         """Serve the JSON API (/api/v1), the web UI, owner pages and /metrics."""
-        from api.app import create_app
+        from spinneret.api.app import create_app
 
         settings = get_settings()
         warn_deployment(settings)

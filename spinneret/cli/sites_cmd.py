@@ -6,14 +6,14 @@ from urllib.parse import urlsplit
 
 import typer
 
-from config import Settings
-from crawler.netpolicy import NetworkPolicy
-from records.sites import SiteRepository, add_site, remove_site
-from records.types import NewSite, SiteRecord
 from spinneret.cli._records_view import as_json, when, who
 from spinneret.cli.common import OutputFormat, console, err_console
 from spinneret.cli.output import TableView, emit, field_table, record_fields
-from spinneret.context import AppContext
+from spinneret.config import Settings
+from spinneret.crawler.netpolicy import NetworkPolicy
+from spinneret.records.sites import SiteRepository, add_site, remove_site
+from spinneret.records.types import NewSite, SiteRecord
+from spinneret.runtime.context import AppContext
 
 
 def _limit(value: object, default: object) -> str:

@@ -6,11 +6,11 @@ import dataclasses
 
 import typer
 
-from config import get_settings
-from notices.service import NoticeService
-from notices.stats import SiteStats
 from spinneret.cli.common import OutputFormat
 from spinneret.cli.output import TableView, emit, record_fields
+from spinneret.config import get_settings
+from spinneret.notices.service import NoticeService
+from spinneret.notices.stats import SiteStats
 
 
 def _duration(seconds: float | None) -> str:

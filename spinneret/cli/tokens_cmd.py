@@ -6,12 +6,12 @@ import sys
 
 import typer
 
-from records.models import TOKEN_ROLES
-from records.tokens import TokenRecord, create_token, list_tokens, revoke_token
 from spinneret.cli._records_view import as_json, when, who
 from spinneret.cli.common import OutputFormat, console, err_console
 from spinneret.cli.output import TableView, emit, record_fields
-from spinneret.context import AppContext
+from spinneret.records.models import TOKEN_ROLES
+from spinneret.records.tokens import TokenRecord, create_token, list_tokens, revoke_token
+from spinneret.runtime.context import AppContext
 
 
 def register(app: typer.Typer) -> None:

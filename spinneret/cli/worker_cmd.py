@@ -5,13 +5,13 @@ from __future__ import annotations
 import typer
 
 from spinneret.cli.readiness_warnings import warn_deployment
-from spinneret.context import AppContext
+from spinneret.runtime.context import AppContext
 
 
 def child_memory_limit_kb(context: AppContext) -> int:
     """A child is replaced once it uses more than its own hash index (which grows with the
     lists, so twice today's estimate) plus `worker_max_memory_kb` for the work of a task."""
-    from matcher.matching import estimate_index_bytes
+    from spinneret.matcher.matching import estimate_index_bytes
 
     counts: dict[str, int] = {}
     for info in context.store.lists():
@@ -31,7 +31,7 @@ def register(app: typer.Typer) -> None:
         hostname: str = typer.Option("", "--hostname", "-n", help="Node name (default: Celery's)."),
     ) -> None:
         """Start a worker that hashes, matches and records queued images (and sends notices)."""
-        from worker.celery_app import IMAGES_QUEUE, NOTICES_QUEUE, configure
+        from spinneret.runtime.celery_app import IMAGES_QUEUE, NOTICES_QUEUE, configure
 
         context = AppContext()
         warn_deployment(context.settings)
@@ -56,7 +56,7 @@ def register(app: typer.Typer) -> None:
     @app.command("beat")
     def beat(loglevel: str = typer.Option("INFO", "--loglevel", "-l")) -> None:
         """Start the scheduler (notice delivery, rechecks, reminders)."""
-        from worker.celery_app import configure
+        from spinneret.runtime.celery_app import configure
 
         context = AppContext()
         warn_deployment(context.settings)

@@ -8,7 +8,7 @@ from pathlib import Path
 from aiosmtpd.controller import Controller
 from aiosmtpd.handlers import Mailbox
 
-from spinneret.embedded_redis import free_loopback_port
+from spinneret.runtime.embedded_redis import free_loopback_port
 
 
 class DemoMailSink:

@@ -12,8 +12,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from matcher.hashing import HashOptions, hash_image
 from spinneret.demo.images import generate_bytes
+from spinneret.matcher.hashing import HashOptions, hash_image
 
 DEMO_LIST_PATH = Path(__file__).with_name("demo_list.csv")
 DEMO_SEEDS = range(20)

@@ -19,16 +19,16 @@ from pathlib import Path
 
 from aiohttp import web
 
-from matcher.store import ListEntry
-from notices.outbox import OutboxResult
-from notices.recheck import RecheckResult
-from notices.service import NoticeService
-from records.errors import SiteNotFound
-from records.sites import SiteRepository
-from records.types import NewSite
-from spinneret.context import AppContext
-from spinneret.crawling import CrawlSummary, child_env
 from spinneret.demo.site import DemoSite, serve_on_loopback
+from spinneret.matcher.store import ListEntry
+from spinneret.notices.outbox import OutboxResult
+from spinneret.notices.recheck import RecheckResult
+from spinneret.notices.service import NoticeService
+from spinneret.records.errors import SiteNotFound
+from spinneret.records.sites import SiteRepository
+from spinneret.records.types import NewSite
+from spinneret.runtime.context import AppContext
+from spinneret.runtime.crawling import CrawlSummary, child_env
 
 DEMO_LIST = "demo-authority"
 DEMO_SITE = "demo"
@@ -150,7 +150,7 @@ async def run_demo_loop(
     context: AppContext, site: DemoSite, on_progress, *, notices: bool = True
 ) -> DemoOutcome:
     """Serve the site, crawl it, send the notices, let the owner remove half, recheck."""
-    from spinneret.crawling import run_crawl
+    from spinneret.runtime.crawling import run_crawl
 
     runner, base_url = await serve_site(site)
     try:

@@ -13,17 +13,17 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from PIL import Image
 
-from api.app import create_app
-from api.services import SERVICES
-from notices.links import OwnerLinks
-from notices.service import NoticeService
-from records.crawls import CrawlRepository
-from records.images import ImageRecorder
-from records.models import Notice
-from records.sites import SiteRepository
-from records.tokens import create_token
-from records.types import MatchRecordInput, NewSite
-from spinneret.context import AppContext
+from spinneret.api.app import create_app
+from spinneret.api.services import SERVICES
+from spinneret.notices.links import OwnerLinks
+from spinneret.notices.service import NoticeService
+from spinneret.records.crawls import CrawlRepository
+from spinneret.records.images import ImageRecorder
+from spinneret.records.models import Notice
+from spinneret.records.sites import SiteRepository
+from spinneret.records.tokens import create_token
+from spinneret.records.types import MatchRecordInput, NewSite
+from spinneret.runtime.context import AppContext
 
 ROLES = ("viewer", "analyst", "admin")
 _counter = itertools.count(1)

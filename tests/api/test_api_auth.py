@@ -7,11 +7,11 @@ import re
 
 import pytest
 
-from api.app import all_endpoints
-from api.audit_limit import RefusalAuditLimit
-from api.compat import PROTOCOL_PREFIXES
-from api.endpoints import ROLE_RANK, ROLES
-from records.audit import AuditLog
+from spinneret.api.app import all_endpoints
+from spinneret.api.audit_limit import RefusalAuditLimit
+from spinneret.api.compat import PROTOCOL_PREFIXES
+from spinneret.api.endpoints import ROLE_RANK, ROLES
+from spinneret.records.audit import AuditLog
 
 ENDPOINTS = all_endpoints()
 GUARDED = [ep for ep in ENDPOINTS if ep.role is not None]
@@ -91,7 +91,7 @@ async def test_too_small_a_role_forbidden(api, ep):
 
 
 async def test_revoked_token_refused(api):
-    from records.tokens import list_tokens, revoke_token
+    from spinneret.records.tokens import list_tokens, revoke_token
 
     response = await api.client.get("/api/v1/whoami", headers=api.bearer("viewer"))
     assert response.status == 200 and (await response.json())["role"] == "viewer"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from records.tokens import create_token
+from spinneret.records.tokens import create_token
 from tests.api.served import spinneret_serve
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -90,8 +90,8 @@ def _record_image(db, site_id: int, url: str, hits: list, *, crawl_id: int | Non
                   ) -> None:
     import hashlib
 
-    from records.crawls import CrawlRepository
-    from records.images import ImageRecorder
+    from spinneret.records.crawls import CrawlRepository
+    from spinneret.records.images import ImageRecorder
 
     crawl_id = crawl_id or CrawlRepository(db).create(site_id).id
     ImageRecorder(db).record_image(crawl_id, site_id, "http://127.0.0.1:9/gallery.html", url,
@@ -100,7 +100,7 @@ def _record_image(db, site_id: int, url: str, hits: list, *, crawl_id: int | Non
 
 def _hit(list_name: str, algorithm: str, entry: str, image: str, distance: int,
          decision: str = "review"):
-    from records.types import MatchRecordInput
+    from spinneret.records.types import MatchRecordInput
 
     return MatchRecordInput(list_name=list_name, algorithm=algorithm, entry_hash=entry,
                             query_hash=image, distance=distance, decision=decision,
@@ -111,9 +111,9 @@ def _hit(list_name: str, algorithm: str, entry: str, image: str, distance: int,
 def test_review_matches_and_crawls_pages_in_a_browser(settings, context, browser, tmp_path):
     """One review item per image with its evidence side by side; a rejection needs a note;
     the matches page pages and filters images; a crawl's failure and progress show live."""
-    from records.crawls import CrawlRepository
-    from records.sites import SiteRepository
-    from records.types import CrawlFinish, NewSite
+    from spinneret.records.crawls import CrawlRepository
+    from spinneret.records.sites import SiteRepository
+    from spinneret.records.types import CrawlFinish, NewSite
 
     OUTPUT.mkdir(exist_ok=True)
     db = context.db

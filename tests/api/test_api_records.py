@@ -7,9 +7,9 @@ import asyncio
 
 from aiohttp.test_utils import TestServer
 
-from crawler.frontier import stats_key
-from records.crawls import CrawlRepository
-from records.types import CrawlFinish
+from spinneret.crawler.frontier import stats_key
+from spinneret.records.crawls import CrawlRepository
+from spinneret.records.types import CrawlFinish
 from tests.sites import Route, build_site, html, png_bytes, requested
 
 SITE = {"url": "http://127.0.0.1:9/", "name": "shop", "owner_email": "owner@example.org"}

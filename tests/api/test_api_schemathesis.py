@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from api.auth import SESSION_COOKIE, Auth
-from notices.links import load_secret_key
-from records.tokens import create_token
+from spinneret.api.auth import SESSION_COOKIE, Auth
+from spinneret.notices.links import load_secret_key
+from spinneret.records.tokens import create_token
 from tests.api.served import spinneret_serve
 from tests.conftest import report
 

@@ -176,9 +176,9 @@ async def test_dashboard_renders_chart_and_figures(api, record_match):
 def _recrawl(api, site_id: int, url: str, *, decision: str, entries: int) -> None:
     import hashlib
 
-    from records.crawls import CrawlRepository
-    from records.images import ImageRecorder
-    from records.types import MatchRecordInput
+    from spinneret.records.crawls import CrawlRepository
+    from spinneret.records.images import ImageRecorder
+    from spinneret.records.types import MatchRecordInput
 
     crawl = CrawlRepository(api.db).create(site_id)
     hits = [MatchRecordInput(list_name=f"list-{n}", algorithm=algorithm, entry_hash=f"{n}" * 16,
@@ -189,7 +189,7 @@ def _recrawl(api, site_id: int, url: str, *, decision: str, entries: int) -> Non
 
 
 async def test_list_versions_come_from_the_store_so_cli_imports_appear(api, tmp_path):
-    from matcher.hashlist import import_file  # what `spinneret lists import` calls
+    from spinneret.matcher.hashlist import import_file  # what `spinneret lists import` calls
 
     headers, csrf = api.session("analyst")
     path = tmp_path / "l.csv"

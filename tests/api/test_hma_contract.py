@@ -14,11 +14,11 @@ import redis
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from api.hma import content_id, content_key
-from matcher.hashing import HashOptions, hash_image
-from matcher.store import ListEntry
-from records.audit import AuditLog
+from spinneret.api.hma import content_id, content_key
 from spinneret.demo import edits, images
+from spinneret.matcher.hashing import HashOptions, hash_image
+from spinneret.matcher.store import ListEntry
+from spinneret.records.audit import AuditLog
 
 H = "/hma"
 
@@ -331,7 +331,7 @@ async def test_root_paths_when_enabled(context, settings, tokens, bank, photos):
     """With hma_root_paths on, HMA's own paths answer too (clients with a fixed base URL)."""
     from aiohttp.test_utils import TestClient
 
-    from api.app import create_app
+    from spinneret.api.app import create_app
 
     settings.hma_root_paths = True
     client = TestClient(TestServer(create_app(context)))
@@ -354,7 +354,7 @@ async def test_root_paths_when_enabled(context, settings, tokens, bank, photos):
 def test_anonymous_mode_is_loud_in_config_show(cli, monkeypatch):
     import json
 
-    from config import reset_settings_cache
+    from spinneret.config import reset_settings_cache
 
     code, out, err = cli("config", "show", "--format", "json")
     assert code == 0 and json.loads(out)["hma_anonymous_read"] is False and "WARNING" not in err

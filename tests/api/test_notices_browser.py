@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from notices.service import NoticeService
-from records.audit import AuditLog
-from records.tokens import create_token
+from spinneret.notices.service import NoticeService
+from spinneret.records.audit import AuditLog
+from spinneret.records.tokens import create_token
 from tests.api.served import spinneret_serve
 from tests.api.test_api_browser import CHROMIUM, OUTPUT, browser  # noqa: F401 - fixture
 from tests.conftest import sender_env

@@ -8,7 +8,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from records.audit import AuditLog
+from spinneret.records.audit import AuditLog
 from tests.notices.smtp_server import SmtpServer
 
 

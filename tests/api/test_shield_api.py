@@ -76,7 +76,7 @@ def _flip(hex_hash: str, bits: int) -> str:
 async def test_only_auto_decisions_are_reported_to_protocol_clients(api):
     """A review-grade distance (between PDQ's auto 31 and review 40) is not a match to a
     Shield or HMA client, which would act on it; /api/v1/match still shows it for review."""
-    from matcher.store import ListEntry
+    from spinneret.matcher.store import ListEntry
 
     # A hash with detail (a repeated 64-bit pattern would be a weak entry: it never decides)
     listed = "d23f0824128b2f330c5c7fd0a6a3a4506513270e269e0d37f2a74de452e6b438"

@@ -17,10 +17,10 @@ import sys
 
 import pytest
 
-from matcher.hashing import HashOptions, hash_image
-from matcher.store import ListEntry
-from records.tokens import create_token
 from spinneret.demo import edits, images
+from spinneret.matcher.hashing import HashOptions, hash_image
+from spinneret.matcher.store import ListEntry
+from spinneret.records.tokens import create_token
 from tests.api.served import free_port, spinneret_serve
 
 pytest.importorskip("arachnid_shield_sdk", reason="pip install -e '.[test]' (the Shield SDK)")

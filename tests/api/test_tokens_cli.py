@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
-from records.db import Database
-from records.tokens import authenticate, hash_token
+from spinneret.records.db import Database
+from spinneret.records.tokens import authenticate, hash_token
 from tests.conftest import run_cli
 
 

@@ -6,12 +6,12 @@ import asyncio
 
 from aiohttp import web
 
-from records.images import ImageRecorder
-from records.sites import SiteRepository
-from records.types import ImageEventRecord, NewSite
-from spinneret.context import AppContext
-from spinneret.crawling import CrawlSummary, run_crawl
 from spinneret.demo.site import serve_on_loopback
+from spinneret.records.images import ImageRecorder
+from spinneret.records.sites import SiteRepository
+from spinneret.records.types import ImageEventRecord, NewSite
+from spinneret.runtime.context import AppContext
+from spinneret.runtime.crawling import CrawlSummary, run_crawl
 
 
 async def crawl_app(settings, app: web.Application, timeout_s: float = 180,

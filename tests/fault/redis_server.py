@@ -10,7 +10,7 @@ from pathlib import Path
 
 import redis
 
-from spinneret.embedded_redis import free_loopback_port, redis_server_binary
+from spinneret.runtime.embedded_redis import free_loopback_port, redis_server_binary
 
 
 class OwnRedis:

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crawler.extract import Extracted, extract_css, extract_html, parse_srcset
+from spinneret.crawler.extract import Extracted, extract_css, extract_html, parse_srcset
 
 BASE = "http://site.example/dir/page.html"
 

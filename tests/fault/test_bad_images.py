@@ -11,10 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from matcher.decode import decode_image
-from matcher.errors import UnhashableImage
-from matcher.hashing import HashOptions, hash_image
 from spinneret.demo.images import generate
+from spinneret.matcher.decode import decode_image
+from spinneret.matcher.errors import UnhashableImage
+from spinneret.matcher.hashing import HashOptions, hash_image
 from tests.fault.bad_images import animated, corpus, encode, palette_with_transparency
 from tests.fault.crawling import crawl_app
 from tests.sites import Route, build_site, html

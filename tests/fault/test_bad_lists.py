@@ -14,7 +14,7 @@ import pytest
 import redis
 from PIL import Image
 
-from matcher.store import FingerprintStore, ListEntry
+from spinneret.matcher.store import FingerprintStore, ListEntry
 from tests.conftest import report
 
 MD5 = "0123456789abcdef0123456789abcdef"

@@ -12,12 +12,12 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
-from records.crawls import CrawlRepository
-from records.db import Database
-from records.images import ImageRecorder, MatchRecordInput
-from records.matches import MatchRepository
-from records.sites import SiteRepository
-from records.types import NewSite
+from spinneret.records.crawls import CrawlRepository
+from spinneret.records.db import Database
+from spinneret.records.images import ImageRecorder, MatchRecordInput
+from spinneret.records.matches import MatchRepository
+from spinneret.records.sites import SiteRepository
+from spinneret.records.types import NewSite
 from tests.conftest import report
 
 IMAGES = 150

@@ -15,14 +15,17 @@ from pathlib import Path
 import pytest
 import redis
 
-from config import Settings
-from matcher.store import FingerprintStore
-from records.images import ImageRecorder
-from records.sites import SiteRepository
-from records.types import NewSite
-from spinneret.context import AppContext
-from spinneret.crawling import run_crawl
+from spinneret.config import Settings
 from spinneret.demo.site import build_demo_site, serve_on_loopback
+from spinneret.matcher.store import FingerprintStore
+from spinneret.records.images import ImageRecorder
+from spinneret.records.sites import SiteRepository
+from spinneret.records.types import NewSite
+from spinneret.runtime.celery_app import configure
+from spinneret.runtime.context import AppContext
+from spinneret.runtime.crawling import run_crawl
+from spinneret.runtime.ledger import TaskLedger
+from spinneret.runtime.sink import build_payload, send_image_task
 from tests.conftest import report, run_cli
 from tests.fault.redis_server import OwnRedis
 from tests.worker_helpers import (
@@ -32,9 +35,6 @@ from tests.worker_helpers import (
     photo_jpeg,
     pipeline_context,
 )
-from worker.celery_app import configure
-from worker.ledger import TaskLedger
-from worker.sink import build_payload, send_image_task
 
 
 @pytest.fixture

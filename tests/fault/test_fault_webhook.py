@@ -8,9 +8,9 @@ from __future__ import annotations
 from aiohttp import web
 from sqlalchemy import select
 
-from notices.service import NoticeService
-from notices.webhook import IDEMPOTENCY_HEADER, TIMESTAMP_HEADER, verify_request
-from records.models import Delivery
+from spinneret.notices.service import NoticeService
+from spinneret.notices.webhook import IDEMPOTENCY_HEADER, TIMESTAMP_HEADER, verify_request
+from spinneret.records.models import Delivery
 from tests.notices.conftest import clock, db, make_site, record_match  # noqa: F401 - fixtures
 from tests.notices.smtp_server import free_port
 

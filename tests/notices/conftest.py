@@ -11,15 +11,15 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select, update
 
-from crawler.netpolicy import NetworkPolicy
-from notices.clock import ManualClock
-from records.crawls import CrawlRepository
-from records.db import Database
-from records.images import ImageRecorder
-from records.matched_images import same_image
-from records.models import Match, SeenImage
-from records.sites import SiteRepository
-from records.types import MatchRecordInput, NewSite, SiteRecord
+from spinneret.crawler.netpolicy import NetworkPolicy
+from spinneret.notices.clock import ManualClock
+from spinneret.records.crawls import CrawlRepository
+from spinneret.records.db import Database
+from spinneret.records.images import ImageRecorder
+from spinneret.records.matched_images import same_image
+from spinneret.records.models import Match, SeenImage
+from spinneret.records.sites import SiteRepository
+from spinneret.records.types import MatchRecordInput, NewSite, SiteRecord
 
 _counter = itertools.count(1)
 

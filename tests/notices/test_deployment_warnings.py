@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 
-from config import reset_settings_cache
+from spinneret.config import reset_settings_cache
 from tests.worker_helpers import worker_env
 
 SHIPPED = ("SPINNERET_PUBLIC_BASE_URL", "SPINNERET_CONTACT_URL", "SPINNERET_MAIL_FROM",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from notices.service import NoticeService
-from records.sites import SiteRepository
+from spinneret.notices.service import NoticeService
+from spinneret.records.sites import SiteRepository
 from tests.conftest import run_cli
 
 

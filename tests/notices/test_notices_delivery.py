@@ -15,9 +15,9 @@ import pytest
 from aiohttp import web
 from sqlalchemy import select
 
-from notices.links import OwnerLinks
-from notices.service import NoticeService
-from notices.webhook import (
+from spinneret.notices.links import OwnerLinks
+from spinneret.notices.service import NoticeService
+from spinneret.notices.webhook import (
     DEFAULT_TOLERANCE_S,
     DELIVERY_HEADER,
     IDEMPOTENCY_HEADER,
@@ -25,7 +25,7 @@ from notices.webhook import (
     TIMESTAMP_HEADER,
     verify_request,
 )
-from records.models import Delivery
+from spinneret.records.models import Delivery
 from tests.notices.smtp_server import SmtpServer, free_port
 
 

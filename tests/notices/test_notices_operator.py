@@ -13,9 +13,9 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import select
 
-from config import Settings
-from notices.service import NoticeService
-from records.models import Delivery
+from spinneret.config import Settings
+from spinneret.notices.service import NoticeService
+from spinneret.records.models import Delivery
 from tests.conftest import run_cli
 from tests.notices.smtp_server import PasswordCheck, SmtpServer
 

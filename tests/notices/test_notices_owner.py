@@ -9,12 +9,12 @@ from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 from sqlalchemy import select
 
-from api.app import create_app
-from notices.errors import CsrfError, LinkExpired, LinkTampered
-from notices.links import OwnerLinks, load_secret_key
-from notices.recheck import Rechecker
-from notices.service import NoticeService
-from records.models import NoticeItem, OwnerResponse
+from spinneret.api.app import create_app
+from spinneret.notices.errors import CsrfError, LinkExpired, LinkTampered
+from spinneret.notices.links import OwnerLinks, load_secret_key
+from spinneret.notices.recheck import Rechecker
+from spinneret.notices.service import NoticeService
+from spinneret.records.models import NoticeItem, OwnerResponse
 
 
 def test_secret_key_generated_once_with_0600(settings):
@@ -62,7 +62,7 @@ async def owner_client(db, settings, clock, make_site, record_match):
     app = create_app(SimpleNamespace(settings=settings, db=db), clock=clock)
     client = TestClient(TestServer(app))
     await client.start_server()
-    from records.models import Notice
+    from spinneret.records.models import Notice
     with db.session() as session:
         nonce = session.get(Notice, notice.id).owner_token_nonce
     links = OwnerLinks.from_settings(settings, clock=clock)

@@ -7,10 +7,15 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from notices.errors import NoticeError, ReviewAlreadyDecided, ReviewNoteRequired, ReviewNotFound
-from notices.review import ALREADY_NOTIFIED, review_queue_depth
-from notices.service import NoticeService
-from records.models import Delivery, Match, Notice, Suppression
+from spinneret.notices.errors import (
+    NoticeError,
+    ReviewAlreadyDecided,
+    ReviewNoteRequired,
+    ReviewNotFound,
+)
+from spinneret.notices.review import ALREADY_NOTIFIED, review_queue_depth
+from spinneret.notices.service import NoticeService
+from spinneret.records.models import Delivery, Match, Notice, Suppression
 from tests.notices.conftest import image_of
 
 

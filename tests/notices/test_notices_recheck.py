@@ -11,10 +11,10 @@ from aiohttp import web
 from PIL import Image, ImageDraw
 from sqlalchemy import select
 
-from matcher.hashing import HashOptions, hash_image
-from notices.review import ALREADY_REMOVED
-from notices.service import NoticeService
-from records.models import AuditEvent, Match
+from spinneret.matcher.hashing import HashOptions, hash_image
+from spinneret.notices.review import ALREADY_REMOVED
+from spinneret.notices.service import NoticeService
+from spinneret.records.models import AuditEvent, Match
 from tests.notices.conftest import image_of
 from tests.notices.smtp_server import free_port
 
@@ -117,7 +117,7 @@ async def test_changed_content_counts_as_removed(db, settings, clock, make_site,
 
 
 def _closed_reasons(db) -> list[str | None]:
-    from records.models import NoticeItem
+    from spinneret.records.models import NoticeItem
 
     with db.session() as session:
         return list(session.scalars(select(NoticeItem.closed_reason).where(
@@ -145,11 +145,11 @@ def test_still_matches_compares_every_variant_the_crawl_looks_up():
     """A crop found through a cropdct guess, or a rotation found through a PDQ dihedral hash:
     the recheck matches the served image against the listed entries exactly as the crawl
     does (every variant), or every such item would look removed on its first recheck."""
-    from config import Settings
-    from matcher.store import ListEntry
-    from notices.recheck import still_matches
+    from spinneret.config import Settings
     from spinneret.demo import edits
     from spinneret.demo.images import generate
+    from spinneret.matcher.store import ListEntry
+    from spinneret.notices.recheck import still_matches
 
     settings = Settings(match_dihedral=True)
     original = generate(21, (640, 480))
@@ -228,14 +228,14 @@ async def test_a_bordered_image_the_crawl_matched_by_its_trimmed_variant_stays_o
         db, settings, clock, make_site, test_site):
     """Issue 19: a bordered copy still served 200 that the crawl matched through the
     border-trimmed variant is not closed as removed by the recheck."""
-    from matcher.matching import Matcher, Thresholds
-    from matcher.store import ListEntry
-    from records.crawls import CrawlRepository
-    from records.images import ImageRecorder
-    from records.models import NoticeItem
     from spinneret.demo import edits
     from spinneret.demo.images import generate
-    from spinneret.pipeline import ImageJob, ImageProcessor
+    from spinneret.matcher.matching import Matcher, Thresholds
+    from spinneret.matcher.store import ListEntry
+    from spinneret.records.crawls import CrawlRepository
+    from spinneret.records.images import ImageRecorder
+    from spinneret.records.models import NoticeItem
+    from spinneret.runtime.pipeline import ImageJob, ImageProcessor
     from tests.test_matching import Info
 
     settings.notice_batch_window_s = 0
@@ -275,8 +275,8 @@ def test_only_a_host_name_that_does_not_exist_closes_an_item():
 
     import aiohttp
 
-    from config import Settings
-    from notices.recheck import GONE, UNKNOWN, FetchResult, host_unknown, verdict
+    from spinneret.config import Settings
+    from spinneret.notices.recheck import GONE, UNKNOWN, FetchResult, host_unknown, verdict
 
     key = SimpleNamespace(host="gone.example", port=80, ssl=False)
     missing = aiohttp.ClientConnectorDNSError(

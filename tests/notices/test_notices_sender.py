@@ -10,11 +10,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from config import Settings
-from notices.clock import as_utc
-from notices.readiness import deployment_warnings, sending_problems
-from notices.service import NoticeService
-from records.models import Delivery
+from spinneret.config import Settings
+from spinneret.notices.clock import as_utc
+from spinneret.notices.readiness import deployment_warnings, sending_problems
+from spinneret.notices.service import NoticeService
+from spinneret.records.models import Delivery
 from tests.notices.smtp_server import SmtpServer
 
 

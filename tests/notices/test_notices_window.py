@@ -8,10 +8,10 @@ from datetime import timedelta
 
 import pytest
 
-from config import reset_settings_cache
-from notices.clock import as_utc
-from notices.service import NoticeService
-from records.audit import AuditLog
+from spinneret.config import reset_settings_cache
+from spinneret.notices.clock import as_utc
+from spinneret.notices.service import NoticeService
+from spinneret.records.audit import AuditLog
 from tests.notices.smtp_server import SmtpServer
 
 

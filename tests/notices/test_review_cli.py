@@ -10,12 +10,12 @@ import json
 
 import pytest
 
-from config import reset_settings_cache
-from records.crawls import CrawlRepository
-from records.images import ImageRecorder
-from records.types import MatchRecordInput
-from spinneret.context import AppContext
-from spinneret.crawling import matches_by_list
+from spinneret.config import reset_settings_cache
+from spinneret.records.crawls import CrawlRepository
+from spinneret.records.images import ImageRecorder
+from spinneret.records.types import MatchRecordInput
+from spinneret.runtime.context import AppContext
+from spinneret.runtime.crawling import matches_by_list
 
 LONG_URL = "http://x.test/galleries/2026/summer/holiday-photos/" + "very-long-name-" * 4 + ".png"
 

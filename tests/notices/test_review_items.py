@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from notices.errors import ReviewNoteRequired
-from notices.review import QUEUED, review_queue_depth
-from notices.service import NoticeService
-from records.crawls import CrawlRepository
-from records.images import ImageRecorder
-from records.models import Match, Review, Suppression
-from records.types import MatchRecordInput
+from spinneret.notices.errors import ReviewNoteRequired
+from spinneret.notices.review import QUEUED, review_queue_depth
+from spinneret.notices.service import NoticeService
+from spinneret.records.crawls import CrawlRepository
+from spinneret.records.images import ImageRecorder
+from spinneret.records.models import Match, Review, Suppression
+from spinneret.records.types import MatchRecordInput
 
 SHA = "ab" * 32
 PDQ_ENTRY, PDQ_IMAGE = "f" * 64, "f" * 60 + "0000"

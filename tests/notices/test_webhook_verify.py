@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from notices.errors import WebhookSignatureError
-from notices.webhook import (
+from spinneret.notices.errors import WebhookSignatureError
+from spinneret.notices.webhook import (
     DEFAULT_TOLERANCE_S,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,

@@ -12,10 +12,10 @@ import re
 
 from sqlalchemy import inspect, select, text
 
-from api.app import all_endpoints
-from notices.webhook import sign, verify_request
-from records.models import ApiToken
-from records.tokens import create_token, hash_token
+from spinneret.api.app import all_endpoints
+from spinneret.notices.webhook import sign, verify_request
+from spinneret.records.models import ApiToken
+from spinneret.records.tokens import create_token, hash_token
 from tests.api.conftest import api, context, owner_notice, record_match, tokens  # noqa: F401
 
 #: Open without a token (health, the OpenAPI document, login, the stylesheet) or with a

@@ -55,7 +55,7 @@ def png_bytes() -> bytes:
 async def _child(config: dict) -> dict:
     import redis.asyncio as aioredis
 
-    from crawler import Crawler, CrawlSettings, CrawlTarget, RedisFrontier
+    from spinneret.crawler import Crawler, CrawlSettings, CrawlTarget, RedisFrontier
 
     class CountingSink:
         def __init__(self) -> None:
@@ -197,7 +197,7 @@ async def test_a_robots_txt_bomb_is_too_large_not_a_memory_blow_up(child_config)
 
 
 async def test_the_recheck_fetch_caps_a_bomb_too():
-    from notices.recheck import HttpImageFetcher, verdict
+    from spinneret.notices.recheck import HttpImageFetcher, verdict
 
     server = await serve({"/bomb.png": gzipped(gzip_zeros(BOMB), "image/png")})
     try:
@@ -217,7 +217,7 @@ async def test_the_recheck_fetch_caps_a_bomb_too():
 
 
 def test_ordinary_gzip_bodies_still_decode():
-    from crawler.body import decode_bounded
+    from spinneret.crawler.body import decode_bounded
 
     page = b"<html>" + b"<p>hello</p>" * 1000 + b"</html>"
     assert decode_bounded(gzip.compress(page), "u", max_bytes=CAP, max_ratio=200) == page

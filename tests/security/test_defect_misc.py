@@ -11,8 +11,8 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from notices.errors import TemplateError
-from notices.render import Renderer
+from spinneret.notices.errors import TemplateError
+from spinneret.notices.render import Renderer
 
 
 def test_lists_backup_onto_an_existing_file_is_one_clear_error(cli, tmp_path):
@@ -48,7 +48,7 @@ async def test_a_hostile_site_cannot_make_the_crawler_write_files_or_run_code(
         tmp_path, key_prefix, redis_server_url, monkeypatch):
     """Names, dispositions, schemes and payloads that would write or run something if the
     crawler ever trusted them: it only fetches, sniffs and hands bytes on."""
-    from crawler import Crawler, CrawlSettings, CrawlTarget, RedisFrontier
+    from spinneret.crawler import Crawler, CrawlSettings, CrawlTarget, RedisFrontier
 
     marker = tmp_path / "pwned"
     payload = f"import os; open({str(marker)!r}, 'w').write('x')".encode()

@@ -9,8 +9,8 @@ import logging
 
 import pytest
 
-from config import Settings, reset_settings_cache
-from spinneret.context import AppContext
+from spinneret.config import Settings, reset_settings_cache
+from spinneret.runtime.context import AppContext
 from tests.api.conftest import api, context, tokens  # noqa: F401 - fixtures
 
 SECRETS = {

@@ -12,9 +12,9 @@ from aiohttp import web
 from pydantic import SecretStr
 from sqlalchemy import select
 
-from notices.service import NoticeService
-from notices.webhook import webhook_secret
-from records.models import AuditEvent, Delivery
+from spinneret.notices.service import NoticeService
+from spinneret.notices.webhook import webhook_secret
+from spinneret.records.models import AuditEvent, Delivery
 from tests.api.conftest import api, context, tokens  # noqa: F401 - fixtures
 from tests.conftest import run_cli
 from tests.notices.conftest import clock, db, make_site, record_match  # noqa: F401 - fixtures

@@ -12,11 +12,11 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from config import Settings
-from crawler import Crawler, CrawlSettings, CrawlTarget, RedisFrontier, SsrfBlocked
-from crawler.netpolicy import NetworkPolicy
-from crawler.ssrf import SsrfPolicy, StaticResolver
-from spinneret.crawling import START_REASONS
+from spinneret.config import Settings
+from spinneret.crawler import Crawler, CrawlSettings, CrawlTarget, RedisFrontier, SsrfBlocked
+from spinneret.crawler.netpolicy import NetworkPolicy
+from spinneret.crawler.ssrf import SsrfPolicy, StaticResolver
+from spinneret.runtime.crawling import START_REASONS
 
 # Each embeds (or is) a refused IPv4 address.
 REFUSED_IPV6 = [
@@ -95,7 +95,7 @@ def test_allowed_networks_is_a_setting(monkeypatch):
 
 def test_a_bad_allowed_network_is_one_clear_line(cli, monkeypatch):
     monkeypatch.setenv("SPINNERET_ALLOWED_NETWORKS", "10.0.0.0/8,intranet")
-    from config import reset_settings_cache
+    from spinneret.config import reset_settings_cache
 
     reset_settings_cache()
     code, out, err = cli("config", "show")
@@ -219,7 +219,7 @@ async def test_allowed_networks_let_one_intranet_site_be_crawled(
 
 
 def test_sites_add_warns_on_a_url_the_crawler_will_refuse(cli, monkeypatch):
-    from config import reset_settings_cache
+    from spinneret.config import reset_settings_cache
 
     monkeypatch.setenv("SPINNERET_ALLOW_PRIVATE_NETWORKS", "false")
     reset_settings_cache()

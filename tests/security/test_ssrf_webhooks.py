@@ -9,11 +9,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from sqlalchemy import update
 
-from config import reset_settings_cache
-from crawler.ssrf import SsrfPolicy
-from notices.errors import DeliveryError
-from notices.webhook import WebhookSender
-from records.models import Site
+from spinneret.config import reset_settings_cache
+from spinneret.crawler.ssrf import SsrfPolicy
+from spinneret.notices.errors import DeliveryError
+from spinneret.notices.webhook import WebhookSender
+from spinneret.records.models import Site
 from tests.api.conftest import api, context, tokens  # noqa: F401 - fixtures
 from tests.notices.conftest import db, make_site  # noqa: F401 - fixtures
 
@@ -76,8 +76,8 @@ async def test_an_allowed_network_lets_the_webhook_through(receiver):
 
 async def test_the_outbox_refuses_a_webhook_whose_address_changed_after_registration(
         db, settings, make_site, receiver):  # noqa: F811
-    from notices.service import NoticeService
-    from records.models import Delivery
+    from spinneret.notices.service import NoticeService
+    from spinneret.records.models import Delivery
     from tests.notices.conftest import record_match  # noqa: F401
 
     site = make_site(webhook_url="https://hooks.example.org/in")
@@ -85,9 +85,9 @@ async def test_the_outbox_refuses_a_webhook_whose_address_changed_after_registra
     with db.session() as session:
         session.execute(update(Site).where(Site.id == site.id).values(
             webhook_url=f"http://localhost:{receiver.port}/hook"))
-    from records.crawls import CrawlRepository
-    from records.images import ImageRecorder
-    from records.types import MatchRecordInput
+    from spinneret.records.crawls import CrawlRepository
+    from spinneret.records.images import ImageRecorder
+    from spinneret.records.types import MatchRecordInput
 
     crawl_id = CrawlRepository(db).create(site.id).id
     ImageRecorder(db).record_image(crawl_id, site.id, "http://x.test/p.html", "http://x.test/a.png",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from aiohttp import FormData
 
-from matcher.store import ListEntry
+from spinneret.matcher.store import ListEntry
 from tests.api.conftest import api, context, make_png, tokens  # noqa: F401 - fixtures
 
 LIMIT = 4096

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import re
 
-from api.app import all_endpoints
-from matcher.store import ListEntry
-from records.crawls import CrawlRepository
-from records.images import ImageRecorder
-from records.sites import SiteRepository
-from records.tokens import create_token
-from records.types import CrawlFinish, NewSite
+from spinneret.api.app import all_endpoints
+from spinneret.matcher.store import ListEntry
+from spinneret.records.crawls import CrawlRepository
+from spinneret.records.images import ImageRecorder
+from spinneret.records.sites import SiteRepository
+from spinneret.records.tokens import create_token
+from spinneret.records.types import CrawlFinish, NewSite
 from tests.api.conftest import api, context, owner_notice, record_match, tokens  # noqa: F401
 
 SCRIPT = "<script>alert(1)</script>"

@@ -10,8 +10,8 @@ import multiprocessing
 import os
 from concurrent.futures import Future, ProcessPoolExecutor
 
-from crawler.types import FoundImage
-from spinneret.pipeline import ImageJob
+from spinneret.crawler.types import FoundImage
+from spinneret.runtime.pipeline import ImageJob
 
 log = logging.getLogger(__name__)
 
@@ -21,8 +21,8 @@ _child_state = None
 def _init_child(env: dict[str, str]) -> None:
     os.environ.update(env)
     global _child_state
-    from spinneret.context import AppContext
-    from worker.state import WorkerState  # noqa: PLC0415 - child-only import
+    from spinneret.runtime.context import AppContext
+    from spinneret.runtime.worker_state import WorkerState  # noqa: PLC0415 - child-only import
 
     _child_state = WorkerState(AppContext())
 

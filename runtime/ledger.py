@@ -83,7 +83,7 @@ class TaskLedger:
 
 def redeliver_stale(ledger: TaskLedger, client: redis.Redis, older_than_s: float) -> int:
     """Send again every task older than `older_than_s` (one sweeper at a time)."""
-    from worker.tasks import hash_and_match
+    from spinneret.worker.tasks import hash_and_match
 
     lock = client.lock(ledger.lock_key, timeout=max(30.0, older_than_s), blocking=False)
     if not lock.acquire(blocking=False):

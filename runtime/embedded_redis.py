@@ -24,7 +24,7 @@ from pathlib import Path
 
 import redis
 
-from spinneret.errors import EmbeddedRedisError
+from spinneret.runtime.errors import EmbeddedRedisError
 
 START_TIMEOUT_S = 15.0
 PERSISTENT = ("--appendonly", "yes", "--appendfsync", "everysec",

@@ -7,12 +7,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from matcher.errors import UnhashableImage
-from matcher.hash_cache import HashCache
-from matcher.hashing import HashOptions, ImageHashes
-from matcher.matching import Match
-from matcher.service import hash_for_matching, variant_algorithms
-from records.images import ImageRecorder, MatchRecordInput
+from spinneret.matcher.errors import UnhashableImage
+from spinneret.matcher.hash_cache import HashCache
+from spinneret.matcher.hashing import HashOptions, ImageHashes
+from spinneret.matcher.matching import Match
+from spinneret.matcher.service import hash_for_matching, variant_algorithms
+from spinneret.records.images import ImageRecorder, MatchRecordInput
 
 log = logging.getLogger(__name__)
 

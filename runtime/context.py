@@ -10,14 +10,14 @@ from typing import TYPE_CHECKING
 import redis
 import redis.asyncio as aioredis
 
-from config import Settings, get_settings
-from config.secrets import install_log_masking
-from matcher.store import FingerprintStore
-from spinneret import redis_clients
-from spinneret.embedded_redis import EmbeddedRedis
+from spinneret.config import Settings, get_settings
+from spinneret.config.secrets import install_log_masking
+from spinneret.matcher.store import FingerprintStore
+from spinneret.runtime import redis_clients
+from spinneret.runtime.embedded_redis import EmbeddedRedis
 
 if TYPE_CHECKING:
-    from records.db import Database
+    from spinneret.records.db import Database
 
 
 class AppContext:
@@ -69,7 +69,9 @@ class AppContext:
     @functools.cached_property
     def db(self) -> Database:
         """The records database, migrated to the latest schema on first use."""
-        from records.db import Database  # SQLAlchemy: only for the commands that use records
+        from spinneret.records.db import (
+            Database,  # SQLAlchemy: only for the commands that use records
+        )
 
         database = Database.from_settings(self.settings)
         database.upgrade()

@@ -16,17 +16,17 @@ from dataclasses import dataclass, field
 
 import redis
 
-from crawler.crawl import Crawler
-from crawler.frontier import RedisFrontier
-from crawler.types import CrawlSettings, CrawlStats, CrawlTarget, SiteScope
-from records.crawls import CrawlRepository
-from records.errors import InvalidCrawlState
-from records.images import ImageRecorder
-from records.matches import MatchRepository
-from records.sites import SiteRepository
-from records.types import CrawlFinish, CrawlRecord, SiteRecord
-from spinneret.context import AppContext
-from spinneret.errors import CrawlIncomplete
+from spinneret.crawler.crawl import Crawler
+from spinneret.crawler.frontier import RedisFrontier
+from spinneret.crawler.types import CrawlSettings, CrawlStats, CrawlTarget, SiteScope
+from spinneret.records.crawls import CrawlRepository
+from spinneret.records.errors import InvalidCrawlState
+from spinneret.records.images import ImageRecorder
+from spinneret.records.matches import MatchRepository
+from spinneret.records.sites import SiteRepository
+from spinneret.records.types import CrawlFinish, CrawlRecord, SiteRecord
+from spinneret.runtime.context import AppContext
+from spinneret.runtime.errors import CrawlIncomplete
 
 RECORD_WAIT_TIMEOUT_S = 600.0
 START_LOCK_S = 60.0
@@ -255,12 +255,12 @@ def matches_by_list(context: AppContext, crawl_id: int) -> dict[tuple[str, str],
 def _make_sink(context: AppContext):
     settings = context.settings
     if settings.pipeline == "celery":
-        from worker.celery_app import configure
-        from worker.sink import CelerySink
+        from spinneret.runtime.celery_app import configure
+        from spinneret.runtime.sink import CelerySink
 
         configure(settings, context.redis_url)
         return CelerySink(settings, context.transit_redis)
-    from spinneret.inprocess import ProcessPoolSink
+    from spinneret.runtime.inprocess import ProcessPoolSink
 
     return ProcessPoolSink(
         settings.hash_processes or os.cpu_count() or 1,

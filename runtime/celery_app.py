@@ -10,14 +10,14 @@ from celery import Celery
 from kombu import Queue
 from kombu import pools as kombu_pools
 
-from config import Settings
-from spinneret.redis_clients import broker_url_for, is_cluster, is_single_redis
+from spinneret.config import Settings
+from spinneret.runtime.redis_clients import broker_url_for, is_cluster, is_single_redis
 
 IMAGES_QUEUE = "spinneret.images"
 NOTICES_QUEUE = "spinneret.notices"
 
 # worker.heartbeat: its Celery signal handlers make each worker process report its index.
-app = Celery("spinneret", include=["worker.tasks", "worker.heartbeat"])
+app = Celery("spinneret", include=["spinneret.worker.tasks", "spinneret.worker.heartbeat"])
 
 
 def result_backend_for(settings: Settings, redis_url: str, broker: str) -> str:
@@ -107,7 +107,7 @@ def queue_depth(client, settings: Settings, queue: str = IMAGES_QUEUE) -> int:
     if not app.conf.broker_url:  # this process never configured the app (e.g. the API)
         if not settings.broker_url and settings.redis_url:  # the broker is the store's Redis
             return int(client.llen(f"{settings.redis_key_prefix}:celery:{queue}"))
-        from spinneret.embedded_redis import EmbeddedRedis
+        from spinneret.runtime.embedded_redis import EmbeddedRedis
 
         configure(settings, settings.redis_url or EmbeddedRedis(settings.data_dir).ensure_running())
     counter = BrokerQueueDepth()

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from records.crawls import CrawlRepository
-from records.sites import SiteRepository
-from spinneret.context import AppContext
+from spinneret.records.crawls import CrawlRepository
+from spinneret.records.sites import SiteRepository
+from spinneret.runtime.context import AppContext
 
 
 def due_sites(context: AppContext, interval_s: float, now: datetime | None = None) -> list[str]:

@@ -9,11 +9,11 @@ import uuid
 
 import redis
 
-from config import Settings
-from crawler.types import FoundImage
-from worker.celery_app import BrokerQueueDepth
-from worker.ledger import TaskLedger, redeliver_stale
-from worker.tasks import hash_and_match
+from spinneret.config import Settings
+from spinneret.crawler.types import FoundImage
+from spinneret.runtime.celery_app import BrokerQueueDepth
+from spinneret.runtime.ledger import TaskLedger, redeliver_stale
+from spinneret.worker.tasks import hash_and_match
 
 BYTES_KEY_TTL_S = 6 * 3600
 DEPTH_CHECK_INTERVAL_S = 0.2
@@ -34,7 +34,7 @@ class CelerySink:
         self._ledger = TaskLedger(client, settings.redis_key_prefix)
 
     def redeliver_stale(self) -> int:
-        """Send again the tasks a broker lost (see worker/ledger.py)."""
+        """Send again the tasks a broker lost (see runtime/ledger.py)."""
         return redeliver_stale(self._ledger, self._client, self._settings.redeliver_after_s)
 
     async def submit(self, image: FoundImage) -> None:

@@ -10,15 +10,15 @@ import functools
 import logging
 import threading
 
-from matcher.following import FollowingMatcher
-from matcher.hash_cache import HashCache
-from matcher.hashing import HashOptions
-from matcher.matching import Thresholds
-from notices.service import NoticeService
-from records.images import ImageRecorder
-from spinneret.context import AppContext
-from spinneret.pipeline import ImageProcessor
-from worker.ledger import TaskLedger, redeliver_stale
+from spinneret.matcher.following import FollowingMatcher
+from spinneret.matcher.hash_cache import HashCache
+from spinneret.matcher.hashing import HashOptions
+from spinneret.matcher.matching import Thresholds
+from spinneret.notices.service import NoticeService
+from spinneret.records.images import ImageRecorder
+from spinneret.runtime.context import AppContext
+from spinneret.runtime.ledger import TaskLedger, redeliver_stale
+from spinneret.runtime.pipeline import ImageProcessor
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ def _warm_up_hashing() -> None:
 
     from PIL import Image
 
-    from matcher.hashing import hash_image_decoded
+    from spinneret.matcher.hashing import hash_image_decoded
 
     buffer = io.BytesIO()
     Image.linear_gradient("L").convert("RGB").save(buffer, "PNG")

@@ -21,10 +21,10 @@ from redis.backoff import ExponentialBackoff
 from redis.cluster import RedisCluster
 from redis.retry import Retry
 
-from spinneret.errors import SpinneretError
+from spinneret.runtime.errors import SpinneretError
 
 if TYPE_CHECKING:
-    from config import Settings
+    from spinneret.config import Settings
 
 CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 
@@ -101,7 +101,7 @@ def broker_url_for(settings: Settings, redis_url: str) -> str:
     if settings.broker_url:
         return settings.broker_url
     if not settings.redis_url:
-        from spinneret.embedded_redis import EmbeddedRedis
+        from spinneret.runtime.embedded_redis import EmbeddedRedis
 
         return EmbeddedRedis.broker(settings.data_dir).ensure_running()
     if is_cluster(redis_url, settings.redis_cluster):
