@@ -150,7 +150,7 @@ class SpinneretCollector:
         """The store's version and, from the workers' heartbeats (worker/heartbeat.py), the
         version each worker process's index is at: a worker below the store for long is not
         following it."""
-        from spinneret.worker.heartbeat import live_workers
+        from spinneret.runtime.heartbeats import live_workers
 
         store = GaugeMetricFamily("spinneret_store_version",
                                   "Version of the fingerprint store (bumped by every list change)")

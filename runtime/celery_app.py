@@ -16,6 +16,11 @@ from spinneret.runtime.redis_clients import broker_url_for, is_cluster, is_singl
 IMAGES_QUEUE = "spinneret.images"
 NOTICES_QUEUE = "spinneret.notices"
 
+# Task names: producers send by name, so they never import the worker package.
+HASH_AND_MATCH_TASK = "spinneret.hash_and_match"
+SEND_NOTICES_TASK = "spinneret.notices.send"
+RECHECK_TASK = "spinneret.notices.recheck"
+
 # worker.heartbeat: its Celery signal handlers make each worker process report its index.
 app = Celery("spinneret", include=["spinneret.worker.tasks", "spinneret.worker.heartbeat"])
 
@@ -76,12 +81,12 @@ def configure(settings: Settings, redis_url: str) -> Celery:
         enable_utc=True,
         beat_schedule={
             "send-notices": {
-                "task": "spinneret.notices.send",
+                "task": SEND_NOTICES_TASK,
                 "schedule": settings.notice_send_interval_s,
                 "options": {"expires": settings.notice_send_interval_s},
             },
             "recheck-notices": {
-                "task": "spinneret.notices.recheck",
+                "task": RECHECK_TASK,
                 "schedule": settings.recheck_poll_interval_s,
                 "options": {"expires": settings.recheck_poll_interval_s},
             },

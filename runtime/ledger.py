@@ -83,7 +83,7 @@ class TaskLedger:
 
 def redeliver_stale(ledger: TaskLedger, client: redis.Redis, older_than_s: float) -> int:
     """Send again every task older than `older_than_s` (one sweeper at a time)."""
-    from spinneret.worker.tasks import hash_and_match
+    from spinneret.runtime.celery_app import HASH_AND_MATCH_TASK, app
 
     lock = client.lock(ledger.lock_key, timeout=max(30.0, older_than_s), blocking=False)
     if not lock.acquire(blocking=False):
@@ -91,7 +91,8 @@ def redeliver_stale(ledger: TaskLedger, client: redis.Redis, older_than_s: float
     try:
         stale = ledger.stale(older_than_s)
         for task_id, payload in stale:
-            hash_and_match.apply_async(args=[payload], task_id=task_id)
+            app.send_task(HASH_AND_MATCH_TASK, args=[payload], task_id=task_id,
+                          ignore_result=True)
             ledger.touch(task_id)
         return len(stale)
     finally:

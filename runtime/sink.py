@@ -11,9 +11,8 @@ import redis
 
 from spinneret.config import Settings
 from spinneret.crawler.types import FoundImage
-from spinneret.runtime.celery_app import BrokerQueueDepth
+from spinneret.runtime.celery_app import HASH_AND_MATCH_TASK, BrokerQueueDepth, app
 from spinneret.runtime.ledger import TaskLedger, redeliver_stale
-from spinneret.worker.tasks import hash_and_match
 
 BYTES_KEY_TTL_S = 6 * 3600
 DEPTH_CHECK_INTERVAL_S = 0.2
@@ -63,7 +62,7 @@ def send_image_task(payload: dict, ledger: TaskLedger) -> str:
     """File the task in the ledger, then send it; returns its id."""
     task_id = uuid.uuid4().hex
     ledger.add(task_id, payload)
-    hash_and_match.apply_async(args=[payload], task_id=task_id)
+    app.send_task(HASH_AND_MATCH_TASK, args=[payload], task_id=task_id, ignore_result=True)
     return task_id
 
 

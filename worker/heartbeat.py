@@ -14,80 +14,22 @@ and the solo pool's process (`worker_process_init`), in the threads pool's worke
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import logging
 import os
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
 
 import redis
 from celery import signals
 
+from spinneret.runtime.heartbeats import WorkerBeat, remove_beat, write_beat
 from spinneret.runtime.redis_clients import sync_client
 
 log = logging.getLogger(__name__)
 
 CHECK_INTERVAL_S = 0.5  # how often the index version is looked at (a change is sent at once)
 TTL_INTERVALS = 3
-
-
-def _keys(prefix: str) -> tuple[str, str]:
-    base = f"{prefix}:workers:{{{prefix}}}"
-    return f"{base}:live", f"{base}:hb:"
-
-
-@dataclass(frozen=True)
-class WorkerBeat:
-    worker: str
-    host: str
-    pid: int
-    index_version: int
-    index_size: dict[str, int] = field(default_factory=dict)
-    at: float = 0.0
-
-    @property
-    def entries(self) -> int:
-        return sum(self.index_size.values())
-
-
-def write_beat(client: redis.Redis, prefix: str, beat: WorkerBeat, ttl_s: float) -> None:
-    live, key = _keys(prefix)
-    pipe = client.pipeline(transaction=False)
-    pipe.set(key + beat.worker, json.dumps(dataclasses.asdict(beat)), px=max(1, int(ttl_s * 1000)))
-    pipe.sadd(live, beat.worker)
-    pipe.execute()
-
-
-def remove_beat(client: redis.Redis, prefix: str, worker: str) -> None:
-    live, key = _keys(prefix)
-    pipe = client.pipeline(transaction=False)
-    pipe.delete(key + worker)
-    pipe.srem(live, worker)
-    pipe.execute()
-
-
-def live_workers(client: redis.Redis, prefix: str) -> list[WorkerBeat]:
-    """Every worker process whose heartbeat has not expired, by worker id."""
-    live, key = _keys(prefix)
-    workers = sorted(m.decode() if isinstance(m, bytes) else m for m in client.smembers(live))
-    if not workers:
-        return []
-    values = client.mget([key + worker for worker in workers])
-    beats, gone = [], []
-    for worker, value in zip(workers, values, strict=True):
-        if value is None:
-            gone.append(worker)
-            continue
-        try:
-            beats.append(WorkerBeat(**json.loads(value)))
-        except (TypeError, ValueError):
-            log.warning("ignoring a malformed heartbeat of worker %s", worker)
-    if gone:  # a live worker removed here by a race adds itself back at its next beat
-        client.srem(live, *gone)
-    return beats
 
 
 class Heartbeat:

@@ -11,7 +11,12 @@ from celery import signals
 from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy.exc import OperationalError
 
-from spinneret.runtime.celery_app import app
+from spinneret.runtime.celery_app import (
+    HASH_AND_MATCH_TASK,
+    RECHECK_TASK,
+    SEND_NOTICES_TASK,
+    app,
+)
 from spinneret.runtime.pipeline import ImageJob
 from spinneret.runtime.worker_state import reset_worker_state, worker_state
 
@@ -21,7 +26,7 @@ TRANSIENT_ERRORS = (redis.ConnectionError, redis.TimeoutError, OperationalError)
 
 
 @app.task(
-    name="spinneret.hash_and_match",
+    name=HASH_AND_MATCH_TASK,
     bind=True,
     # Outcomes live in SQL; storing a result per image would fill Redis on a big crawl.
     # Callers that wait on one (tests) ask with apply_async(..., ignore_result=False).
@@ -129,7 +134,7 @@ def _result(outcome) -> dict:
     }
 
 
-@app.task(name="spinneret.notices.send", acks_late=True, autoretry_for=TRANSIENT_ERRORS,
+@app.task(name=SEND_NOTICES_TASK, acks_late=True, autoretry_for=TRANSIENT_ERRORS,
           retry_backoff=5, max_retries=5)
 def send_notices() -> dict:
     """Group new matches into notices, then send every due delivery (the outbox is
@@ -137,7 +142,7 @@ def send_notices() -> dict:
     return dataclasses.asdict(asyncio.run(worker_state().notices.send_once()))
 
 
-@app.task(name="spinneret.notices.recheck", acks_late=True, autoretry_for=TRANSIENT_ERRORS,
+@app.task(name=RECHECK_TASK, acks_late=True, autoretry_for=TRANSIENT_ERRORS,
           retry_backoff=5, max_retries=5)
 def recheck_notices() -> dict:
     """Re-fetch due notice items; close removed ones; send reminders and escalations."""
