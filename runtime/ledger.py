@@ -91,8 +91,7 @@ def redeliver_stale(ledger: TaskLedger, client: redis.Redis, older_than_s: float
     try:
         stale = ledger.stale(older_than_s)
         for task_id, payload in stale:
-            app.send_task(HASH_AND_MATCH_TASK, args=[payload], task_id=task_id,
-                          ignore_result=True)
+            app.send_task(HASH_AND_MATCH_TASK, args=[payload], task_id=task_id)
             ledger.touch(task_id)
         return len(stale)
     finally:

@@ -62,7 +62,7 @@ def send_image_task(payload: dict, ledger: TaskLedger) -> str:
     """File the task in the ledger, then send it; returns its id."""
     task_id = uuid.uuid4().hex
     ledger.add(task_id, payload)
-    app.send_task(HASH_AND_MATCH_TASK, args=[payload], task_id=task_id, ignore_result=True)
+    app.send_task(HASH_AND_MATCH_TASK, args=[payload], task_id=task_id)
     return task_id
 
 
