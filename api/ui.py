@@ -26,7 +26,7 @@ from spinneret.api.http import PRINCIPAL, form_body, ok, path_int, query_int, se
 from spinneret.api.timeline import notice_timeline
 from spinneret.api.v1_lists import export_list_, import_upload
 from spinneret.api.v1_records import FILTER_FIELDS, crawl_json, image_filter, site_changes
-from spinneret.crawler.netpolicy import NetworkPolicy
+from spinneret.config.netpolicy import NetworkPolicy
 from spinneret.matcher.errors import EntryNotFound
 from spinneret.matcher.store import ListChange, ListInfo
 from spinneret.notices.clock import seconds_between

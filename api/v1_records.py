@@ -17,7 +17,7 @@ from spinneret.api.http import (
     services,
     set_audit,
 )
-from spinneret.crawler.netpolicy import NetworkPolicy
+from spinneret.config.netpolicy import NetworkPolicy
 from spinneret.records.crawls import CrawlRepository
 from spinneret.records.matched_images import (
     ImageFilter,

@@ -15,8 +15,8 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 from yarl import URL
 
+from spinneret.config.netpolicy import HOW_TO_ALLOW, NetworkPolicy
 from spinneret.crawler.errors import SsrfBlocked
-from spinneret.crawler.netpolicy import HOW_TO_ALLOW, NetworkPolicy
 from spinneret.crawler.types import ALLOWED_SCHEMES
 
 

@@ -19,7 +19,7 @@ from spinneret.records.models import Site
 from spinneret.records.types import NewSite, SiteRecord
 
 if TYPE_CHECKING:
-    from spinneret.crawler.netpolicy import NetworkPolicy
+    from spinneret.config.netpolicy import NetworkPolicy
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+$")
@@ -51,7 +51,7 @@ def check_webhook_address(url: str, policy: NetworkPolicy | None = None) -> None
     """`InvalidSite` if the webhook's host is (or resolves to) an address the SSRF guard
     refuses: notices must not be POSTed into the service's own network. Delivery checks
     again (DNS can change). `policy` None: public addresses only."""
-    from spinneret.crawler.netpolicy import NetworkPolicy  # no aiohttp: keeps records light
+    from spinneret.config.netpolicy import NetworkPolicy  # no aiohttp: keeps records light
 
     parts = urlsplit(url.strip())
     refusal = (policy or NetworkPolicy()).host_refusal(parts.hostname or "", parts.port)

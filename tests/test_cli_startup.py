@@ -27,9 +27,11 @@ sys.argv[0] = "spinneret"
 from spinneret.cli import main
 main()
 """
-NOT_FOR_HELP = ("numba", "scipy", "celery", "sqlalchemy", "aiohttp", "numpy", "crawler",
-                "records", "notices", "matcher")
-NOT_FOR_HASH = ("celery", "sqlalchemy", "aiohttp", "crawler", "records", "notices", "redis")
+NOT_FOR_HELP = ("numba", "scipy", "celery", "sqlalchemy", "aiohttp", "numpy",
+                "spinneret.crawler", "spinneret.records", "spinneret.notices",
+                "spinneret.matcher")
+NOT_FOR_HASH = ("celery", "sqlalchemy", "aiohttp", "spinneret.crawler", "spinneret.records",
+                "spinneret.notices", "redis")
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -40,13 +42,15 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 def run_recording_modules(tmp_path: Path, *args: str, env: dict[str, str] | None = None,
                           prelude: str = "") -> tuple[subprocess.CompletedProcess[str], set[str]]:
-    """Run `spinneret ARGS` in a fresh process; (result, top-level packages it imported)."""
+    """Run `spinneret ARGS` in a fresh process; (result, top-level packages it imported, and our subpackages)."""
     record = tmp_path / "modules.json"
     result = subprocess.run(
         [sys.executable, "-c", prelude + HOOK, str(record), *args], capture_output=True,
         text=True, env=env or _env(tmp_path), timeout=300,
     )
-    modules = {name.split(".")[0] for name in json.loads(record.read_text())}
+    # Top-level packages, and our own subpackages by their two-part names (spinneret.crawler).
+    modules = {".".join(name.split(".")[:2]) if name.startswith("spinneret.") else
+               name.split(".")[0] for name in json.loads(record.read_text())}
     return result, modules
 
 

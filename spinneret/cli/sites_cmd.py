@@ -10,7 +10,7 @@ from spinneret.cli._records_view import as_json, when, who
 from spinneret.cli.common import OutputFormat, console, err_console
 from spinneret.cli.output import TableView, emit, field_table, record_fields
 from spinneret.config import Settings
-from spinneret.crawler.netpolicy import NetworkPolicy
+from spinneret.config.netpolicy import NetworkPolicy
 from spinneret.records.sites import SiteRepository, add_site, remove_site
 from spinneret.records.types import NewSite, SiteRecord
 from spinneret.runtime.context import AppContext

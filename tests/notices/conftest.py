@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select, update
 
-from spinneret.crawler.netpolicy import NetworkPolicy
+from spinneret.config.netpolicy import NetworkPolicy
 from spinneret.notices.clock import ManualClock
 from spinneret.records.crawls import CrawlRepository
 from spinneret.records.db import Database

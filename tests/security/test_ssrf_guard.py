@@ -13,8 +13,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from spinneret.config import Settings
+from spinneret.config.netpolicy import NetworkPolicy
 from spinneret.crawler import Crawler, CrawlSettings, CrawlTarget, RedisFrontier, SsrfBlocked
-from spinneret.crawler.netpolicy import NetworkPolicy
 from spinneret.crawler.ssrf import SsrfPolicy, StaticResolver
 from spinneret.runtime.crawling import START_REASONS
 

@@ -6,7 +6,8 @@ address that embeds an IPv4 one (mapped, 6to4, Teredo, NAT64, IPv4-compatible) i
 the IPv4 address too, and the legacy IPv4 spellings a resolver would accept (`127.1`,
 `2130706433`, `0177.0.0.1`, `0x7f.1`) are IP literals, not names.
 
-Kept free of aiohttp so that site validation (records) can use it cheaply.
+Kept free of aiohttp and in config/ (the deployment's policy, like its settings) so that
+the crawler, the recheck, webhook delivery and site validation (records) share it.
 """
 
 from __future__ import annotations
