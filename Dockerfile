@@ -15,6 +15,7 @@ COPY worker ./worker
 COPY records ./records
 COPY notices ./notices
 COPY api ./api
+COPY runtime ./runtime
 COPY spinneret ./spinneret
 # Wheels of the package and every dependency (PostgreSQL driver included).
 RUN pip wheel --wheel-dir /wheels ".[postgres]"
@@ -24,6 +25,7 @@ ENV PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     SPINNERET_DATA_DIR=/data \
+    NUMBA_CACHE_DIR=/data/cache/numba \
     SPINNERET_API_HOST=0.0.0.0 \
     SPINNERET_API_PORT=8080 \
     SPINNERET_LOG_JSON=true

@@ -94,3 +94,12 @@ def test_wheel_in_a_fresh_venv_adds_one_name_and_runs(wheel: Path, tmp_path: Pat
     cli = subprocess.run([venv / "bin" / "spinneret", "--help"], capture_output=True,
                          text=True, cwd=tmp_path, timeout=120)
     assert cli.returncode == 0 and "lists" in cli.stdout, cli.stderr
+
+
+def test_the_dockerfile_copies_every_package_folder() -> None:
+    """The image builds its wheel from the copied folders: one left out is a module missing
+    from every container."""
+    copied = {line.split()[1] for line in (ROOT / "Dockerfile").read_text().splitlines()
+              if line.startswith("COPY ") and "--from" not in line}
+    folders = set(_pyproject()["tool"]["setuptools"]["package-dir"].values())
+    assert folders <= copied, f"not copied into the image: {folders - copied}"
