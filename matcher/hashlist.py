@@ -139,16 +139,20 @@ def read_hash_list(
     Raises `InvalidHashList` for the first bad row (or an unreadable file).
     """
     path = Path(path)
-    fmt = ListFormat(format) if format else refine_format(path, guess_format(path))
-    stream = open_text(path, progress)
+    stream = None
     try:
+        # Guessing the format reads the file's start (exchange formats share .csv/.txt), so a
+        # corrupt file can fail here already.
+        fmt = ListFormat(format) if format else refine_format(path, guess_format(path))
+        stream = open_text(path, progress)
         yield from parse_hash_list(stream, fmt, algorithm, registry)
     except UnicodeDecodeError:  # only possible for gzip framing errors etc.
         raise HashListFileError("file is not UTF-8 text") from None
     except (OSError, EOFError, zlib.error) as exc:  # zlib.error: a corrupt .gz
         raise HashListFileError(f"cannot read {path}: {exc}") from None
     finally:
-        stream.close()
+        if stream is not None:
+            stream.close()
 
 
 def parse_hash_list(

@@ -69,8 +69,11 @@ def test_bad_file_is_refused_whole_in_one_line(cli, store, tmp_path, name, conte
 
 ACCEPTED = [
     # (file name, content, entries stored)
-    ("duplicates.csv", f"algorithm,hash,label\nmd5,{MD5},a\nmd5,{MD5},b\nMD5,{MD5.upper()},c\n",
-     {ListEntry("md5", MD5, "c")}),
+    # One hash listed for several images keeps every one (a match names them all); the same
+    # row twice is one entry.
+    ("duplicates.csv", f"algorithm,hash,label\nmd5,{MD5},a\nmd5,{MD5},b\nMD5,{MD5.upper()},c\n"
+     f"md5,{MD5},a\n",
+     {ListEntry("md5", MD5, "a"), ListEntry("md5", MD5, "b"), ListEntry("md5", MD5, "c")}),
     ("bom-crlf.csv", b"\xef\xbb\xbfalgorithm,hash\r\nmd5," + MD5.encode() + b"\r\n\r\n",
      {ListEntry("md5", MD5)}),
     ("bom-crlf.txt", b"\xef\xbb\xbf# comment\r\n" + MD5.encode() + b"\r\n",
