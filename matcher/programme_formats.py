@@ -42,6 +42,11 @@ Row = tuple[int, str, str, str, str]
 
 def rows(stream: Iterable[str], format: str) -> Iterator[Row]:
     text = "".join(stream)
+    try:  # the stream keeps bytes that are not UTF-8 as surrogates
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        line = text.count("\n", 0, exc.start) + 1
+        raise InvalidHashList(line, "the file is not UTF-8 text") from None
     listed, retracted = _ncmec(text) if format == NCMEC_XML else _tcap(text)
     for row in listed:
         if (row[1], row[2].strip().lower()) not in retracted:

@@ -292,3 +292,15 @@ def test_programme_files_with_a_bad_entry_are_rejected_whole(cli, store, tmp_pat
     assert code != 0 and f"line {line}: " in message and reason in message, message
     assert len(message.splitlines()) == 1
     assert entries(store, "kept") == {("md5", MD5S[2], "before")}
+
+
+@pytest.mark.parametrize("fmt", ["ncmec-xml", "tcap-json"])
+def test_a_programme_file_that_is_not_text_is_one_line_error(cli, store, tmp_path, fmt):
+    """Bytes that are not UTF-8 (an image posted as a list) are refused, not a traceback."""
+    store.replace_list("kept", [ListEntry("md5", MD5S[2], "before")], kind="block")
+    path = tmp_path / "image.bin"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe")
+    code, out, err = cli("lists", "import", str(path), "--list", "kept", "--format", fmt)
+    message = (out + err).strip()
+    assert code == 2 and "not UTF-8 text" in message and len(message.splitlines()) == 1, message
+    assert entries(store, "kept") == {("md5", MD5S[2], "before")}
