@@ -68,12 +68,16 @@ def test_enormous_attributes_and_srcset_garbage():
             f'<img srcset="{srcset}"><img srcset="{garbage}">'
             f'<div style="background:url({huge}.png)"></div>'
             f'<img srcset="{huge}">')
-    out = extract_html(body, BASE)
+    out = extract_html(body, BASE, max_images=60_000)
     _check(out)
     images = {link.url for link in out.links if link.kind == "image"}
     assert "http://site.example/dir/a.png" in images
     assert "http://site.example/dir/i49999.png" in images
     assert len(images) < 50_000 + 2 + 10_000
+    # At the default bound the rest is counted, not taken (SPINNERET_MAX_IMAGES_PER_PAGE).
+    capped = extract_html(body, BASE)
+    taken = [link for link in capped.links if link.kind == "image"]
+    assert len(taken) == 10_000 and capped.images_over_cap > 40_000
 
 
 def test_srcset_parser_terminates_on_garbage():
