@@ -298,7 +298,9 @@ async def crawls_page(request: web.Request) -> web.Response:
 async def crawls_progress(request: web.Request) -> web.Response:
     """The crawls page's live figures (polled by static/crawls.js), as /api/v1/crawls."""
     crawls = CrawlRepository(services(request).db).list(limit=100)
-    return ok([crawl_json(request, c) for c in crawls])
+    response = ok([crawl_json(request, c) for c in crawls])
+    response.headers.update(SECURITY_HEADERS)  # a UI route: the UI's headers, nosniff among them
+    return response
 
 
 async def crawl_page(request: web.Request) -> web.Response:
