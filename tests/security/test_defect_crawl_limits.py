@@ -212,8 +212,7 @@ async def test_the_recheck_fetch_caps_a_bomb_too():
     assert result.body is None and "too_large" in (result.error or ""), result
     assert grown_mb < 64, grown_mb  # the cap (2 MiB) plus buffers, not the 256 MiB bomb
     # "Cannot tell": the item stays open, it is neither present nor removed.
-    assert verdict(result, previous="open", algorithm="sha256", query_hash="00",
-                   settings=None) == "unknown"
+    assert verdict(result, previous="open", evidence=None, settings=None) == ("unknown", None)
 
 
 def test_ordinary_gzip_bodies_still_decode():
