@@ -100,6 +100,17 @@ def _drop_connection_pools() -> None:
     app._pool = None
     app.amqp._producer_pool = None
     app.__dict__.pop("control", None)  # its mailbox caches the old producer pool
+    # The result backend is built once and kept: without this, a process reconfigured for
+    # another Redis would still wait for results on the first one.
+    backend = app._backend
+    app._backend_cache = None
+    if getattr(app._local, "backend", None) is not None:
+        del app._local.backend
+    if backend is not None:
+        try:
+            backend.client.close()  # a Redis backend; others have nothing to close here
+        except Exception:  # noqa: BLE001 - the old backend may be gone already
+            pass
 
 
 def queue_depth(client, settings: Settings, queue: str = IMAGES_QUEUE) -> int:
