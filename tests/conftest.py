@@ -188,6 +188,16 @@ def cli(cli_env, capsys, monkeypatch):
     return run
 
 
+@pytest.fixture
+def smtp():
+    """A real SMTP server (aiosmtpd) on loopback that keeps what it receives."""
+    from tests.notices.smtp_server import SmtpServer
+
+    server = SmtpServer().start()
+    yield server
+    server.stop()
+
+
 def reference_dir() -> Path | None:
     """The full PDQ reference set (`../shared/reference/pdq`), if this checkout has it."""
     candidates = []

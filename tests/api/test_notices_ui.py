@@ -9,14 +9,6 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from spinneret.records.audit import AuditLog
-from tests.notices.smtp_server import SmtpServer
-
-
-@pytest.fixture
-def smtp():
-    server = SmtpServer().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

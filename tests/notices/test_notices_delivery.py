@@ -30,13 +30,6 @@ from tests.notices.smtp_server import SmtpServer, free_port
 
 
 @pytest.fixture
-def smtp():
-    server = SmtpServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def service(db, settings, clock, smtp) -> NoticeService:
     settings.notice_batch_window_s = 0
     settings.smtp_port = smtp.port

@@ -15,14 +15,6 @@ from spinneret.notices.clock import as_utc
 from spinneret.notices.readiness import deployment_warnings, sending_problems
 from spinneret.notices.service import NoticeService
 from spinneret.records.models import Delivery
-from tests.notices.smtp_server import SmtpServer
-
-
-@pytest.fixture
-def smtp():
-    server = SmtpServer().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -6,20 +6,10 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-import pytest
-
 from spinneret.config import reset_settings_cache
 from spinneret.notices.clock import as_utc
 from spinneret.notices.service import NoticeService
 from spinneret.records.audit import AuditLog
-from tests.notices.smtp_server import SmtpServer
-
-
-@pytest.fixture
-def smtp():
-    server = SmtpServer().start()
-    yield server
-    server.stop()
 
 
 def test_a_changed_window_moves_the_send_time_of_a_waiting_notice(
