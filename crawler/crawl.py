@@ -288,7 +288,8 @@ class Crawler:
             extracted = extract_html(response.body, response.url,
                                      max_data_bytes=self.settings.max_response_bytes,
                                      max_links=self.settings.max_links_per_page,
-                                     max_images=self.settings.max_images_per_page)
+                                     max_images=self.settings.max_images_per_page,
+                                     content_type=response.headers.get("Content-Type"))
             await self._handle_extracted(extracted, response.url, item.depth)
         elif kind == "text/css":
             extracted = self._extract_css(response)

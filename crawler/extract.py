@@ -15,6 +15,7 @@ from urllib.parse import urljoin
 
 import tinycss2
 from selectolax.lexbor import LexborHTMLParser
+from w3lib.encoding import html_to_unicode
 from w3lib.url import parse_data_uri
 from yarl import URL
 
@@ -213,10 +214,18 @@ def _segments(text: str) -> Iterator[str]:
 
 
 def extract_html(body: bytes | str, base_url: str, *, max_data_bytes: int = 20 << 20,
-                 max_links: int = 10_000, max_images: int = 10_000) -> Extracted:
+                 max_links: int = 10_000, max_images: int = 10_000,
+                 content_type: str | None = None) -> Extracted:
     """Links and images of a page: at most `max_links` links and `max_images` images, the
-    rest counted in `links_over_cap` / `images_over_cap`."""
-    text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
+    rest counted in `links_over_cap` / `images_over_cap`.
+
+    Bytes are decoded as a browser would: the Content-Type header's charset, else a BOM or
+    `<meta charset>`, else UTF-8 (a Latin-1 page's `café.png` is requested as `caf%C3%A9.png`,
+    as a browser requests it)."""
+    if isinstance(body, bytes):
+        text = html_to_unicode(content_type, body)[1]
+    else:
+        text = body
     col = _Collector(base_url, max_data_bytes, max_links=max_links, max_images=max_images)
     state = {"base_seen": False}
     for segment in _segments(text):

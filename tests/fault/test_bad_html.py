@@ -118,13 +118,14 @@ def test_non_utf8_bytes_never_raise(encoding):
         assert "http://site.example/dir/plain.png" in {link.url for link in out.links}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "extract_html decodes bytes as UTF-8 whatever the page's <meta charset> says: a Latin-1 "
-    "URL with a non-ASCII letter is fetched as 'caf%EF%BF%BD.png' (U+FFFD), not the "
-    "'caf%C3%A9.png' a browser requests, so that image is missed"))
 def test_meta_charset_decides_how_non_ascii_urls_are_read():
     body = '<meta charset="iso-8859-1"><img src="caf\u00e9.png">'.encode("latin-1")
     urls = {link.url for link in extract_html(body, BASE).links}
+    assert urls & {"http://site.example/dir/caf\u00e9.png", "http://site.example/dir/caf%C3%A9.png"}
+    # The header's charset wins over none in the page, as in a browser.
+    plain = '<img src="caf\u00e9.png">'.encode("latin-1")
+    urls = {link.url for link in extract_html(plain, BASE,
+                                              content_type="text/html; charset=ISO-8859-1").links}
     assert urls & {"http://site.example/dir/caf\u00e9.png", "http://site.example/dir/caf%C3%A9.png"}
 
 
