@@ -85,7 +85,16 @@ async def _child(config: dict) -> dict:
         await frontier.clear()
         await client.aclose()
     return {"stats": stats.as_dict(), "images": sink.images,
-            "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "maxrss_mb": _peak_rss_mb()}
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak RSS since its exec (VmHWM). Not ru_maxrss: Linux keeps that across
+    execve, so a child of a large test process would report its parent's size."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 async def run_child(config: dict) -> dict:
