@@ -56,7 +56,7 @@ def create_app(context, *, clock: Clock | None = None, db: Database | None = Non
     endpoints = all_endpoints()
     app[v1_admin.OPENAPI_KEY] = openapi_document(endpoints)
     env = aiohttp_jinja2.setup(
-        app, loader=jinja2.PackageLoader("api", "templates"), autoescape=True,
+        app, loader=jinja2.PackageLoader(__package__, "templates"), autoescape=True,
         undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(when=_when, duration=_duration, match_text=match_text,
                        category_text=category_text, hash_diff=hash_diff)

@@ -59,7 +59,7 @@ class Renderer:
         loaders: list[jinja2.BaseLoader] = []
         if templates_dir is not None:
             loaders.append(jinja2.FileSystemLoader(str(templates_dir)))
-        loaders.append(jinja2.PackageLoader("notices", "templates"))
+        loaders.append(jinja2.PackageLoader(__package__, "templates"))
         # Sandboxed: an operator's template (templates_dir) cannot reach Python internals.
         self.env = SandboxedEnvironment(
             loader=jinja2.ChoiceLoader(loaders),

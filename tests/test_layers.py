@@ -87,6 +87,31 @@ def test_old_top_level_names_are_not_imported() -> None:
     assert not wrong, "imports of the old top-level names:\n" + "\n".join(wrong)
 
 
+# Calls that import a package named by a string (templates, data files, lazy modules).
+_STRING_IMPORTS = {"PackageLoader", "import_module", "files", "find_spec"}
+
+
+def test_packages_named_in_strings_are_namespaced() -> None:
+    """`PackageLoader("notices", ...)` works from a checkout (its root is on sys.path in the
+    tests) and fails in an installed wheel: a string naming an old top-level package is as
+    wrong as an import of it."""
+    old = {"config", "matcher", "crawler", "records", "notices", "worker", "api", "runtime"}
+    wrong = []
+    for folder in FOLDERS.values():
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+            for node in ast.walk(tree):
+                if not (isinstance(node, ast.Call) and node.args):
+                    continue
+                name = getattr(node.func, "attr", getattr(node.func, "id", ""))
+                first = node.args[0]
+                if (name in _STRING_IMPORTS and isinstance(first, ast.Constant)
+                        and isinstance(first.value, str)
+                        and first.value.split(".")[0] in old):
+                    wrong.append(f"{path.relative_to(ROOT)}:{node.lineno} {first.value!r}")
+    assert not wrong, "old package names in strings:\n" + "\n".join(wrong)
+
+
 @pytest.mark.parametrize("layer", sorted(FOLDERS))
 def test_every_layer_folder_exists(layer: str) -> None:
     assert (ROOT / FOLDERS[layer] / "__init__.py").is_file()

@@ -85,6 +85,10 @@ def test_wheel_in_a_fresh_venv_adds_one_name_and_runs(wheel: Path, tmp_path: Pat
         "for name in names:\n"
         "    if not any(s in name for s in skip):\n"
         "        importlib.import_module(name)\n"
+        # templates load from the installed package (a loader naming a package by a string
+        # the checkout has but the wheel does not fails here)
+        "from spinneret.notices.render import Renderer\n"
+        "Renderer()\n"
         "print(len(names))\n"
     )
     done = subprocess.run([python, "-c", script], capture_output=True, text=True,
