@@ -98,6 +98,13 @@ def test_wheel_in_a_fresh_venv_adds_one_name_and_runs(wheel: Path, tmp_path: Pat
     cli = subprocess.run([venv / "bin" / "spinneret", "--help"], capture_output=True,
                          text=True, cwd=tmp_path, timeout=120)
     assert cli.returncode == 0 and "lists" in cli.stdout, cli.stderr
+    # `python -m` in the checkout puts its `spinneret/` first on sys.path, over the wheel (the
+    # demo's worker is started so): the namespace's other packages must be found beside it.
+    in_checkout = subprocess.run(
+        [python, "-c", "import spinneret.notices.render as m, spinneret; print(m.__file__)"],
+        capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert in_checkout.returncode == 0, in_checkout.stderr
+    assert in_checkout.stdout.startswith(str(ROOT)), in_checkout.stdout
 
 
 def test_the_dockerfile_copies_every_package_folder() -> None:
