@@ -184,7 +184,12 @@ class ContactResolver:
 
     async def _rdap(self, fetcher: Fetcher, host: str, errors: list[str]) -> list[Contact]:
         try:
-            addresses = await self.addresses(host)
+            async with asyncio.timeout(self.crawl_settings.fetch_timeout_s):
+                addresses = await self.addresses(host)
+        except TimeoutError:
+            errors.append(f"rdap: {host} did not resolve within "
+                          f"{self.crawl_settings.fetch_timeout_s:g}s")
+            return []
         except (OSError, UnicodeError) as exc:
             errors.append(f"rdap: {host} did not resolve ({exc})")
             return []

@@ -47,8 +47,7 @@ def email_recipients(session: Session, site: Site) -> list[tuple[str, str]]:
 
 def sites_needing_lookup(session: Session) -> list[Site]:
     """Sites without registered contacts that have a notice open or new matches (so a
-    notice is about to be sealed or opened); detached rows are not needed: the caller
-    reads ids and URLs inside the session."""
+    notice is about to be sealed or opened)."""
     unregistered = or_(Site.owner_email == "", Site.owner_email.is_(None))
     return list(session.scalars(
         select(Site).where(

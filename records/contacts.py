@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from spinneret.records.audit import write_event
@@ -131,6 +132,12 @@ class ContactRepository:
         values: dict[str, Any] = dict(
             contacts=[c.to_json() for c in contacts], source=source,
             errors=[e[:500] for e in errors], fetched_at=fetched_at, expires_at=expires_at)
+        try:
+            return self._upsert(host, values)
+        except IntegrityError:  # another process stored the same host meanwhile: update it
+            return self._upsert(host, values)
+
+    def _upsert(self, host: str, values: dict[str, Any]) -> CachedContacts:
         with self._db.session() as session:
             row = session.scalar(select(ContactCacheEntry).where(ContactCacheEntry.host == host))
             if row is None:

@@ -384,3 +384,28 @@ async def test_rdap_contact_used_when_security_txt_is_missing(
     await service.send_once()
     assert [m.rcpt_tos for m in smtp.messages] == [["abuse@hosting.test"]]
     assert _deliveries(db) == [("abuse@hosting.test", "rdap", "initial", "sent")]
+
+
+async def test_a_host_that_never_resolves_is_given_up_on_and_recorded(
+        db, lookup_settings, clock, smtp, site_server, record_match):
+    """The service passes its lookup options on (here: a DNS answer that never comes)."""
+    import asyncio
+
+    lookup_settings.contact_lookup_timeout_s = 0.2
+    lookup_settings.notice_batch_window_s = 0
+    lookup_settings.smtp_port = smtp.port
+    never = asyncio.Event()
+
+    async def hanging(host: str) -> list[str]:
+        await never.wait()
+        return []
+
+    service = NoticeService(db, lookup_settings, clock=clock,
+                            contact_lookup={"addresses": hanging})
+    reported = unregistered_site(db, site_server.url)
+    record_match(reported, f"{site_server.url}img/1.png")
+    [found] = await service.prepare_contacts()
+    assert found.contacts == ()
+    assert "rdap: 127.0.0.1 did not resolve within 0.2s" in found.errors
+    await service.send_once()  # the cached "nothing found" is used: no second lookup wait
+    assert smtp.messages == []
