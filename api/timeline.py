@@ -25,11 +25,10 @@ def notice_timeline(db: Database, view: NoticeView) -> list[TimelineEvent]:
     events = [TimelineEvent(view.created_at, "notice opened",
                             f"{len(view.items)} item(s) for {view.site_name}")]
     for d in view.deliveries:
-        events.append(TimelineEvent(d.created_at, f"{d.purpose} queued",
-                                    f"{d.channel} to {d.recipient}"))
+        to = f"{d.channel} to {d.recipient} (contact: {d.recipient_source})"
+        events.append(TimelineEvent(d.created_at, f"{d.purpose} queued", to))
         if d.sent_at:
-            events.append(TimelineEvent(d.sent_at, f"{d.purpose} sent",
-                                        f"{d.channel} to {d.recipient}"))
+            events.append(TimelineEvent(d.sent_at, f"{d.purpose} sent", to))
         elif d.status == "failed":
             events.append(TimelineEvent(d.next_attempt_at or d.created_at,
                                         f"{d.purpose} failed", d.last_error or ""))

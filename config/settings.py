@@ -223,6 +223,17 @@ class Settings(BaseSettings):
     templates_dir: Path | None = Field(
         default=None, description="Operator overrides for notice templates."
     )
+    # Who to notify when a site has no registered contact (notices/contacts.py).
+    rdap_base_url: str = Field(
+        default="https://rdap.org/",
+        description="RDAP service asked for the abuse contact of a host's network "
+                    "(<base>ip/<address>); rdap.org redirects to the right registry.")
+    contact_cache_ttl_s: float = Field(
+        default=7 * 24 * 3600, gt=0, description="How long looked-up contacts are reused.")
+    contact_negative_cache_ttl_s: float = Field(
+        default=6 * 3600, gt=0, description="How long \"no contact found\" is reused.")
+    contact_lookup_timeout_s: float = Field(
+        default=10.0, gt=0, description="Time cap of one security.txt or RDAP request.")
 
     # --- API -----------------------------------------------------------------
     api_host: str = "127.0.0.1"
@@ -232,6 +243,14 @@ class Settings(BaseSettings):
     hma_anonymous_read: bool = False
     # Also serve the HMA face at HMA's own root paths (/status, /h, /m, /c), not only /hma.
     hma_root_paths: bool = False
+
+    @field_validator("rdap_base_url")
+    @classmethod
+    def _check_rdap_base_url(cls, value: str) -> str:
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{value!r} is not an http(s) URL (e.g. https://rdap.org/)")
+        return value.strip() if value.strip().endswith("/") else value.strip() + "/"
 
     @field_validator("algorithms", mode="before")
     @classmethod

@@ -34,6 +34,7 @@ from spinneret.notices.coverage import (
     suppressed_clause,
 )
 from spinneret.notices.errors import NoticeError, NoticeNotFound
+from spinneret.notices.recipients import email_recipients
 from spinneret.notices.types import match_kind
 from spinneret.records.audit import write_event
 from spinneret.records.models import (
@@ -262,20 +263,21 @@ def queue_deliveries(session: Session, notice: Notice, site: Site | None, *, kin
     """Outbox rows for one message of `kind` to the site's channels. Returns how many."""
     if site is None:
         return 0
-    targets: list[tuple[str, str]] = []
+    targets: list[tuple[str, str, str]] = []  # channel, recipient, where it came from
     if kind == "escalation":
         if site.abuse_email:
-            targets.append(("email", site.abuse_email))
+            targets.append(("email", site.abuse_email, "registered"))
     else:
-        if site.owner_email:
-            targets.append(("email", site.owner_email))
+        # The owner e-mail as registered, or an override, or a looked-up contact.
+        targets.extend(("email", email, source)
+                       for email, source in email_recipients(session, site))
         if site.webhook_url:
-            targets.append(("webhook", site.webhook_url))
-    for channel, recipient in targets:
+            targets.append(("webhook", site.webhook_url, "registered"))
+    for channel, recipient, source in targets:
         session.add(Delivery(
             notice_id=notice.id, channel=channel, recipient=recipient, kind=kind,
             status="pending", attempts=0, next_attempt_at=now, message_id=new_message_key(),
-            created_at=now,
+            created_at=now, recipient_source=source,
         ))
     session.flush()
     return len(targets)

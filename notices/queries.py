@@ -72,6 +72,7 @@ def _view(session: Session, notice: Notice, window_s: float | None) -> NoticeVie
                 status=d.status, attempts=d.attempts, idempotency_key=d.message_id,
                 next_attempt_at=d.next_attempt_at, sent_at=d.sent_at,
                 last_error=d.last_error, created_at=d.created_at,
+                recipient_source=d.recipient_source,
             )
             for d in deliveries
         ],

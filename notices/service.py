@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import random
 from dataclasses import dataclass, field
 
 from spinneret.notices.clock import Clock, SystemClock
+from spinneret.notices.contacts import ContactResolver, Resolution
 from spinneret.notices.errors import NoticeError
 from spinneret.notices.outbox import Outbox, OutboxResult, resend
 from spinneret.notices.policy import (
@@ -19,10 +21,14 @@ from spinneret.notices.policy import (
 )
 from spinneret.notices.queries import list_notices, notice_view
 from spinneret.notices.recheck import Rechecker, RecheckResult
+from spinneret.notices.recipients import sites_needing_lookup
 from spinneret.notices.review import ReviewItem, confirm_review, reject_review, review_queue
 from spinneret.notices.stats import SiteStats, site_stats
 from spinneret.notices.types import NoticeView
 from spinneret.records.db import Database
+from spinneret.records.sites import to_record
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -34,7 +40,10 @@ class PolicyResult:
 
 class NoticeService:
     def __init__(self, db: Database, settings, *, clock: Clock | None = None,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, contact_lookup: dict | None = None) -> None:
+        """`contact_lookup`: `ContactResolver` options (tests: `http_resolver`,
+        `addresses`)."""
+        self.contact_lookup = dict(contact_lookup or {})
         self.db = db
         self.settings = settings
         self.clock = clock or SystemClock()
@@ -67,8 +76,31 @@ class NoticeService:
                         notice_ids: list[int] | None = None) -> OutboxResult:
         """One outbox pass: apply the grouping policy, then send every due delivery. `now`:
         open notices (all, or `notice_ids`) do not wait for their window to end."""
+        await self.prepare_contacts()
         self.apply_policy(now=now, actor=actor, notice_ids=notice_ids)
         return await self.outbox().run_once(limit)
+
+    def contacts(self) -> ContactResolver:
+        return ContactResolver.from_settings(self.db, self.settings, clock=self.clock,
+                                             **self.contact_lookup)
+
+    async def prepare_contacts(self) -> list[Resolution]:
+        """Look up (or take from the cache) the contacts of every site without registered
+        ones that is about to be notified, so the policy finds them. Never raises: a
+        lookup that fails is recorded in the host's cache entry, and such a site's notice
+        is sealed without a recipient (`failed`, as any notice without a channel)."""
+        with self.db.session(readonly=True) as session:
+            sites = [to_record(site) for site in sites_needing_lookup(session)]
+        if not sites:
+            return []
+        resolver = self.contacts()
+        found = []
+        for site in sites:
+            try:
+                found.append(await resolver.resolve(site.base_url, site=site))
+            except Exception:  # one site's lookup must not keep the others' notices back
+                log.exception("contact lookup for site %s failed", site.name)
+        return found
 
     async def recheck_once(self, limit: int = 500, fetcher=None) -> tuple[RecheckResult,
                                                                            FollowUpResult]:

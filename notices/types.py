@@ -41,6 +41,8 @@ class DeliveryView:
     sent_at: datetime | None
     last_error: str | None
     created_at: datetime
+    # Where the recipient came from: registered, override, security.txt, rdap.
+    recipient_source: str = "registered"
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,7 @@ DELIVERY_KINDS = ("initial", "reminder", "escalation")
 DELIVERY_STATUSES = ("pending", "sending", "sent", "failed")
 OWNER_ACTIONS = ("acknowledge", "removed", "dispute")
 TOKEN_ROLES = ("admin", "analyst", "viewer")
+CONTACT_SOURCES = ("override", "registered", "security.txt", "rdap")
 
 SHA256_LEN = 64
 SHORT = 255
@@ -56,7 +57,8 @@ SHORT = 255
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON, list[str]: JSON}
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON, list[str]: JSON,
+                           list[Any]: JSON}
 
 
 class Site(Base):
@@ -291,6 +293,40 @@ class Delivery(Base):
     message_id: Mapped[str] = mapped_column(String(SHORT), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
+    # Where the recipient came from (CONTACT_SOURCES): the site's registration, a manual
+    # override, the host's security.txt or the network's RDAP abuse contact.
+    recipient_source: Mapped[str] = mapped_column(
+        String(20), default="registered", server_default=text("'registered'"))
+
+
+class ContactCacheEntry(Base):
+    """What a lookup found for one host (security.txt, then RDAP), kept until `expires_at`.
+
+    `source` is the lookup that gave the contacts, or "none" when nothing was found (a
+    negative entry, kept for a shorter time); `errors` says what failed on the way."""
+
+    __tablename__ = "contact_cache"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    host: Mapped[str] = mapped_column(String(SHORT), unique=True)
+    contacts: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    source: Mapped[str] = mapped_column(String(20))
+    errors: Mapped[list[str]] = mapped_column(JSON, default=list)
+    fetched_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+
+
+class ContactOverride(Base):
+    """An operator's choice of recipient for a host: it wins over everything else."""
+
+    __tablename__ = "contact_overrides"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    host: Mapped[str] = mapped_column(String(SHORT), unique=True)
+    email: Mapped[str] = mapped_column(String(SHORT))
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(SHORT))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class OwnerResponse(Base):

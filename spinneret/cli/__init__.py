@@ -24,6 +24,7 @@ COMMANDS: dict[str, LazyCommand] = lazy_commands(
     ("sites", "sites_cmd", "Register and list the websites to crawl."),
     ("crawls", "crawls_cmd", "Crawls: status and counters."),
     ("notices", "notices_cmd", "Takedown notices: list, inspect, resend, send, recheck."),
+    ("contacts", "contacts_cmd", "Who notices about a host go to: show, set or clear a manual override."),
     ("review", "review_cmd", "Review borderline matches before any notice goes out."),
     ("stats", "stats_cmd", "Per site: images open, removed, disputed; median and p90 time-to-removal."),
     ("serve", "serve_cmd", "Serve the JSON API (/api/v1), the web UI, owner pages and /metrics."),

@@ -136,11 +136,12 @@ def register(app: typer.Typer) -> None:
                                                  else ""))
         console.print(items)
         deliveries = Table(title="Deliveries")
-        for column in ("id", "channel", "recipient", "kind", "status", "attempts", "next",
-                       "sent", "last error"):
+        for column in ("id", "channel", "recipient", "source", "kind", "status", "attempts",
+                       "next", "sent", "last error"):
             deliveries.add_column(column, overflow="fold")
         for d in view.deliveries:
-            deliveries.add_row(str(d.id), d.channel, d.recipient, d.purpose, d.status,
+            deliveries.add_row(str(d.id), d.channel, d.recipient, d.recipient_source,
+                               d.purpose, d.status,
                                str(d.attempts), _when(d.next_attempt_at), _when(d.sent_at),
                                d.last_error or "")
         console.print(deliveries)
