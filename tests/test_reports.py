@@ -253,3 +253,29 @@ def test_migration_0006_keeps_every_site_and_its_crawls_both_ways(empty_db_url):
         database.upgrade()
     finally:
         database.dispose()
+
+
+def test_cli_report_runs_on_a_celery_worker(cli, cli_env, site, settings, tmp_path, monkeypatch):
+    """Pipeline "celery": the CLI sends the task by name and waits; a real `spinneret worker`
+    fetches, matches and records the report."""
+    from spinneret.config import reset_settings_cache
+    from tests.worker_helpers import WorkerProcess
+
+    context = AppContext(settings)
+    context.store.replace_list("authority", [ListEntry(
+        "sha256", hashlib.sha256(LISTED).hexdigest(), "probe")], source="test")
+    register(context, site)
+    context.close()
+    monkeypatch.setenv("SPINNERET_PIPELINE", "celery")
+    reset_settings_cache()
+    worker = WorkerProcess.start(settings, tmp_path / "worker.log", concurrency=1,
+                                 SPINNERET_ALLOW_PRIVATE_NETWORKS="true")
+    try:
+        worker.wait_ready()
+        code, out, err = cli("report", site.base_url, "--wait", "120")
+    finally:
+        worker.stop()
+    assert code == 0, err + (tmp_path / "worker.log").read_text()[-3000:]
+    assert "report 1: noticed" in out
+    paths = [r.path for r in site.app[REQUEST_LOG]]
+    assert paths.count("/") == 1 and "/next" not in paths
