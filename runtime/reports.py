@@ -141,10 +141,14 @@ def hand_to_notices(context: AppContext, report_id: int, site: SiteRecord, match
     reports = ReportRepository(context.db)
     if not notice_contacts(site):
         return reports.finish(report_id, "matched", NO_CONTACT)
-    reports.finish(report_id, "matched",
-                   None if any(m.decision == "auto" for m in matches) else "awaiting review")
-    NoticeService(context.db, context.settings).apply_policy(actor="report")
-    return reports.get(report_id)
+    reason = None if any(m.decision == "auto" for m in matches) else "awaiting review"
+    # Grouped before the report ends, so whoever waits for its end sees it noticed.
+    try:
+        NoticeService(context.db, context.settings).apply_policy(actor="report")
+    except Exception as exc:  # the next notices run (beat, `notices send`) groups it instead
+        log.exception("report %s: grouping its matches into a notice failed", report_id)
+        reason = f"not in a notice yet ({type(exc).__name__}: {exc}); the next notices run adds it"
+    return reports.finish(report_id, "matched", reason)
 
 
 def _end_crawl(crawls: CrawlRepository, crawl_id: int, status: str, skipped: Counter,
