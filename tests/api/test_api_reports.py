@@ -116,3 +116,15 @@ async def test_ui_bad_url_is_a_readable_error(api):
     response = await api.client.post("/reports", data={"url": "javascript:alert(1)",
                                                        "csrf": csrf}, headers=headers)
     assert response.status == 400 and "not an http(s) URL" in await response.text()
+
+
+async def test_ui_over_the_limit_says_so_and_records_nothing(api, site, settings):
+    settings.reports_per_hour = 1
+    headers, csrf = api.session("analyst")
+    for expected in ("queued", "reports per hour"):
+        response = await api.client.post("/reports", data={"url": site + "clean", "csrf": csrf},
+                                         headers=headers)
+        assert response.status == 200 and expected in await response.text()
+    await api.svc.reports.wait()
+    listed = await (await api.client.get("/api/v1/reports", headers=api.bearer("viewer"))).json()
+    assert len(listed) == 1
