@@ -17,11 +17,13 @@ from spinneret.api import (
     owner_pages,
     shield,
     ui,
+    ui_reports,
     v1_admin,
     v1_contacts,
     v1_lists,
     v1_notices,
     v1_records,
+    v1_reports,
 )
 from spinneret.api.auth import SESSION_COOKIE, Principal
 from spinneret.api.endpoints import API_PREFIX, Endpoint, Handler, openapi_document
@@ -52,7 +54,8 @@ CLIENT_MAX_SIZE = 64 * 1024
 
 def all_endpoints() -> list[Endpoint]:
     return [*v1_lists.ENDPOINTS, *v1_records.ENDPOINTS, *v1_notices.ENDPOINTS,
-            *v1_admin.ENDPOINTS, *v1_contacts.ENDPOINTS, *ui.ENDPOINTS, *owner_pages.ENDPOINTS]
+            *v1_reports.ENDPOINTS, *v1_admin.ENDPOINTS, *v1_contacts.ENDPOINTS, *ui.ENDPOINTS,
+            *ui_reports.ENDPOINTS, *owner_pages.ENDPOINTS]
 
 
 def create_app(context, *, clock: Clock | None = None, db: Database | None = None

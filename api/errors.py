@@ -26,6 +26,7 @@ from spinneret.records.errors import (
     InvalidCrawlState,
     MatchNotFound,
     RecordsError,
+    ReportNotFound,
     SiteExists,
     SiteNotFound,
 )
@@ -68,7 +69,7 @@ class CrawlAlreadyRunning(ApiError):
 
 
 NOT_FOUND = (ListNotFound, EntryNotFound, SiteNotFound, CrawlNotFound, MatchNotFound,
-             NoticeNotFound, ReviewNotFound, TokenNotFound, ImageNotFound)
+             NoticeNotFound, ReviewNotFound, TokenNotFound, ImageNotFound, ReportNotFound)
 CONFLICT = (SiteExists, ReviewAlreadyDecided, StoreConflict, InvalidCrawlState)
 DOMAIN = (MatcherError, RecordsError, NoticeError, CrawlerError, SpinneretError)
 

@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry, Counter
 from spinneret.api.audit_limit import RefusalAuditLimit
 from spinneret.api.auth import Auth
 from spinneret.api.crawls import CrawlManager
+from spinneret.api.reports import ReportManager
 from spinneret.matcher.following import FollowingMatcher
 from spinneret.matcher.hashing import HashOptions
 from spinneret.matcher.matching import Thresholds
@@ -36,6 +37,7 @@ class Services:
         self.notices = NoticeService(db, self.settings, clock=clock)
         self.hash_options = HashOptions.from_settings(self.settings)
         self.crawls = CrawlManager(context)
+        self.reports = ReportManager(self)
         self.metrics = CollectorRegistry(auto_describe=False)
         self.api_images_hashed = Counter(
             "spinneret_api_images_hashed", "Images hashed by POST /api/v1/match",
@@ -75,6 +77,7 @@ class Services:
 
     async def close(self) -> None:
         await self.crawls.close()
+        await self.reports.close()
         if self._matcher is not None:
             await asyncio.to_thread(self._matcher.stop)
             self._matcher = None

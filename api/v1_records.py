@@ -151,7 +151,7 @@ async def start_crawl(request: web.Request) -> web.Response:
         return ok(crawl_json(request, crawl), 202)
     # Like `spinneret crawl --all`: every registered site, except those crawling here now.
     running = {live.site_name for live in svc.crawls.live()}
-    names = [s.name for s in SiteRepository(svc.db).list()]
+    names = [s.name for s in SiteRepository(svc.db).list(origin="registered")]
     started = [svc.crawls.start(name) for name in names if name not in running]
     skipped = [name for name in names if name in running]
     set_audit(request, "crawls:all", op="start", crawls=[c.id for c in started],

@@ -173,6 +173,9 @@ class Settings(BaseSettings):
         default=7 * 24 * 3600, gt=0, description="How long hashes are reused by SHA-256."
     )
 
+    # --- reported URLs ------------------------------------------------------
+    reports_per_hour: int = Field(
+        default=30, gt=0, description="Reports one API token may send per clock hour.")
     # --- notices -------------------------------------------------------------
     notice_batch_window_s: float = Field(default=3600.0, ge=0)
     smtp_host: str = "127.0.0.1"

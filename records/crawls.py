@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from spinneret.records.db import Database
 from spinneret.records.errors import CrawlNotFound, InvalidCrawlState, SiteNotFound
-from spinneret.records.models import CRAWL_STATUSES, Crawl, ImageEvent, Site
+from spinneret.records.models import CRAWL_STATUSES, Crawl, ImageEvent, Report, Site
 from spinneret.records.sqltypes import utcnow
 from spinneret.records.types import CrawlFinish, CrawlRecord
 
@@ -120,9 +120,11 @@ class CrawlRepository:
             return _to_record(row, site_name)
 
     def list(
-        self, *, site_id: int | None = None, status: str | None = None, limit: int = 100
+        self, *, site_id: int | None = None, status: str | None = None, limit: int = 100,
+        reports: bool = True,
     ) -> list[CrawlRecord]:
-        """Newest first."""
+        """Newest first. `reports=False` leaves out the one-page crawls of reported URLs
+        (records.reports), which are never resumed or scheduled like a site's crawls."""
         if status is not None and status not in CRAWL_STATUSES:
             raise InvalidCrawlState(
                 f"unknown crawl status {status!r} (one of {', '.join(CRAWL_STATUSES)})"
@@ -135,5 +137,7 @@ class CrawlRepository:
             query = query.where(Crawl.site_id == site_id)
         if status is not None:
             query = query.where(Crawl.status == status)
+        if not reports:
+            query = query.where(~exists().where(Report.crawl_id == Crawl.id))
         with self._db.session(readonly=True) as session:
             return [_to_record(row, name) for row, name in session.execute(query)]

@@ -55,3 +55,13 @@ class MissingDatabaseDriver(DatabaseUnavailable):
 
 class InvalidImageRecord(RecordsError):
     """An image to record has a bad field (hash, URL, match decision) or an unknown crawl."""
+
+
+class ReportNotFound(RecordsError):
+    def __init__(self, report_id: int) -> None:
+        super().__init__(f"no report with id {report_id}")
+        self.report_id = report_id
+
+
+class InvalidReport(RecordsError):
+    """A reported URL or note is not acceptable (not http(s), no host, too long)."""

@@ -50,6 +50,10 @@ DELIVERY_STATUSES = ("pending", "sending", "sent", "failed")
 OWNER_ACTIONS = ("acknowledge", "removed", "dispute")
 TOKEN_ROLES = ("admin", "analyst", "viewer")
 CONTACT_SOURCES = ("override", "registered", "security.txt", "rdap")
+SITE_ORIGINS = ("registered", "reported")  # reported: created for a reported URL's host
+# queued -> fetched -> matched / no_match (stored); noticed / removed are derived when read
+# (records.reports); failed: the page could not be fetched or read, with the reason.
+REPORT_STATUSES = ("queued", "fetched", "matched", "noticed", "removed", "no_match", "failed")
 
 SHA256_LEN = 64
 SHORT = 255
@@ -81,6 +85,10 @@ class Site(Base):
     ignore_robots: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # "reported": made for a reported URL whose host no registered site covers; never
+    # crawled on schedule, and its owner e-mail may be empty (see records.reports). A server
+    # default only, so inserts that do not name it work on every schema revision.
+    origin: Mapped[str] = mapped_column(String(20), server_default=text("'registered'"))
 
 
 class Crawl(Base):
@@ -367,3 +375,32 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+
+
+class Report(Base):
+    """A URL someone reported: its page and the images on it fetched once (one hop), matched
+    like crawled images. `crawl_id` is the one-page crawl record its images are recorded
+    under; `site_id` the site its host belongs to (registered, or made for the report)."""
+
+    __tablename__ = "reports"
+    __table_args__ = (
+        Index("ix_reports_created_at", "created_at"),
+        Index("ix_reports_status", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    note: Mapped[str] = mapped_column(Text, default="")
+    reporter: Mapped[str] = mapped_column(String(SHORT))  # token name, or "cli"
+    status: Mapped[str] = mapped_column(String(20), default="queued")
+    reason: Mapped[str | None] = mapped_column(Text)  # why failed / why matched went no further
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id", ondelete="SET NULL"))
+    crawl_id: Mapped[int | None] = mapped_column(ForeignKey("crawls.id", ondelete="SET NULL"))
+    pages_fetched: Mapped[int] = mapped_column(Integer, default=0)
+    images_found: Mapped[int] = mapped_column(Integer, default=0)
+    images_hashed: Mapped[int] = mapped_column(Integer, default=0)
+    images_skipped: Mapped[int] = mapped_column(Integer, default=0)
+    matches: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]

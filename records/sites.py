@@ -102,7 +102,7 @@ def to_record(row: Site) -> SiteRecord:
         abuse_email=row.abuse_email, webhook_url=row.webhook_url,
         webhook_secret=row.webhook_secret, max_pages=row.max_pages, max_depth=row.max_depth,
         rate_per_s=row.rate_per_s, ignore_robots=row.ignore_robots, created_at=row.created_at,
-        updated_at=row.updated_at,
+        updated_at=row.updated_at, origin=row.origin or "registered",
     )
 
 
@@ -157,9 +157,13 @@ class SiteRepository:
                 raise SiteNotFound(site_id)
             return to_record(row)
 
-    def list(self) -> list[SiteRecord]:
+    def list(self, *, origin: str | None = None) -> list[SiteRecord]:
+        """Every site, or those of one origin ("registered": the ones to crawl)."""
+        query = select(Site).order_by(Site.name)
+        if origin is not None:
+            query = query.where(Site.origin == origin)
         with self._db.session(readonly=True) as session:
-            return [to_record(r) for r in session.scalars(select(Site).order_by(Site.name))]
+            return [to_record(r) for r in session.scalars(query)]
 
     def update(self, name: str, /, **changes: Any) -> SiteRecord:
         """Change some fields (see `UPDATABLE`); the whole site is validated again."""

@@ -43,6 +43,7 @@ class SiteRecord:
     ignore_robots: bool
     created_at: datetime
     updated_at: datetime
+    origin: str = "registered"  # or "reported": made for a reported URL (records.reports)
 
 
 @dataclass(frozen=True)
@@ -249,3 +250,29 @@ class MatchedImage:
     @property
     def best(self) -> Evidence:
         return self.evidence[0]
+
+
+@dataclass(frozen=True)
+class ReportRecord:
+    """A reported URL. `status` is derived when read: a matched report whose images are in a
+    notice reads "noticed", and "removed" once the recheck closed all those items."""
+
+    id: int
+    url: str
+    note: str
+    reporter: str
+    status: str
+    reason: str | None
+    site_id: int | None
+    site_name: str | None
+    site_origin: str | None
+    crawl_id: int | None
+    pages_fetched: int
+    images_found: int
+    images_hashed: int
+    images_skipped: int
+    matches: int
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    notice_ids: tuple[int, ...] = ()

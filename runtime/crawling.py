@@ -90,7 +90,7 @@ def target_for(site: SiteRecord, crawl_id: int) -> CrawlTarget:
 
 def _unfinished_crawl(crawls: CrawlRepository, site_id: int) -> CrawlRecord | None:
     for status in ("running", "queued"):
-        found = crawls.list(site_id=site_id, status=status, limit=1)
+        found = crawls.list(site_id=site_id, status=status, limit=1, reports=False)
         if found:
             return found[0]
     return None

@@ -17,8 +17,8 @@ def due_sites(context: AppContext, interval_s: float, now: datetime | None = Non
     now = now or datetime.now(UTC)
     crawls = CrawlRepository(context.db)
     due = []
-    for site in SiteRepository(context.db).list():
-        latest = crawls.list(site_id=site.id, limit=1)
+    for site in SiteRepository(context.db).list(origin="registered"):  # not reported ones
+        latest = crawls.list(site_id=site.id, limit=1, reports=False)
         if not latest:
             due.append(site.name)
             continue

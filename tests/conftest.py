@@ -25,6 +25,10 @@ from spinneret.config import Settings, reset_settings_cache
 pytest_plugins = ("tests.records_fixtures", "tests.rabbitmq")
 
 REFERENCE_DIR_ENV = "SPINNERET_REFERENCE_DIR"
+# Nothing reaches the network: a site without registered contacts would otherwise have its
+# hosting network looked up at rdap.org. Port 9 (discard) on loopback refuses at once; the
+# contact tests run their own RDAP server.
+os.environ.setdefault("SPINNERET_RDAP_BASE_URL", "http://127.0.0.1:9/")
 TESTS_DIR = Path(__file__).parent
 DATA_DIR = TESTS_DIR / "data"
 

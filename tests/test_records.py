@@ -86,8 +86,13 @@ def test_crawl_urls_skipped_migration_keeps_existing_crawls(empty_db_url: str) -
     database = Database(empty_db_url)
     try:
         database.upgrade("0001")
-        site_id = _site(database)
-        with database.engine.begin() as conn:  # a crawl recorded before 0002, by 0001's schema
+        with database.engine.begin() as conn:  # a site and a crawl recorded by 0001's schema
+            site_id = conn.execute(text(
+                "INSERT INTO sites (name, base_url, hosts, include_patterns, exclude_patterns,"
+                " owner_email, ignore_robots, created_at, updated_at) VALUES ('example',"
+                " 'https://example.org', '[\"example.org\"]', '[]', '[]', 'abuse@example.org',"
+                " false, :now, :now) RETURNING id"),
+                {"now": datetime(2026, 1, 1, tzinfo=UTC)}).scalar_one()
             conn.execute(text(
                 "INSERT INTO crawls (site_id, status, created_at, pages_fetched, images_found,"
                 " images_hashed, images_skipped, skipped_reasons, errors) VALUES (:site,"

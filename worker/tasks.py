@@ -14,6 +14,7 @@ from sqlalchemy.exc import OperationalError
 from spinneret.runtime.celery_app import (
     HASH_AND_MATCH_TASK,
     RECHECK_TASK,
+    REPORT_TASK,
     SEND_NOTICES_TASK,
     app,
 )
@@ -148,6 +149,18 @@ def recheck_notices() -> dict:
     """Re-fetch due notice items; close removed ones; send reminders and escalations."""
     checked, follow = asyncio.run(worker_state().notices.recheck_once())
     return {"recheck": dataclasses.asdict(checked), "follow_up": dataclasses.asdict(follow)}
+
+
+@app.task(name=REPORT_TASK, acks_late=True, autoretry_for=TRANSIENT_ERRORS,
+          retry_backoff=5, max_retries=5)
+def fetch_report(report_id: int) -> dict:
+    """Fetch one reported URL and its images, match and record them, hand matches to the
+    notice path (runtime.reports). A report already ended is left as it is."""
+    from spinneret.runtime.reports import run_report
+
+    state = worker_state()
+    report = asyncio.run(run_report(state.context, int(report_id), state.processor))
+    return {"report": report.id, "status": report.status, "reason": report.reason}
 
 
 @signals.worker_process_init.connect

@@ -23,6 +23,8 @@ COMMANDS: dict[str, LazyCommand] = lazy_commands(
     ("lists", "lists_cmd", "Hash lists in the fingerprint store."),
     ("sites", "sites_cmd", "Register and list the websites to crawl."),
     ("crawls", "crawls_cmd", "Crawls: status and counters."),
+    ("report", "report_cmd", "Report a URL: fetch the page and its images once, match them, notify its site."),
+    ("reports", "report_cmd", "Reported URLs and what became of them."),
     ("notices", "notices_cmd", "Takedown notices: list, inspect, resend, send, recheck."),
     ("contacts", "contacts_cmd", "Who notices about a host go to: show, set or clear a manual override."),
     ("review", "review_cmd", "Review borderline matches before any notice goes out."),

@@ -88,7 +88,8 @@ def register(app: typer.Typer) -> None:
             err_console.print("error: give a site NAME or --all")
             raise typer.Exit(2)
         context = AppContext()
-        names = [s.name for s in SiteRepository(context.db).list()] if all_sites else [name]
+        names = ([s.name for s in SiteRepository(context.db).list(origin="registered")]
+                 if all_sites else [name])
         failed = 0
         for site_name in names:
             summary = crawl_with_progress(context, site_name)
