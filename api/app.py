@@ -12,7 +12,17 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from spinneret.api import hma, owner_pages, shield, ui, v1_admin, v1_lists, v1_notices, v1_records
+from spinneret.api import (
+    hma,
+    owner_pages,
+    shield,
+    ui,
+    v1_admin,
+    v1_list_controls,
+    v1_lists,
+    v1_notices,
+    v1_records,
+)
 from spinneret.api.auth import SESSION_COOKIE, Principal
 from spinneret.api.endpoints import API_PREFIX, Endpoint, Handler, openapi_document
 from spinneret.api.errors import ApiError, as_api_error
@@ -41,7 +51,7 @@ CLIENT_MAX_SIZE = 64 * 1024
 
 
 def all_endpoints() -> list[Endpoint]:
-    return [*v1_lists.ENDPOINTS, *v1_records.ENDPOINTS, *v1_notices.ENDPOINTS,
+    return [*v1_lists.ENDPOINTS, *v1_list_controls.ENDPOINTS, *v1_records.ENDPOINTS, *v1_notices.ENDPOINTS,
             *v1_admin.ENDPOINTS, *ui.ENDPOINTS, *owner_pages.ENDPOINTS]
 
 
