@@ -19,8 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from sqlalchemy import exists
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from spinneret.notices.clock import Clock
 from spinneret.notices.coverage import (
@@ -38,8 +37,7 @@ from spinneret.notices.errors import (
 )
 from spinneret.notices.policy import audit
 from spinneret.records.matched_images import count_images, load_images, matched_image_ids
-from spinneret.records.models import Match
-from spinneret.records.reviews import ReviewRecords, ReviewState
+from spinneret.records.reviews import ReviewRecords, ReviewState, of_site, waiting_conditions
 from spinneret.records.types import ImageReview, MatchedImage
 
 # A review item is a matched image (see `records.types.MatchedImage`).
@@ -62,24 +60,13 @@ REJECT_OUTCOMES = {
 }
 
 
-def _auto_match_of_same_image():
-    """The image also has an automatic match on a block list that is (or will be) in a
-    notice: it goes out anyway, so there is nothing to decide."""
-    other = aliased(Match)
-    return exists().where(
-        other.image_url_key == Match.image_url_key, other.sha256 == Match.sha256,
-        other.decision == "auto", other.list_kind == "block",
-        other.status.in_(("new", "in_notice")))
-
-
 def _waiting_for_review():
-    """Matches with decision `review` waiting for an analyst.
+    """Matches with decision `review` waiting for an analyst (`records.reviews`).
 
     Suppressed ones are left out, and so are covered ones (see `notices.coverage`): a URL
     already in a live notice item, or one whose item was removed after this match was
     found, needs no decision; nor does an image that also matched automatically."""
-    return (Match.decision == "review", Match.status == "new", ~suppressed_clause(),
-            ~covered_clause(), ~_auto_match_of_same_image())
+    return waiting_conditions(excluding=(suppressed_clause(), covered_clause()))
 
 
 def review_queue_depth(session: Session) -> int:
@@ -90,9 +77,7 @@ def review_queue_depth(session: Session) -> int:
 def review_queue(session: Session, *, site_id: int | None = None,
                  limit: int = 1000) -> list[ReviewItem]:
     """The review queue, one item per image, the oldest first (see `_waiting_for_review`)."""
-    conditions = [*_waiting_for_review()]
-    if site_id is not None:
-        conditions.append(Match.site_id == site_id)
+    conditions = [*_waiting_for_review(), *of_site(site_id)]
     _, ids = matched_image_ids(session, conditions)
     items = load_images(session, list(reversed(ids))[:limit])
     records = ReviewRecords(session)

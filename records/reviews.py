@@ -11,8 +11,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, exists, select
+from sqlalchemy.orm import Session, aliased
 
 from spinneret.records.db import Database
 from spinneret.records.matched_images import same_image, status_label
@@ -68,6 +68,28 @@ class FeedbackRecord:
 
 FEEDBACK_FIELDS = ("list_name", "algorithm", "entry_hash", "source_id", "label", "image_url",
                    "by", "note", "at")
+
+
+def _auto_match_of_same_image() -> ColumnElement[bool]:
+    """The image also has an automatic match on a block list that is (or will be) in a
+    notice: it goes out anyway, so there is nothing to decide."""
+    other = aliased(Match)
+    return exists().where(
+        other.image_url_key == Match.image_url_key, other.sha256 == Match.sha256,
+        other.decision == "auto", other.list_kind == "block",
+        other.status.in_(("new", "in_notice")))
+
+
+def waiting_conditions(excluding: Iterable[ColumnElement[bool]] = ()
+                       ) -> tuple[ColumnElement[bool], ...]:
+    """Matches waiting for a decision (review, new, no automatic match of the same image),
+    less those `excluding` names (the notices' coverage rules: suppressed, covered)."""
+    return (Match.decision == "review", Match.status == "new",
+            *(~clause for clause in excluding), ~_auto_match_of_same_image())
+
+
+def of_site(site_id: int | None) -> tuple[ColumnElement[bool], ...]:
+    return () if site_id is None else (Match.site_id == site_id,)
 
 
 def _pending(row: Match) -> PendingMatch:
