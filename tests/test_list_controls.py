@@ -4,6 +4,8 @@ pipeline recording into real SQLite / PostgreSQL)."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from spinneret.matcher.algorithms import HashValue
@@ -74,6 +76,11 @@ def test_a_disabled_list_or_entry_matches_nothing_until_enabled(store, settings)
     assert len(matcher.match(_query("sha256", "a" * 64))) == 1
     # Control changes are no list versions.
     assert [c.op for c in store.history("bad")] == ["replace", "replace"]
+    # Deleting the list deletes its controls: a new list of that name starts fresh.
+    list_controls.set_enabled(store, "bad", False, by="alice")
+    store.delete_list("bad")
+    store.replace_list("bad", [ListEntry("sha256", "a" * 64, "x", "1")])
+    assert store.get_list("bad").controls == store.get_list("bad").controls.__class__()
 
 
 def test_entry_switches_refuse_what_the_list_does_not_hold(store):
@@ -191,3 +198,40 @@ def test_an_ordinary_list_is_not_quarantined(db, redis_client, settings, store):
         processor.process(next(jobs), listed if n % 40 == 0 else unlisted)
     assert not store.get_list("good").controls.quarantined
     assert int(store.client.get(store.images_key)) == 200
+
+
+def test_the_cli_sets_shows_and_audits_the_controls(cli, store, settings, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    store.replace_list("l", [ListEntry("sha256", "a" * 64, "x", "1"),
+                             ListEntry("phash", PHASH, "p", "1")])
+    assert cli("lists", "disable", "l")[0] == 0
+    code, out, err = cli("lists", "show", "l")
+    assert code == 0, err
+    assert "no (matches nothing)" in out
+    assert cli("lists", "enable", "l")[0] == 0
+    code, out, err = cli("lists", "entry-disable", "l", "a" * 64, "--algorithm", "sha256")
+    assert code == 0, err
+    code, out, err = cli("lists", "set-threshold", "l", "phash", "--auto", "3")
+    assert code == 0, err
+    code, out, err = cli("lists", "show", "l", "--format", "json")
+    controls = json.loads(out)["controls"]
+    assert (controls["enabled"], controls["thresholds"], controls["disabled_entries"]) == (
+        True, {"phash": {"auto": 3, "review": None}}, [{"algorithm": "sha256", "hash": "a" * 64}])
+    # Bad input: one line, status 2, nothing changed.
+    code, out, err = cli("lists", "set-threshold", "l", "phash", "--review", "11")
+    assert (code, "wider than the deployment's" in err) == (2, True)
+    code, out, err = cli("lists", "entry-disable", "l", "b" * 64, "--algorithm", "sha256")
+    assert code == 2 and "no sha256 entry" in err
+    code, out, err = cli("lists", "release", "l")
+    assert code == 2 and "not quarantined" in err
+    code, out, err = cli("lists", "disable", "nope")
+    assert code == 2
+    assert store.get_list("l").controls.thresholds == {"phash": ThresholdOverride(3, None)}
+    from spinneret.records.db import Database
+
+    db = Database.from_settings(settings)
+    try:
+        actions = [e.action for e in AuditLog(db).list()]
+    finally:
+        db.dispose()
+    assert actions == ["list.threshold", "list.entry_disable", "list.enable", "list.disable"]
