@@ -10,7 +10,7 @@ it, once the version has matched at least `min_matches` images and at least `sha
 images hashed since its import, the script marks the list quarantined (`matcher.controls`):
 its `auto` decisions become `review` until an analyst releases it (`lists release`), and
 that version is not quarantined again. A version imported before the guard existed has no
-window start, so its window is long over.
+window start and is never quarantined (its next import has one).
 """
 
 from __future__ import annotations
@@ -28,7 +28,9 @@ local version = redis.call('HGET', KEYS[1], 'version')
 if not version then return 0 end
 if redis.call('HGET', KEYS[2], 'quarantined') then return 1 end
 if redis.call('HGET', KEYS[2], 'released') == version then return 0 end
-local seen = tonumber(ARGV[1]) - tonumber(redis.call('HGET', KEYS[1], 'images_at_import') or '0')
+local base = redis.call('HGET', KEYS[1], 'images_at_import')
+if not base then return 0 end  -- imported before the guard existed: no window
+local seen = tonumber(ARGV[1]) - tonumber(base)
 if seen <= 0 or seen > tonumber(ARGV[4]) then return 0 end
 local n = redis.call('HINCRBY', KEYS[3], 'v' .. version, 1)
 if n >= tonumber(ARGV[3]) and n >= tonumber(ARGV[2]) * seen then

@@ -235,3 +235,11 @@ def test_the_cli_sets_shows_and_audits_the_controls(cli, store, settings, monkey
     finally:
         db.dispose()
     assert actions == ["list.threshold", "list.entry_disable", "list.enable", "list.disable"]
+
+
+def test_a_list_imported_before_the_guard_existed_is_not_quarantined(store, redis_client):
+    store.replace_list("old", [ListEntry("sha256", "a" * 64)])
+    redis_client.hdel(store.list_keys("old").meta, "images_at_import")  # as older versions wrote
+    guard = FloodGuard(store, share=0.01, min_matches=1, window=100)
+    assert [guard.observe(["old"]) for _ in range(5)] == [set()] * 5
+    assert not store.get_list("old").controls.quarantined
