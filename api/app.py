@@ -20,6 +20,7 @@ from spinneret.api import (
     ui_reports,
     v1_admin,
     v1_contacts,
+    v1_list_controls,
     v1_lists,
     v1_notices,
     v1_records,
@@ -53,9 +54,10 @@ CLIENT_MAX_SIZE = 64 * 1024
 
 
 def all_endpoints() -> list[Endpoint]:
-    return [*v1_lists.ENDPOINTS, *v1_records.ENDPOINTS, *v1_notices.ENDPOINTS,
-            *v1_reports.ENDPOINTS, *v1_admin.ENDPOINTS, *v1_contacts.ENDPOINTS, *ui.ENDPOINTS,
-            *ui_reports.ENDPOINTS, *owner_pages.ENDPOINTS]
+    return [*v1_lists.ENDPOINTS, *v1_list_controls.ENDPOINTS, *v1_records.ENDPOINTS,
+            *v1_notices.ENDPOINTS, *v1_reports.ENDPOINTS, *v1_admin.ENDPOINTS,
+            *v1_contacts.ENDPOINTS, *ui.ENDPOINTS, *ui_reports.ENDPOINTS,
+            *owner_pages.ENDPOINTS]
 
 
 def create_app(context, *, clock: Clock | None = None, db: Database | None = None

@@ -17,6 +17,7 @@ from spinneret.notices.errors import (
     NoticeError,
     NoticeNotFound,
     ReviewAlreadyDecided,
+    ReviewDuplicateDecision,
     ReviewNotFound,
 )
 from spinneret.records.errors import (
@@ -70,7 +71,8 @@ class CrawlAlreadyRunning(ApiError):
 
 NOT_FOUND = (ListNotFound, EntryNotFound, SiteNotFound, CrawlNotFound, MatchNotFound,
              NoticeNotFound, ReviewNotFound, TokenNotFound, ImageNotFound, ReportNotFound)
-CONFLICT = (SiteExists, ReviewAlreadyDecided, StoreConflict, InvalidCrawlState)
+CONFLICT = (SiteExists, ReviewAlreadyDecided, ReviewDuplicateDecision, StoreConflict,
+            InvalidCrawlState)
 DOMAIN = (MatcherError, RecordsError, NoticeError, CrawlerError, SpinneretError)
 
 

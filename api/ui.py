@@ -30,7 +30,7 @@ from spinneret.config.netpolicy import NetworkPolicy
 from spinneret.matcher.errors import EntryNotFound
 from spinneret.matcher.store import ListChange, ListInfo
 from spinneret.notices.clock import seconds_between
-from spinneret.notices.review import CONFIRM_OUTCOMES
+from spinneret.notices.review import CONFIRM_OUTCOMES, PENDING, REJECT_OUTCOMES, consensus_of
 from spinneret.records.audit import AuditLog
 from spinneret.records.crawls import CrawlRepository
 from spinneret.records.matched_images import ImageFilter, MatchedImageRepository
@@ -349,9 +349,12 @@ REVIEW_PER_PAGE = 20
 
 async def review_page(request: web.Request) -> web.Response:
     number = query_int(request, "page", 1, minimum=1, maximum=10**6)
-    queue = services(request).notices.review_queue()
+    notices = services(request).notices
+    queue = notices.review_queue()
     start = (number - 1) * REVIEW_PER_PAGE
+    needed = notices.review_consensus
     return page(request, "review.html.j2", items=queue[start:start + REVIEW_PER_PAGE],
+                consensus=lambda item: consensus_of(item.reviews, needed),
                 total=len(queue), number=number, last=_page_count(len(queue), REVIEW_PER_PAGE),
                 page_link=lambda n: f"/review?page={n}")
 
@@ -373,6 +376,9 @@ async def review_decide(request: web.Request) -> web.Response:
     outcome = getattr(services(request).notices, action)(image_id, by=request[PRINCIPAL].actor,
                                                            note=note)
     if action == "reject":
+        if outcome == PENDING:
+            return redirect(request, back, f"Image {image_id}: your rejection is recorded; "
+                                           f"{REJECT_OUTCOMES[outcome]}.")
         return redirect(request, back, f"Image {image_id} rejected; its URL + hashes are "
                                        "suppressed.")
     return redirect(request, back,

@@ -36,7 +36,7 @@ def list_json(info: ListInfo) -> dict:
         "description": info.description, "version": info.version, "counts": info.counts,
         "entries": info.total, "created_at": info.created_at, "updated_at": info.updated_at,
         "updated_by": info.updated_by, "rows": info.rows, "shared": info.shared,
-        "weak": info.weak,
+        "weak": info.weak, "controls": info.controls.to_json(),
     }
 
 

@@ -18,13 +18,17 @@ from spinneret.api.http import (
 )
 from spinneret.api.timeline import notice_timeline
 from spinneret.notices.owner import responses
-from spinneret.notices.review import CONFIRM_OUTCOMES
+from spinneret.notices.review import CONFIRM_OUTCOMES, REJECT_OUTCOMES, consensus_of
 from spinneret.records.matched_images import image_json
 from spinneret.records.models import NOTICE_STATUSES
 
 
 async def review_queue(request: web.Request) -> web.Response:
-    return ok([image_json(item) for item in services(request).notices.review_queue()])
+    notices = services(request).notices
+    needed = notices.review_consensus
+    return ok([{**image_json(item),
+                "consensus": consensus_of(item.reviews, needed).to_json()}
+               for item in notices.review_queue()])
 
 
 async def _decide(request: web.Request, action: str) -> web.Response:
@@ -34,7 +38,10 @@ async def _decide(request: web.Request, action: str) -> web.Response:
     decide = getattr(services(request).notices, action)
     outcome = decide(image_id, by=request[PRINCIPAL].actor, note=note)
     if action == "reject":
-        return ok({"id": image_id, "decision": action})
+        body = {"id": image_id, "decision": action}
+        if outcome != "reviewed_rejected":  # consensus: not decided yet
+            body.update(outcome=outcome, explanation=REJECT_OUTCOMES[outcome])
+        return ok(body)
     return ok({"id": image_id, "decision": action, "outcome": outcome,
                "explanation": CONFIRM_OUTCOMES[outcome]})
 

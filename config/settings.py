@@ -97,6 +97,12 @@ class Settings(BaseSettings):
     match_dihedral: bool = Field(
         default=False, description="Also match PDQ's 8 rotations/flips of each image."
     )
+    # Flood guard: a list version whose matches reach this share of the images hashed since
+    # it was imported (and at least list_flood_min_matches of them), within its first
+    # list_flood_window images, is quarantined: its auto matches go to review. 0 = off.
+    list_flood_share: float = Field(default=0.05, ge=0, le=1)
+    list_flood_min_matches: int = Field(default=20, ge=1)
+    list_flood_window: int = Field(default=10_000, ge=1)
 
     # --- crawler -------------------------------------------------------------
     user_agent: str = "SpinneretBot/0.1 (+{contact_url})"
@@ -178,6 +184,9 @@ class Settings(BaseSettings):
         default=30, gt=0, description="Reports one API token may send per clock hour.")
     # --- notices -------------------------------------------------------------
     notice_batch_window_s: float = Field(default=3600.0, ge=0)
+    # How many distinct analysts must confirm a review item before it goes into a notice
+    # (and reject it before it is suppressed); 1 = one analyst decides, as before.
+    review_consensus: int = Field(default=1, ge=1, le=20)
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 25
     smtp_starttls: bool = False

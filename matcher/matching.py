@@ -19,7 +19,10 @@ list's indexes. Decisions (see docs/matching.md):
 - every query variant (cropdct's crop guesses, the hashes without a uniform border, PDQ's
   rotations/flips with dihedral matching on) goes through these same rules, and each entry
   reports its best distance;
-- a hash listed for several images (two variants of one design) reports every one of them.
+- a hash listed for several images (two variants of one design) reports every one of them;
+- per-list controls (`matcher.controls`): a disabled list or entry matches nothing, a list's
+  threshold overrides replace the algorithm's auto / review distances for that list, and a
+  quarantined list (flood guard) decides "review" where it would decide "auto".
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from spinneret.matcher.algorithms import (
     default_registry,
 )
 from spinneret.matcher.columns import EntryColumns, PayloadRecord, Payloads
+from spinneret.matcher.controls import ListControls
 from spinneret.matcher.errors import ListNotFound, MatcherError
 from spinneret.matcher.hashing import ImageHashes
 from spinneret.matcher.index import ExactIndex, HammingIndex, bytes_to_words
@@ -144,6 +148,13 @@ class _AlgorithmIndex:
 class _LoadedList:
     info: object  # matcher.store.ListInfo (duck-typed: name, kind, source, category)
     by_algorithm: dict[str, _AlgorithmIndex]
+
+    @property
+    def controls(self) -> ListControls:
+        return getattr(self.info, "controls", None) or _NO_CONTROLS
+
+
+_NO_CONTROLS = ListControls()
 
 
 class Matcher:
@@ -281,10 +292,38 @@ class Matcher:
                 if change.hash:
                     with guard:
                         self.retract(change.list, change.algorithm, change.hash)
+            elif change.op == "controls":
+                if last_reload.get(change.list, -1) < position:
+                    self._reread_controls(store, change.list, guard)
             else:
                 log.warning("ignoring unknown store change %r", change.op)
             self.version = change.version
         return len(changes)
+
+    def _reread_controls(self, store, name: str,
+                         guard: contextlib.AbstractContextManager) -> None:
+        """A list's switches or overrides changed: new info, same indexes."""
+        loaded = self._lists.get(name)
+        if loaded is None:
+            return
+        try:
+            info = store.get_list(name)
+        except ListNotFound:
+            return  # its delete follows in the changelog
+        with guard:
+            self._lists[name] = _LoadedList(info, loaded.by_algorithm)
+
+    def limits(self, loaded: _LoadedList, algorithm: HashAlgorithm) -> AlgorithmThresholds:
+        """The algorithm's distances for this list: the deployment's, with the list's
+        overrides (never wider than the deployment's review distance: the index radius)."""
+        base = self.thresholds.get(algorithm)
+        override = loaded.controls.thresholds.get(algorithm.name)
+        if override is None or algorithm.exact:
+            return base
+        review = base.review if override.review is None else min(override.review, base.review)
+        auto = base.auto if override.auto is None else override.auto
+        return AlgorithmThresholds(min(auto, review), review, base.min_quality,
+                                   base.corroborate)
 
     def _reload(self, store, name: str, guard: contextlib.AbstractContextManager) -> None:
         try:
@@ -308,19 +347,21 @@ class Matcher:
         queries = self._queries(hashes, dihedral)
         best: dict[tuple[str, str, int], _Hit] = {}
         for name, loaded in self._lists.items():
+            if not loaded.controls.enabled:
+                continue
             is_allow = getattr(loaded.info, "kind", "block") == "allow"
             for alg_name, values in queries.items():
                 part = loaded.by_algorithm.get(alg_name)
                 if part is None or not len(part.index):
                     continue
-                limits = self.thresholds.get(part.algorithm)
+                limits = self.limits(loaded, part.algorithm)
                 hexes = [value for value, _ in values]
                 for (value, informative), (ids, found) in zip(
                         values, _search(part, hexes, limits.radius), strict=True):
                     if not len(ids):
                         continue
                     if is_allow:
-                        if informative and self._allows(part, ids, found, limits):
+                        if informative and self._allows(loaded, part, ids, found, limits, value):
                             return []
                         continue
                     for entry_id, distance in zip(ids.tolist(), found.tolist(), strict=True):
@@ -347,16 +388,19 @@ class Matcher:
             seen[value.hex] = seen.get(value.hex, False) or informative
         return {name: list(values.items()) for name, values in queries.items()}
 
-    def _allows(self, part: _AlgorithmIndex, ids: np.ndarray, found: np.ndarray,
-                limits: AlgorithmThresholds) -> bool:
-        """Does an allow-list entry within the review distance, not itself weak, match?"""
+    def _allows(self, loaded: _LoadedList, part: _AlgorithmIndex, ids: np.ndarray,
+                found: np.ndarray, limits: AlgorithmThresholds, query: str) -> bool:
+        """Does an allow-list entry within the review distance, not itself weak (nor
+        disabled), match?"""
         close = ids[found <= limits.review]
         if not len(close):
             return False
-        if part.algorithm.exact:
-            return True
+        disabled = loaded.controls.disabled_entries
+        if part.algorithm.exact:  # an exact hit's entry is the query hash itself
+            return (part.algorithm.name, query) not in disabled
         hexes = part.index.hashes_of(close.tolist())
-        return any(not self._weak_entry(part, hex_, part.payloads.records(entry_id))
+        return any((part.algorithm.name, hex_) not in disabled
+                   and not self._weak_entry(part, hex_, part.payloads.records(entry_id))
                    for hex_, entry_id in zip(hexes, close.tolist(), strict=True))
 
     def _weak_entry(self, part: _AlgorithmIndex, entry_hash: str,
@@ -373,12 +417,15 @@ class Matcher:
         evidence: list[_Evidence] = []
         for key, hit in best.items():
             name, alg_name, entry_id = key
-            part = self._lists[name].by_algorithm[alg_name]
-            limits = self.thresholds.get(part.algorithm)
+            loaded = self._lists[name]
+            part = loaded.by_algorithm[alg_name]
+            limits = self.limits(loaded, part.algorithm)
             if isinstance(part.index, HammingIndex):
                 entry_hash = part.index.hashes_of([entry_id])[0]
             else:
                 entry_hash = hit.query
+            if (alg_name, entry_hash) in loaded.controls.disabled_entries:
+                continue  # an analyst switched this entry off
             records = part.payloads.records(entry_id)
             low = not hit.informative or self._weak_entry(part, entry_hash, records)
             if low:
@@ -390,6 +437,8 @@ class Matcher:
             if strength is None:
                 continue  # low-information and beyond review: says nothing
             auto = strength == _STRONG and (part.algorithm.exact or hit.distance <= limits.auto)
+            if loaded.controls.quarantined:
+                auto = False  # flood guard: held for review until an analyst releases it
             for record in records:
                 evidence.append(_Evidence(name, part, entry_hash, hit, record, strength, auto))
         strong: dict[tuple[str, str], set[str]] = {}

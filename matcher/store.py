@@ -42,7 +42,14 @@ from spinneret.matcher.columns import (
     Payloads,
     decode_records,
 )
-from spinneret.matcher.errors import InvalidHash, InvalidListName, ListNotFound, MatcherError
+from spinneret.matcher.controls import ListControls, parse_controls
+from spinneret.matcher.errors import (
+    EntryNotFound,
+    InvalidHash,
+    InvalidListName,
+    ListNotFound,
+    MatcherError,
+)
 
 KINDS = ("block", "allow")
 # No braces (they would break the hash tag), no colons or spaces (keys stay parseable).
@@ -78,6 +85,10 @@ class ListInfo:
     rows: dict[str, int] = field(default_factory=dict)
     shared: dict[str, int] = field(default_factory=dict)
     weak: dict[str, int] = field(default_factory=dict)
+    #: The analysts' switches, threshold overrides and flood quarantine (matcher.controls).
+    controls: ListControls = field(default_factory=ListControls)
+    #: The store's count of images hashed when this version was imported (flood guard).
+    images_at_import: int = 0
 
     @property
     def total(self) -> int:
@@ -300,6 +311,18 @@ class _ListKeys:
     def entries(self, token: str, algorithm: str) -> str:
         return f"{self.base}:e:{token}:{algorithm}"
 
+    @property
+    def controls(self) -> str:
+        return f"{self.base}:controls"
+
+    @property
+    def disabled(self) -> str:
+        return f"{self.base}:disabled"
+
+    @property
+    def flood(self) -> str:
+        return f"{self.base}:flood"
+
 
 class FingerprintStore:
     """Hash lists in Redis (single server, Valkey or Cluster). Thread-safe as redis-py is."""
@@ -324,6 +347,8 @@ class FingerprintStore:
         self.version_key = f"{prefix}:store:{tag}:version"
         self.changelog_key = f"{prefix}:store:{tag}:changes"
         self.registry_key = f"{prefix}:store:{tag}:lists"
+        # Images hashed by the pipeline (the flood guard's denominator, matcher.flood).
+        self.images_key = f"{prefix}:store:{tag}:images"
         self._commit = client.register_script(_COMMIT_LUA)
         self._swap = client.register_script(_SWAP_LUA)
         self._retract = client.register_script(_RETRACT_LUA)
@@ -350,22 +375,108 @@ class FingerprintStore:
         return int(self._r.get(self.version_key) or 0)
 
     def get_list(self, name: str) -> ListInfo:
-        meta = self._meta(self.list_keys(name))
+        keys = self.list_keys(name)
+        meta = self._meta(keys)
         if meta is None:
             raise ListNotFound(name)
-        return _info(name, meta)
+        return _info(name, meta, self._controls(keys))
 
     def lists(self) -> list[ListInfo]:
         names = sorted(_s(n) for n in self._r.smembers(self.registry_key))
         pipe = self._r.pipeline(transaction=False)
         for name in names:
-            pipe.hgetall(self.list_keys(name).meta)
+            keys = self.list_keys(name)
+            pipe.hgetall(keys.meta)
+            pipe.hgetall(keys.controls)
+            pipe.smembers(keys.disabled)
+        replies = pipe.execute()
         infos = []
-        for name, raw in zip(names, pipe.execute(), strict=True):
+        for position, name in enumerate(names):
+            raw, controls, disabled = replies[3 * position: 3 * position + 3]
             meta = {_s(k): _s(v) for k, v in raw.items()}
             if "version" in meta and "token" in meta:
-                infos.append(_info(name, meta))
+                infos.append(_info(name, meta, parse_controls(
+                    {_s(k): _s(v) for k, v in controls.items()}, {_s(m) for m in disabled})))
         return infos
+
+    def _controls(self, keys: _ListKeys) -> ListControls:
+        pipe = self._r.pipeline(transaction=False)
+        pipe.hgetall(keys.controls)
+        pipe.smembers(keys.disabled)
+        raw, disabled = pipe.execute()
+        return parse_controls({_s(k): _s(v) for k, v in raw.items()},
+                              {_s(m) for m in disabled})
+
+    # --- per-list controls (matcher.controls) -------------------------------------------
+
+    def set_enabled(self, name: str, enabled: bool, *, by: str = "") -> ListInfo:
+        """Switch list `name` on or off for live matching (its entries are kept)."""
+        keys = self._existing(name)
+        self._r.hset(keys.controls, mapping={"enabled": "1" if enabled else "0",
+                                             "changed_by": by})
+        self._log(name, "controls")
+        return self.get_list(name)
+
+    def set_entry_enabled(self, name: str, hash: str, algorithm: str, enabled: bool, *,
+                          by: str = "") -> ListInfo:
+        """Switch one entry (algorithm + hash) of list `name` on or off; EntryNotFound when
+        the list does not hold it (disabling), InvalidHash when it is no such hash."""
+        keys = self._existing(name)
+        alg = self._registry.get(algorithm)
+        value = alg.parse(hash)
+        member = f"{alg.name}:{value}"
+        if enabled:
+            self._r.srem(keys.disabled, member)
+        else:
+            meta = self._meta(keys) or {}
+            if not self._r.hexists(keys.entries(meta.get("token", ""), alg.name), value):
+                raise EntryNotFound(f"list {name!r} has no {alg.name} entry {value}")
+            self._r.sadd(keys.disabled, member)
+        self._r.hset(keys.controls, "changed_by", by)
+        self._log(name, "controls", alg.name, value)
+        return self.get_list(name)
+
+    def set_threshold(self, name: str, algorithm: str, *, auto: int | None,
+                      review: int | None, by: str = "") -> ListInfo:
+        """Override (None: go back to the deployment's) list `name`'s distances for
+        `algorithm`. Callers check the values first (`matcher.controls.check_override`)."""
+        keys = self._existing(name)
+        alg = self._registry.get(algorithm).name
+        pipe = self._r.pipeline(transaction=False)
+        for head, value in (("auto", auto), ("review", review)):
+            if value is None:
+                pipe.hdel(keys.controls, f"{head}:{alg}")
+            else:
+                pipe.hset(keys.controls, f"{head}:{alg}", int(value))
+        pipe.hset(keys.controls, "changed_by", by)
+        pipe.execute()
+        self._log(name, "controls", alg)
+        return self.get_list(name)
+
+    def release(self, name: str, *, by: str = "") -> ListInfo:
+        """End list `name`'s flood quarantine; its current version is not quarantined
+        again (MatcherError when it is not quarantined)."""
+        keys = self._existing(name)
+        info = self.get_list(name)
+        if not info.controls.quarantined:
+            raise MatcherError(f"list {name!r} is not quarantined")
+        pipe = self._r.pipeline(transaction=False)
+        pipe.hdel(keys.controls, "quarantined", "quarantined_at", "quarantined_matches",
+                  "quarantined_images")
+        pipe.hset(keys.controls, mapping={"released": info.version, "changed_by": by})
+        pipe.execute()
+        self._log(name, "controls")
+        return self.get_list(name)
+
+    def note_quarantine(self, name: str) -> int:
+        """Tell followers that the flood guard quarantined `name` (they reread its controls)."""
+        return self._log(name, "controls")
+
+    def _existing(self, name: str) -> _ListKeys:
+        keys = self.list_keys(name)
+        if self._meta(keys) is None:
+            raise ListNotFound(name)
+        return keys
 
     def _algorithms_of(self, meta: dict[str, str], algorithm: str | None) -> list[str]:
         """The list's algorithms, or just `algorithm` (validated) if it has it."""
@@ -484,6 +595,8 @@ class FingerprintStore:
                     continue
                 if f["op"] == "delete":
                     return changes
+                if f["op"] == "controls":  # switches and overrides: no new list version
+                    continue
                 at = _id_version(stream_id)
                 last = changes[-1] if changes else None
                 if (f["op"] == "retract" and last is not None and last.op == "retract"
@@ -543,6 +656,8 @@ class FingerprintStore:
             fields: list[str | int | float] = [
                 "name", name, "kind", kind, "source", source, "category", category,
                 "description", description, "updated_by", by, "algorithms", ",".join(algorithms),
+                # Where this version's flood-guard window starts (matcher.flood).
+                "images_at_import", int(self._r.get(self.images_key) or 0),
             ]
             for alg, count in counts.items():
                 fields += [f"count:{alg}", count, f"rows:{alg}", tally.rows.get(alg, count),
@@ -583,7 +698,8 @@ class FingerprintStore:
             token = meta["token"]
             entry_keys = [keys.entries(token, a) for a in _split(meta.get("algorithms", ""))]
             try:
-                self._delete(keys=[keys.meta, *entry_keys], args=[token])
+                self._delete(keys=[keys.meta, *entry_keys, keys.controls, keys.disabled,
+                                   keys.flood], args=[token])
                 break
             except redis.ResponseError as exc:
                 if "CONFLICT" not in str(exc):
@@ -830,7 +946,7 @@ def _id_version(stream_id: bytes | str) -> int:
     return int(_s(stream_id).split("-", 1)[0])
 
 
-def _info(name: str, meta: dict[str, str]) -> ListInfo:
+def _info(name: str, meta: dict[str, str], controls: ListControls | None = None) -> ListInfo:
     return ListInfo(
         name=meta.get("name") or name,
         kind=meta.get("kind", "block"),
@@ -845,4 +961,6 @@ def _info(name: str, meta: dict[str, str]) -> ListInfo:
         rows=dict(sorted(_counts(meta, "rows:").items())) or dict(sorted(_counts(meta).items())),
         shared=dict(sorted(_counts(meta, "shared:").items())),
         weak=dict(sorted(_counts(meta, "weak:").items())),
+        controls=controls or ListControls(),
+        images_at_import=int(meta.get("images_at_import", 0)),
     )

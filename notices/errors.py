@@ -69,3 +69,14 @@ class CsrfError(LinkError):
 
 class WebhookSignatureError(NoticeError):
     """A webhook request whose signature or timestamp does not verify."""
+
+
+class ReviewDuplicateDecision(NoticeError):
+    """An analyst decides a review item a second time (consensus needs distinct analysts)."""
+
+    def __init__(self, review_id: int, by: str, earlier: str) -> None:
+        super().__init__(f"review {review_id}: {by} has already decided it ({earlier}); "
+                         "another analyst must decide next")
+        self.review_id = review_id
+        self.by = by
+

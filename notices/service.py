@@ -155,12 +155,20 @@ class NoticeService:
         with self.db.session() as session:
             return review_queue(session, site_id=site_id)
 
-    def confirm(self, image_id: int, *, by: str, note: str = "") -> str:
-        """QUEUED, or ALREADY_NOTIFIED / ALREADY_REMOVED (see `notices.review`)."""
-        with self.db.session() as session:
-            return confirm_review(session, image_id, by=by, note=note, clock=self.clock)
+    @property
+    def review_consensus(self) -> int:
+        """How many distinct analysts decide a review item (`review_consensus`)."""
+        return int(getattr(self.settings, "review_consensus", 1))
 
-    def reject(self, image_id: int, *, by: str, note: str = "") -> None:
-        """Needs a note (`ReviewNoteRequired` without one)."""
+    def confirm(self, image_id: int, *, by: str, note: str = "") -> str:
+        """QUEUED, ALREADY_NOTIFIED / ALREADY_REMOVED, or PENDING while the consensus is
+        not reached (see `notices.review`)."""
         with self.db.session() as session:
-            reject_review(session, image_id, by=by, note=note, clock=self.clock)
+            return confirm_review(session, image_id, by=by, note=note, clock=self.clock,
+                                  consensus=self.review_consensus)
+
+    def reject(self, image_id: int, *, by: str, note: str = "") -> str:
+        """REJECTED, or PENDING. Needs a note (`ReviewNoteRequired` without one)."""
+        with self.db.session() as session:
+            return reject_review(session, image_id, by=by, note=note, clock=self.clock,
+                                 consensus=self.review_consensus)

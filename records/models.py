@@ -234,6 +234,28 @@ class Suppression(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class EntryFeedback(Base):
+    """A list entry an analyst rejected (a false positive), kept so it can go back to the
+    list's authority (`spinneret lists feedback NAME`)."""
+
+    __tablename__ = "entry_feedback"
+    __table_args__ = (
+        Index("ix_entry_feedback_list_name_at", "list_name", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    list_name: Mapped[str] = mapped_column(String(SHORT))
+    algorithm: Mapped[str] = mapped_column(String(50))
+    entry_hash: Mapped[str] = mapped_column(String(SHORT))
+    source_id: Mapped[str] = mapped_column(String(SHORT), default="")
+    label: Mapped[str] = mapped_column(Text, default="")
+    match_id: Mapped[int | None] = mapped_column(ForeignKey("matches.id", ondelete="SET NULL"))
+    image_url: Mapped[str] = mapped_column(Text)
+    by: Mapped[str] = mapped_column(String(SHORT))
+    note: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Notice(Base):
     __tablename__ = "notices"
     __table_args__ = (Index("ix_notices_site_id_status", "site_id", "status"),)

@@ -5,13 +5,16 @@ task both run, so the two pipelines behave the same.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from spinneret.matcher.errors import UnhashableImage
+from spinneret.matcher.flood import FloodGuard, Tripped
 from spinneret.matcher.hash_cache import HashCache
 from spinneret.matcher.hashing import HashOptions, ImageHashes
 from spinneret.matcher.matching import Match
 from spinneret.matcher.service import hash_for_matching, variant_algorithms
+from spinneret.records.audit import AuditLog
+from spinneret.records.db import Database
 from spinneret.records.images import ImageRecorder, MatchRecordInput
 
 log = logging.getLogger(__name__)
@@ -47,11 +50,13 @@ class ImageProcessor:
         recorder: ImageRecorder,
         options: HashOptions,
         cache: HashCache | None = None,
+        flood: FloodGuard | None = None,
     ) -> None:
         self._matcher = matcher
         self._recorder = recorder
         self._options = options
         self._cache = cache
+        self._flood = flood
 
     def hashes_for(self, data: bytes, sha256: str) -> tuple[ImageHashes, bool]:
         """Hashes of `data` (whose SHA-256 is `sha256`) with every query variant matching
@@ -74,7 +79,7 @@ class ImageProcessor:
             hashes, reused = self.hashes_for(data, sha256)
         except UnhashableImage as exc:
             return self.skip(job, sha256, exc.reason)
-        matches = self._matcher.match(hashes)
+        matches = self._hold_flooding(self._matcher.match(hashes))
         recorded = self._recorder.record_image(
             crawl_id=job.crawl_id,
             site_id=job.site_id,
@@ -88,6 +93,17 @@ class ImageProcessor:
         )
         return ImageOutcome("hashed", sha256, matches=matches, recorded=recorded, reused_hashes=reused)
 
+    def _hold_flooding(self, matches: list[Match]) -> list[Match]:
+        """Count the image for the flood guard; a quarantined list's auto matches become
+        review here at once (the matcher does the same once it has synced the quarantine)."""
+        if self._flood is None:
+            return matches
+        held = self._flood.observe(m.list for m in matches if m.list_kind == "block")
+        if not held:
+            return matches
+        return [replace(m, decision="review") if m.list in held and m.decision == "auto"
+                else m for m in matches]
+
     def skip(self, job: ImageJob, sha256: str, reason: str) -> ImageOutcome:
         """Record that an image was not hashed, and why (idempotent like every record)."""
         recorded = self._recorder.record_skipped(
@@ -99,3 +115,12 @@ class ImageProcessor:
             reason=reason,
         )
         return ImageOutcome("skipped", sha256, reason=reason, recorded=recorded)
+
+
+def audit_quarantine(db: Database, tripped: Tripped) -> None:
+    """The flood guard quarantined a list: say so in the log and the audit log."""
+    log.warning("list %s version %d quarantined: it matched %d of the %d images hashed since "
+                "its import; its auto matches go to review until released", tripped.list,
+                tripped.version, tripped.matches, tripped.images)
+    AuditLog(db).write("flood-guard", "list.quarantine", f"list:{tripped.list}", {
+        "version": tripped.version, "matches": tripped.matches, "images": tripped.images})

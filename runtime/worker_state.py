@@ -10,6 +10,7 @@ import functools
 import logging
 import threading
 
+from spinneret.matcher.flood import FloodGuard
 from spinneret.matcher.following import FollowingMatcher
 from spinneret.matcher.hash_cache import HashCache
 from spinneret.matcher.hashing import HashOptions
@@ -18,7 +19,7 @@ from spinneret.notices.service import NoticeService
 from spinneret.records.images import ImageRecorder
 from spinneret.runtime.context import AppContext
 from spinneret.runtime.ledger import TaskLedger, redeliver_stale
-from spinneret.runtime.pipeline import ImageProcessor
+from spinneret.runtime.pipeline import ImageProcessor, audit_quarantine
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,8 @@ class WorkerState:
             self.recorder,
             HashOptions.from_settings(settings),
             HashCache(context.redis, settings.redis_key_prefix, settings.hash_cache_ttl_s),
+            FloodGuard.from_settings(context.store, settings,
+                                     on_trip=functools.partial(audit_quarantine, context.db)),
         )
         # Where image bytes wait for a worker: the task ledger and the imgbytes keys.
         self.transit = context.transit_redis

@@ -103,8 +103,26 @@ def _info_dict(info: ListInfo) -> dict[str, object]:
         "description": info.description, "version": info.version, "counts": info.counts,
         "entries": info.total, "created_at": info.created_at, "updated_at": info.updated_at,
         "updated_by": info.updated_by, "rows": info.rows, "shared": info.shared,
-        "weak": info.weak,
+        "weak": info.weak, "controls": info.controls.to_json(),
     }
+
+
+def _controls_rows(info: ListInfo) -> list[tuple[str, str]]:
+    """The analysts' controls of a list, for `lists show`."""
+    controls = info.controls
+    rows = [("enabled", "yes" if controls.enabled else "no (matches nothing)")]
+    held = controls.quarantine
+    rows.append(("quarantined", "no" if held is None else
+                 f"yes: version {held.version} matched {held.matches} of {held.images} images "
+                 f"({_when(held.at)}); auto matches go to review until `lists release`"))
+    for algorithm, override in sorted(controls.thresholds.items()):
+        said = ", ".join(f"{k} {v}" for k, v in (("auto", override.auto),
+                                                  ("review", override.review)) if v is not None)
+        rows.append((f"threshold {algorithm}", said))
+    if controls.disabled_entries:
+        rows.append(("disabled entries", str(len(controls.disabled_entries))))
+        rows += [(f"  {alg}", hash_) for alg, hash_ in sorted(controls.disabled_entries)]
+    return rows
 
 
 def _write_atomically(path: Path, write: Callable[[TextIO], object]) -> object:
@@ -276,6 +294,7 @@ def register(app: typer.Typer) -> None:
             ("created", _when(info.created_at)), ("updated", _when(info.updated_at)),
             ("updated by", info.updated_by),
         ]
+        rows += _controls_rows(info)
         for field, value in rows:
             table.add_row(field, value)
         console.print(table)
@@ -373,4 +392,7 @@ def register(app: typer.Typer) -> None:
         console.print(f"retracted {removed} entr{'y' if removed == 1 else 'ies'} from {name}",
                       markup=False)
 
+    from spinneret.cli import lists_controls_cmd  # noqa: PLC0415 - registered with the group
+
+    lists_controls_cmd.register(group)
     app.add_typer(group, name="lists")

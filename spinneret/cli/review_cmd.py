@@ -9,7 +9,7 @@ from spinneret.cli.common import OutputFormat, console
 from spinneret.cli.matches_cmd import FORMAT_OPTION, show_image
 from spinneret.cli.output import TableView, emit
 from spinneret.config import get_settings
-from spinneret.notices.review import CONFIRM_OUTCOMES
+from spinneret.notices.review import CONFIRM_OUTCOMES, REJECT_OUTCOMES, consensus_of
 from spinneret.notices.service import NoticeService
 from spinneret.records.matched_images import IMAGE_FIELDS, MatchedImageRepository, image_json
 
@@ -26,12 +26,17 @@ def register(app: typer.Typer) -> None:
     @review.command("ls")
     def ls_command(format: OutputFormat = FORMAT_OPTION) -> None:
         """Images waiting for a decision, oldest first (ID = the image's review item)."""
-        items = _service().review_queue()
+        service = _service()
+        items = service.review_queue()
+        needed = service.review_consensus
+        standing = {i.id: consensus_of(i.reviews, needed) for i in items}
         rows = [(str(i.id), i.site_name, i.image_url, i.best.list_name, i.best.category,
-                 i.best.algorithm, str(i.best.distance), str(len(i.evidence))) for i in items]
-        emit(format, [image_json(i) for i in items], TableView(
-            "Review queue", ("id", "site", "image URL", "list", "category", "algorithm",
-                             "distance", "entries"), rows), csv_fields=IMAGE_FIELDS)
+                 i.best.algorithm, str(i.best.distance), str(len(i.evidence)),
+                 standing[i.id].summary()) for i in items]
+        emit(format, [{**image_json(i), "consensus": standing[i.id].to_json()} for i in items],
+             TableView("Review queue", ("id", "site", "image URL", "list", "category",
+                                        "algorithm", "distance", "entries", "decided"), rows),
+             csv_fields=IMAGE_FIELDS)
 
     @review.command("show")
     def show_command(image_id: int = typer.Argument(..., metavar="ID"),
@@ -44,7 +49,8 @@ def register(app: typer.Typer) -> None:
                         note: str = typer.Option("", "--note", help="Optional.")) -> None:
         """Confirm: the image's matches go into its site's next notice (unless covered)."""
         outcome = _service().confirm(image_id, by=who(), note=note)
-        console.print(f"review {image_id} confirmed; {CONFIRM_OUTCOMES[outcome]}", markup=False)
+        verb = "confirmation recorded" if outcome == "pending" else "confirmed"
+        console.print(f"review {image_id} {verb}; {CONFIRM_OUTCOMES[outcome]}", markup=False)
 
     @review.command("reject")
     def reject_command(image_id: int = typer.Argument(..., metavar="ID"),
@@ -52,7 +58,8 @@ def register(app: typer.Typer) -> None:
                                                 help="Why (required; kept in the record).")
                        ) -> None:
         """Reject, saying why: the note is kept and each URL + list entry is suppressed."""
-        _service().reject(image_id, by=who(), note=note)
-        console.print(f"review {image_id} rejected; URL + hash suppressed")
+        outcome = _service().reject(image_id, by=who(), note=note)
+        verb = "rejected" if outcome == "reviewed_rejected" else "rejection recorded"
+        console.print(f"review {image_id} {verb}; {REJECT_OUTCOMES[outcome]}", markup=False)
 
     app.add_typer(review, name="review")
