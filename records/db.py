@@ -87,6 +87,24 @@ def _sqlite_engine(url: URL, **kwargs: Any) -> Engine:
     return engine
 
 
+@contextlib.contextmanager
+def _sqlite_foreign_keys_off(connection: Any) -> Iterator[None]:
+    """SQLite alters a table by copying it and dropping the old one (Alembic's batch mode);
+    with foreign keys on, that drop deletes every row referencing it (ON DELETE CASCADE).
+    Migrations run with them off, as SQLite's documentation prescribes for such changes;
+    the pragma only takes effect outside a transaction, so it is set on the driver's
+    connection before the migration's transaction begins."""
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    driver = connection.connection.driver_connection
+    driver.execute("PRAGMA foreign_keys = OFF")
+    try:
+        yield
+    finally:
+        driver.execute("PRAGMA foreign_keys = ON")
+
+
 def alembic_config() -> Config:
     """Alembic configuration built in code; the migrations ship inside this package."""
     from alembic.config import Config  # imported on use: it is slow to import
@@ -160,13 +178,14 @@ class Database:
     def _migrate(self, run: Any) -> None:
         cfg = alembic_config()
         try:
-            with self.engine.begin() as connection:
-                if connection.dialect.name == "postgresql":
-                    connection.exec_driver_sql(
-                        f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK_ID})"
-                    )
-                cfg.attributes["connection"] = connection
-                run(cfg)
+            with self.engine.connect() as connection, _sqlite_foreign_keys_off(connection):
+                with connection.begin():
+                    if connection.dialect.name == "postgresql":
+                        connection.exec_driver_sql(
+                            f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK_ID})"
+                        )
+                    cfg.attributes["connection"] = connection
+                    run(cfg)
         except OperationalError as exc:
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
             raise DatabaseUnavailable(

@@ -114,6 +114,34 @@ def test_crawl_urls_skipped_migration_keeps_existing_crawls(empty_db_url: str) -
         database.dispose()
 
 
+def test_migrations_that_copy_a_table_keep_the_rows_that_point_to_it(empty_db_url: str
+                                                                     ) -> None:
+    """SQLite alters a table by copy-and-drop; with foreign keys on, dropping `crawls` would
+    cascade-delete every match and image event of every crawl. 0002's downgrade is such a
+    copy."""
+    database = Database(empty_db_url)
+    try:
+        database.upgrade()
+        site_id = _site(database)
+        crawl_id = _crawl(database, site_id)
+        with database.engine.begin() as conn:
+            conn.execute(text(
+                "INSERT INTO image_events (crawl_id, site_id, url, url_key, sha256, status,"
+                " recorded_at) VALUES (:crawl, :site, 'https://example.org/a.jpg', :key, '',"
+                " 'hashed', :now)"),
+                {"crawl": crawl_id, "site": site_id, "key": "k" * 64,
+                 "now": datetime(2026, 1, 1, tzinfo=UTC)})
+        database.downgrade("0001")
+        database.upgrade()
+        with database.engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM image_events")).scalar_one() == 1
+            assert conn.execute(text("SELECT count(*) FROM crawls")).scalar_one() == 1
+            if conn.dialect.name == "sqlite":  # and the foreign keys are back on afterwards
+                assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar_one() == 1
+    finally:
+        database.dispose()
+
+
 _UPGRADE_SCRIPT = """
 import sys
 from spinneret.records.db import Database
