@@ -133,6 +133,21 @@ class SeenImage(Base):
     format: Mapped[str | None] = mapped_column(String(20))
 
 
+class ImageHash(Base):
+    """One hash of one image content (by SHA-256): what retro-match searches when a list
+    grows. `variant`: a query-only hash (crop guess, border trim, rotation), matched but
+    never listed. Never the image bytes."""
+
+    __tablename__ = "image_hashes"
+    __table_args__ = (Index("ix_image_hashes_algorithm", "algorithm"),)
+
+    sha256: Mapped[str] = mapped_column(String(SHA256_LEN), primary_key=True)
+    algorithm: Mapped[str] = mapped_column(String(50), primary_key=True)
+    hash: Mapped[str] = mapped_column(String(SHORT), primary_key=True)
+    quality: Mapped[int | None] = mapped_column(Integer)
+    variant: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
 class ImageEvent(Base):
     """What happened to one image in one crawl: hashed, or skipped with a reason.
 

@@ -249,3 +249,24 @@ class MatchedImage:
     @property
     def best(self) -> Evidence:
         return self.evidence[0]
+
+
+@dataclass(frozen=True)
+class StoredHash:
+    """One hash of a seen image's content (`records.image_hashes`), never its bytes."""
+
+    algorithm: str
+    hash: str
+    quality: int | None = None
+    #: A query-only variant (crop guess, border trim, rotation), not the image's own hash.
+    variant: bool = False
+
+
+@dataclass(frozen=True)
+class StoredHashColumn:
+    """Every stored hash of one algorithm, as parallel lists: what the retro-match index is
+    built from. `owners[i]` is the content SHA-256 that `hashes[i]` belongs to."""
+
+    algorithm: str
+    owners: list[str]
+    hashes: list[str]

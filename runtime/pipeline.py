@@ -13,6 +13,7 @@ from spinneret.matcher.hashing import HashOptions, ImageHashes
 from spinneret.matcher.matching import Match
 from spinneret.matcher.service import hash_for_matching, variant_algorithms
 from spinneret.records.images import ImageRecorder, MatchRecordInput
+from spinneret.records.types import StoredHash
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,14 @@ class ImageOutcome:
     matches: list[Match] = field(default_factory=list)
     recorded: bool = True
     reused_hashes: bool = False
+
+
+def stored_hashes(hashes: ImageHashes) -> list[StoredHash]:
+    """What is kept of an image for retro-match: every hash and query variant but the
+    SHA-256 (the row's key already), never the bytes."""
+    return [StoredHash(v.algorithm, v.hex, v.quality, variant)
+            for group, variant in ((hashes.values, False), (hashes.variants, True))
+            for v in group if v.algorithm != "sha256"]
 
 
 class ImageProcessor:
@@ -85,6 +94,7 @@ class ImageProcessor:
             height=hashes.height,
             format=hashes.format,
             matches=[MatchRecordInput.from_match(m) for m in matches],
+            hashes=stored_hashes(hashes),
         )
         return ImageOutcome("hashed", sha256, matches=matches, recorded=recorded, reused_hashes=reused)
 

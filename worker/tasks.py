@@ -14,6 +14,7 @@ from sqlalchemy.exc import OperationalError
 from spinneret.runtime.celery_app import (
     HASH_AND_MATCH_TASK,
     RECHECK_TASK,
+    RETRO_MATCH_TASK,
     SEND_NOTICES_TASK,
     app,
 )
@@ -148,6 +149,20 @@ def recheck_notices() -> dict:
     """Re-fetch due notice items; close removed ones; send reminders and escalations."""
     checked, follow = asyncio.run(worker_state().notices.recheck_once())
     return {"recheck": dataclasses.asdict(checked), "follow_up": dataclasses.asdict(follow)}
+
+
+@app.task(name=RETRO_MATCH_TASK, acks_late=True, autoretry_for=TRANSIENT_ERRORS,
+          retry_backoff=5, max_retries=5)
+def retro_match(name: str, version: int) -> dict:
+    """Match what version `version` of list `name` added against every image seen before
+    (runtime.retro_match); a rerun records nothing twice."""
+    from spinneret.runtime.retro_match import RetroMatcher
+
+    state = worker_state()
+    context = state.context
+    result = asyncio.run(RetroMatcher(context.store, context.db, context.settings,
+                                      matcher=state.matcher).run(name, int(version)))
+    return result.as_json()
 
 
 @signals.worker_process_init.connect

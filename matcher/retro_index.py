@@ -1,0 +1,86 @@
+"""An index over the hashes of images already seen, searched with a list version's new
+entries: retro-match's first step (which stored contents could match what the list added).
+
+The other way round from live matching: there the list is indexed and each crawled image
+is a query; here the (large, growing) set of seen images is indexed and the (usually small)
+set of added entries are the queries. The same `HammingIndex` / `ExactIndex` do the work,
+searched out to each algorithm's widest live radius (`AlgorithmThresholds.radius`). This
+step only finds candidates: every rule of live matching (quality floors, weak entries,
+corroboration, allow-lists) is applied afterwards by `matcher.matching.Matcher` itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from spinneret.matcher.algorithms import AlgorithmRegistry, default_registry
+from spinneret.matcher.columns import EntryColumns
+from spinneret.matcher.index import ExactIndex, HammingIndex, as_words
+from spinneret.matcher.matching import Thresholds
+
+_QUERY_BATCH = 4096  # entries per search_many call: bounds the hit arrays' memory
+
+
+class SeenHashIndex:
+    """Per algorithm, the stored hashes of seen image contents and who owns each (a content
+    key, e.g. its SHA-256)."""
+
+    def __init__(self, thresholds: Thresholds, registry: AlgorithmRegistry | None = None
+                 ) -> None:
+        self.thresholds = thresholds
+        self.registry = registry or default_registry()
+        self._indexes: dict[str, HammingIndex | ExactIndex] = {}
+        self._owners: dict[str, np.ndarray] = {}
+
+    def add(self, algorithm: str, owners: Sequence[str],
+            hashes: Sequence[str] | np.ndarray) -> None:
+        """Index `hashes` (hex strings, or an (n, words) uint64 array for Hamming
+        algorithms) of `algorithm`; `owners[i]` owns `hashes[i]`. Once per algorithm."""
+        plugin = self.registry.get(algorithm)
+        if plugin.name in self._indexes:
+            raise ValueError(f"{plugin.name} hashes are indexed already")
+        if len(owners) != len(hashes):
+            raise ValueError("one owner per hash")
+        if plugin.exact:
+            index: HammingIndex | ExactIndex = ExactIndex()
+            if len(hashes):
+                index.add(list(hashes))
+        else:
+            index = HammingIndex(plugin.bits, self.thresholds.get(plugin).radius)
+            index.add(as_words(hashes, plugin.bits) if len(hashes) else
+                      np.zeros((0, index.width), dtype=np.uint64))
+        self._indexes[plugin.name] = index
+        self._owners[plugin.name] = np.asarray(owners, dtype=object)
+
+    def __len__(self) -> int:
+        return sum(len(index) for index in self._indexes.values())
+
+    def algorithms(self) -> list[str]:
+        return sorted(self._indexes)
+
+    def candidates(self, entries: Mapping[str, EntryColumns]) -> set[str]:
+        """Owners with a stored hash within its algorithm's radius of an entry."""
+        found: set[str] = set()
+        for algorithm, part in entries.items():
+            index = self._indexes.get(algorithm)
+            if index is None or not len(index) or not len(part):
+                continue
+            owners = self._owners[algorithm]
+            for ids in self._search(algorithm, index, part):
+                if len(ids):
+                    found.update(owners[ids].tolist())
+        return found
+
+    def _search(self, algorithm: str, index: HammingIndex | ExactIndex, part: EntryColumns):
+        if isinstance(index, ExactIndex):
+            for value in part.hexes():
+                yield index.search(value)[0]
+            return
+        radius = self.thresholds.get(self.registry.get(algorithm)).radius
+        words = part.words()
+        for start in range(0, len(words), _QUERY_BATCH):
+            for ids, _distances in index.search_many(words[start : start + _QUERY_BATCH],
+                                                     radius):
+                yield ids

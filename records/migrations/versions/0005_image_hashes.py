@@ -1,0 +1,40 @@
+"""Every seen image's perceptual (and exact) hashes, kept per content SHA-256, so a list
+imported later can be matched against what was already crawled (retro-match) without a
+re-crawl. Hashes only, never image bytes.
+
+Revision ID: 0005
+Revises: 0003
+Create Date: 2026-12-02 17:20:00
+
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+# revision identifiers, used by Alembic.
+revision: str = "0005"
+down_revision: str | Sequence[str] | None = "0003"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    """Upgrade schema."""
+    op.create_table(
+        "image_hashes",
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("algorithm", sa.String(length=50), nullable=False),
+        sa.Column("hash", sa.String(length=255), nullable=False),
+        sa.Column("quality", sa.Integer(), nullable=True),
+        sa.Column("variant", sa.Boolean(), nullable=False),
+        sa.PrimaryKeyConstraint("sha256", "algorithm", "hash", name=op.f("pk_image_hashes")),
+    )
+    op.create_index("ix_image_hashes_algorithm", "image_hashes", ["algorithm"])
+
+
+def downgrade() -> None:
+    """Downgrade schema."""
+    op.drop_index("ix_image_hashes_algorithm", table_name="image_hashes")
+    op.drop_table("image_hashes")
