@@ -72,8 +72,8 @@ class RetroResult:
             return f"v{self.version} of list {self.list}: retro-match {self.status}"
         if self.status == "failed":
             return f"v{self.version} of list {self.list}: retro-match failed: {self.error}"
-        images = "image" if self.matched == 1 else "images"
-        return f"v{self.version} of list {self.list} matched {self.matched} {images} seen before"
+        # Worded exactly as issue 21 gives it ("images" also for one: scripts grep it).
+        return f"v{self.version} of list {self.list} matched {self.matched} images seen before"
 
     def as_json(self) -> dict:
         return {**asdict(self), "summary": self.summary}

@@ -92,7 +92,7 @@ async def test_retro_match_end_to_end(db, redis_client, settings, site):
     retro = RetroMatcher(store, db, settings)
     result = await retro.run("X", v2.version)
     assert (result.new_entries, result.matched, result.gone) == (2, 1, 1)
-    assert result.summary == f"v{v2.version} of list X matched 1 image seen before"
+    assert result.summary == f"v{v2.version} of list X matched 1 images seen before"
     assert RetroResults(store).get("X", v2.version) == result
     matches = MatchRepository(db).list()
     assert [(m.image_url, m.crawl_id, m.decision, m.label) for m in matches] == [
@@ -156,3 +156,38 @@ def _flip_bits(hex_hash: str, count: int) -> str:
     for bit in range(count):
         value ^= 1 << (bit * 7)
     return f"{value:0{len(hex_hash)}x}"
+
+
+async def test_cli_import_prints_the_retro_match_line(cli, settings, redis_client, site,
+                                                      tmp_path):
+    """`spinneret lists import` keeps its lines and adds the retro-match one (in-process
+    pipeline: the retro-match runs in the command)."""
+    import asyncio
+
+    from spinneret.records.db import Database
+
+    base, served = site
+    data = encode(generate(31, (320, 240)))
+    served["/img/a.png"] = data
+    db = Database.from_settings(settings)
+    db.upgrade()
+    site_id = SiteRepository(db).add(NewSite(
+        base_url=f"{base}/", name="site", owner_email="owner@example.invalid")).id
+    crawl_id = CrawlRepository(db).create(site_id).id
+    ImageProcessor(Matcher(Thresholds.from_settings(settings)), ImageRecorder(db),
+                   HashOptions.from_settings(settings)).process(
+        ImageJob(crawl_id, site_id, f"{base}/", f"{base}/img/a.png"), data)
+    path = tmp_path / "x.csv"
+    path.write_text(f"algorithm,hash,label,source_id\npdq,{_pdq(data)},a,a1\n")
+    # The command runs its own event loop (the site is served by this one): in a thread.
+    code, out, err = await asyncio.to_thread(cli, "lists", "import", str(path), "--list", "X")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith("imported list X (block) version 1: added 1, removed 0")
+    assert lines[-1] == "v1 of list X matched 1 images seen before"
+    code, out, _ = await asyncio.to_thread(cli, "lists", "show", "X")
+    assert "retro-match" in out and "matched 1" in out  # the table may fold the line
+    code, out, _ = await asyncio.to_thread(cli, "lists", "import", str(path), "--list", "X")
+    assert out.splitlines()[-1] == "v2 of list X matched 0 images seen before"
+    assert [m.image_url for m in MatchRepository(db).list()] == [f"{base}/img/a.png"]
+    db.dispose()
