@@ -154,13 +154,8 @@ class RetroMatcher:
             return RetroResult(name, version, new_entries=new_entries,
                                notes=["allow-list: nothing to report"])
         wanted = _entry_keys(name, added)
-        contents = await asyncio.to_thread(self._candidates, added)
-        matcher = await asyncio.to_thread(self.matcher)
-        stored = await asyncio.to_thread(self.hashes.hashes_of, contents)
-        matching = {sha for sha in contents
-                    if _new_matches(matcher.match(_image_hashes(sha, stored.get(sha, []))),
-                                    wanted)}
-        sightings = await asyncio.to_thread(self.hashes.sightings, matching)
+        contents, matching, sightings, matcher = await asyncio.to_thread(
+            self._prepare, added, wanted)
         counts = _Counts()
         if sightings:
             if self.fetcher is not None:
@@ -171,6 +166,17 @@ class RetroMatcher:
         return RetroResult(
             name, version, new_entries=new_entries, candidates=len(contents),
             contents_matched=len(matching), checked=len(sightings), **asdict(counts))
+
+    def _prepare(self, added: Mapping[str, EntryColumns], wanted: set[tuple[str, str, str]]):
+        """The CPU and SQL part: candidate contents, those whose stored hashes the live rules
+        match to a new entry, and every URL seen serving one of those."""
+        contents = self._candidates(added)
+        matcher = self.matcher()
+        stored = self.hashes.hashes_of(contents)
+        matching = {sha for sha in contents
+                    if _new_matches(matcher.match(_image_hashes(sha, stored.get(sha, []))),
+                                    wanted)}
+        return contents, matching, self.hashes.sightings(matching), matcher
 
     def _candidates(self, added: Mapping[str, EntryColumns]) -> set[str]:
         index = SeenHashIndex(self.thresholds)
@@ -250,6 +256,38 @@ def _image_hashes(sha256: str, stored: list[StoredHash]) -> ImageHashes:
     values += [HashValue(h.algorithm, h.hash, h.quality) for h in stored if not h.variant]
     variants = [HashValue(h.algorithm, h.hash, h.quality) for h in stored if h.variant]
     return ImageHashes(tuple(values), "", 0, 0, 0, tuple(variants))
+
+
+_background: set[asyncio.Task] = set()
+
+
+async def start_retro_match_async(context, db, name: str, version: int, *,
+                                  matcher=None) -> RetroResult:
+    """`start_retro_match` for a server's event loop: it never waits for the rechecks. With
+    the in-process pipeline the retro-match runs as a task on this loop (the outcome is
+    kept in Redis when it ends); with Celery a worker runs it. Returns "queued"."""
+    queued = RetroResult(name, version, "queued")
+    if context.settings.pipeline == "celery":
+        return await asyncio.to_thread(start_retro_match, context, name, version)
+    await asyncio.to_thread(RetroResults(context.store).put, queued)
+    retro = RetroMatcher(context.store, db, context.settings, matcher=matcher)
+    task = asyncio.get_running_loop().create_task(_logged(retro.run(name, version)))
+    _background.add(task)  # the loop keeps only a weak reference
+    task.add_done_callback(_background.discard)
+    return queued
+
+
+async def drain_background() -> None:
+    """Wait for this loop's running retro-matches (a server shutting down)."""
+    if _background:
+        await asyncio.gather(*list(_background), return_exceptions=True)
+
+
+async def _logged(run) -> None:
+    try:
+        await run
+    except Exception:  # RetroMatcher.run logged it and kept "failed" as the outcome
+        pass
 
 
 def start_retro_match(context, name: str, version: int) -> RetroResult:
