@@ -209,6 +209,9 @@ class RetroMatcher:
                 continue
             if found != PRESENT or fetched.body is None:
                 counts.unknown += 1
+                if len(counts.notes) < 5:  # why, for the operator (SSRF refusal, 503, ...)
+                    counts.notes.append(f"{seen.url}: could not check: "
+                                        f"{fetched.error or fetched.status}")
                 continue
             matches, sha256 = await asyncio.to_thread(
                 self._rematch, fetched.body, matcher, wanted)
@@ -239,6 +242,7 @@ class _Counts:
     changed: int = 0
     unknown: int = 0
     matches_recorded: int = 0
+    notes: list[str] = field(default_factory=list)
 
 
 def _entry_keys(name: str, added: Mapping[str, EntryColumns]) -> set[tuple[str, str, str]]:

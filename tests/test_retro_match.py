@@ -191,3 +191,24 @@ async def test_cli_import_prints_the_retro_match_line(cli, settings, redis_clien
     assert out.splitlines()[-1] == "v2 of list X matched 0 images seen before"
     assert [m.image_url for m in MatchRepository(db).list()] == [f"{base}/img/a.png"]
     db.dispose()
+
+
+async def test_recheck_goes_through_the_ssrf_guard(db, redis_client, settings, site):
+    """A deployment that may not reach private addresses does not fetch a loopback image
+    for retro-match either: it cannot tell, records nothing and says why."""
+    base, served = site
+    data = encode(generate(61, (320, 240)))
+    served["/img/a.png"] = data
+    store = FingerprintStore(redis_client, settings.redis_key_prefix)
+    site_id = SiteRepository(db).add(NewSite(
+        base_url=f"{base}/", name="site", owner_email="owner@example.invalid")).id
+    crawl_id = CrawlRepository(db).create(site_id).id
+    ImageProcessor(Matcher(Thresholds.from_settings(settings)), ImageRecorder(db),
+                   HashOptions.from_settings(settings)).process(
+        ImageJob(crawl_id, site_id, f"{base}/", f"{base}/img/a.png"), data)
+    v1 = store.replace_list("Z", [ListEntry("pdq", _pdq(data), "a", "1")])
+    guarded = settings.model_copy(update={"allow_private_networks": False})
+    result = await RetroMatcher(store, db, guarded).run("Z", v1.version)
+    assert (result.checked, result.matched, result.unknown) == (1, 0, 1)
+    assert "could not check" in result.notes[0]
+    assert not MatchRepository(db).list()
