@@ -20,8 +20,6 @@ from spinneret.matcher.columns import EntryColumns
 from spinneret.matcher.index import ExactIndex, HammingIndex, as_words
 from spinneret.matcher.matching import Thresholds
 
-_QUERY_BATCH = 4096  # entries per search_many call: bounds the hit arrays' memory
-
 
 class SeenHashIndex:
     """Per algorithm, the stored hashes of seen image contents and who owns each (a content
@@ -34,10 +32,12 @@ class SeenHashIndex:
         self._indexes: dict[str, HammingIndex | ExactIndex] = {}
         self._owners: dict[str, np.ndarray] = {}
 
-    def add(self, algorithm: str, owners: Sequence[str],
+    def add(self, algorithm: str, owners: Sequence[str] | np.ndarray,
             hashes: Sequence[str] | np.ndarray) -> None:
         """Index `hashes` (hex strings, or an (n, words) uint64 array for Hamming
-        algorithms) of `algorithm`; `owners[i]` owns `hashes[i]`. Once per algorithm."""
+        algorithms) of `algorithm`; `owners[i]` owns `hashes[i]` (a numpy array of owners
+        is kept as it is: 10M content keys as Python objects would cost ~1 GB). Once per
+        algorithm."""
         plugin = self.registry.get(algorithm)
         if plugin.name in self._indexes:
             raise ValueError(f"{plugin.name} hashes are indexed already")
@@ -52,7 +52,8 @@ class SeenHashIndex:
             index.add(as_words(hashes, plugin.bits) if len(hashes) else
                       np.zeros((0, index.width), dtype=np.uint64))
         self._indexes[plugin.name] = index
-        self._owners[plugin.name] = np.asarray(owners, dtype=object)
+        self._owners[plugin.name] = (owners if isinstance(owners, np.ndarray)
+                                     else np.asarray(owners, dtype=object))
 
     def __len__(self) -> int:
         return sum(len(index) for index in self._indexes.values())
@@ -79,8 +80,7 @@ class SeenHashIndex:
                 yield index.search(value)[0]
             return
         radius = self.thresholds.get(self.registry.get(algorithm)).radius
-        words = part.words()
-        for start in range(0, len(words), _QUERY_BATCH):
-            for ids, _distances in index.search_many(words[start : start + _QUERY_BATCH],
-                                                     radius):
-                yield ids
+        # One entry at a time: `search` takes the compiled multi-index path, where a large
+        # batch in `search_many` would fall back to a full scan (probes x batch > n).
+        for row in part.words():
+            yield index.search(row, radius)[0]
