@@ -26,10 +26,8 @@ def insert_hashes(session: Session, sha256: str, hashes: Sequence[StoredHash]) -
     rows = {}
     for value in hashes:
         key = (value.algorithm, value.hash.lower())
-        # A hash that is both the image's own and a variant is stored as its own.
-        if key not in rows or not value.variant:
-            rows[key] = dict(sha256=sha256, algorithm=value.algorithm, hash=key[1],
-                             quality=value.quality, variant=value.variant)
+        rows[key] = dict(sha256=sha256, algorithm=value.algorithm, hash=key[1],
+                         quality=value.quality)
     if not rows:
         return
     dialect = session.get_bind().dialect.name
@@ -53,7 +51,7 @@ class ImageHashRepository:
             return int(session.scalar(query) or 0)
 
     def column(self, algorithm: str, batch: int = 50_000) -> StoredHashColumn:
-        """Every stored hash of `algorithm` (variants included), streamed from the server in
+        """Every stored hash of `algorithm`, streamed from the server in
         batches so a large table is not held twice."""
         owners: list[str] = []
         hashes: list[str] = []
@@ -74,11 +72,10 @@ class ImageHashRepository:
             for chunk in _chunks(sorted(set(sha256s))):
                 rows = session.execute(
                     select(ImageHash).where(ImageHash.sha256.in_(chunk))
-                    .order_by(ImageHash.sha256, ImageHash.variant, ImageHash.algorithm,
-                              ImageHash.hash))
+                    .order_by(ImageHash.sha256, ImageHash.algorithm, ImageHash.hash))
                 for (row,) in rows:
                     found.setdefault(row.sha256, []).append(
-                        StoredHash(row.algorithm, row.hash, row.quality, row.variant))
+                        StoredHash(row.algorithm, row.hash, row.quality))
         return found
 
     def sightings(self, sha256s: Iterable[str]) -> list[SeenImageRecord]:

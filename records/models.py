@@ -135,8 +135,7 @@ class SeenImage(Base):
 
 class ImageHash(Base):
     """One hash of one image content (by SHA-256): what retro-match searches when a list
-    grows. `variant`: a query-only hash (crop guess, border trim, rotation), matched but
-    never listed. Never the image bytes."""
+    grows. Never the image bytes."""
 
     __tablename__ = "image_hashes"
     __table_args__ = (Index("ix_image_hashes_algorithm", "algorithm"),)
@@ -145,7 +144,6 @@ class ImageHash(Base):
     algorithm: Mapped[str] = mapped_column(String(50), primary_key=True)
     hash: Mapped[str] = mapped_column(String(SHORT), primary_key=True)
     quality: Mapped[int | None] = mapped_column(Integer)
-    variant: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class ImageEvent(Base):

@@ -258,8 +258,6 @@ class StoredHash:
     algorithm: str
     hash: str
     quality: int | None = None
-    #: A query-only variant (crop guess, border trim, rotation), not the image's own hash.
-    variant: bool = False
 
 
 @dataclass(frozen=True)

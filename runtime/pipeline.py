@@ -40,11 +40,11 @@ class ImageOutcome:
 
 
 def stored_hashes(hashes: ImageHashes) -> list[StoredHash]:
-    """What is kept of an image for retro-match: every hash and query variant but the
-    SHA-256 (the row's key already), never the bytes."""
-    return [StoredHash(v.algorithm, v.hex, v.quality, variant)
-            for group, variant in ((hashes.values, False), (hashes.variants, True))
-            for v in group if v.algorithm != "sha256"]
+    """What is kept of an image for retro-match: its hashes but the SHA-256 (the row's key
+    already); never the bytes, nor the query variants (crop guesses, border trims, turns:
+    up to 40 an image, and recomputed by the recheck anyway)."""
+    return [StoredHash(v.algorithm, v.hex, v.quality) for v in hashes.values
+            if v.algorithm != "sha256"]
 
 
 class ImageProcessor:

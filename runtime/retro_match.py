@@ -255,11 +255,11 @@ def _new_matches(matches: list[Match], wanted: set[tuple[str, str, str]]) -> lis
 
 
 def _image_hashes(sha256: str, stored: list[StoredHash]) -> ImageHashes:
-    """A seen content's stored hashes, shaped as the matcher's query."""
+    """A seen content's stored hashes, shaped as the matcher's query (no variants: those
+    are not stored)."""
     values = [HashValue("sha256", sha256)]
-    values += [HashValue(h.algorithm, h.hash, h.quality) for h in stored if not h.variant]
-    variants = [HashValue(h.algorithm, h.hash, h.quality) for h in stored if h.variant]
-    return ImageHashes(tuple(values), "", 0, 0, 0, tuple(variants))
+    values += [HashValue(h.algorithm, h.hash, h.quality) for h in stored]
+    return ImageHashes(tuple(values), "", 0, 0, 0)
 
 
 _background: set[asyncio.Task] = set()

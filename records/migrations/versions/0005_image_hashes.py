@@ -1,4 +1,4 @@
-"""Every seen image's perceptual (and exact) hashes, kept per content SHA-256, so a list
+"""Every seen image's hashes (MD5 and the perceptual ones), kept per content SHA-256, so a list
 imported later can be matched against what was already crawled (retro-match) without a
 re-crawl. Hashes only, never image bytes.
 
@@ -28,7 +28,6 @@ def upgrade() -> None:
         sa.Column("algorithm", sa.String(length=50), nullable=False),
         sa.Column("hash", sa.String(length=255), nullable=False),
         sa.Column("quality", sa.Integer(), nullable=True),
-        sa.Column("variant", sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint("sha256", "algorithm", "hash", name=op.f("pk_image_hashes")),
     )
     op.create_index("ix_image_hashes_algorithm", "image_hashes", ["algorithm"])
