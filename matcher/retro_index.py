@@ -17,7 +17,7 @@ import numpy as np
 
 from spinneret.matcher.algorithms import AlgorithmRegistry, default_registry
 from spinneret.matcher.columns import EntryColumns
-from spinneret.matcher.index import ExactIndex, HammingIndex, as_words
+from spinneret.matcher.index import ExactIndex, HammingIndex, as_words, bytes_to_words
 from spinneret.matcher.matching import Thresholds
 
 
@@ -31,6 +31,25 @@ class SeenHashIndex:
         self.registry = registry or default_registry()
         self._indexes: dict[str, HammingIndex | ExactIndex] = {}
         self._owners: dict[str, np.ndarray] = {}
+
+    def add_packed(self, algorithm: str, owners: np.ndarray, digests: bytes,
+                   digest_size: int) -> None:
+        """`add` from concatenated digests of `digest_size` bytes (`records`' packed column)."""
+        words = bytes_to_words(digests, digest_size)
+        if self.registry.get(algorithm).exact:
+            index = ExactIndex()
+            if len(words):
+                index.add(words, 2 * digest_size)
+            self._put(algorithm, index, owners)
+            return
+        self.add(algorithm, owners, words)
+
+    def _put(self, algorithm: str, index, owners: np.ndarray) -> None:
+        name = self.registry.get(algorithm).name
+        if name in self._indexes:
+            raise ValueError(f"{name} hashes are indexed already")
+        self._indexes[name] = index
+        self._owners[name] = owners
 
     def add(self, algorithm: str, owners: Sequence[str] | np.ndarray,
             hashes: Sequence[str] | np.ndarray) -> None:
@@ -51,9 +70,8 @@ class SeenHashIndex:
             index = HammingIndex(plugin.bits, self.thresholds.get(plugin).radius)
             index.add(as_words(hashes, plugin.bits) if len(hashes) else
                       np.zeros((0, index.width), dtype=np.uint64))
-        self._indexes[plugin.name] = index
-        self._owners[plugin.name] = (owners if isinstance(owners, np.ndarray)
-                                     else np.asarray(owners, dtype=object))
+        self._put(plugin.name, index, owners if isinstance(owners, np.ndarray)
+                  else np.asarray(owners, dtype=object))
 
     def __len__(self) -> int:
         return sum(len(index) for index in self._indexes.values())
@@ -71,7 +89,7 @@ class SeenHashIndex:
             owners = self._owners[algorithm]
             for ids in self._search(algorithm, index, part):
                 if len(ids):
-                    found.update(owners[ids].tolist())
+                    found.update(_text(owner) for owner in owners[ids].tolist())
         return found
 
     def _search(self, algorithm: str, index: HammingIndex | ExactIndex, part: EntryColumns):
@@ -84,3 +102,8 @@ class SeenHashIndex:
         # batch in `search_many` would fall back to a full scan (probes x batch > n).
         for row in part.words():
             yield index.search(row, radius)[0]
+
+
+def _text(owner):
+    """Packed (bytes) owners back to the strings they were."""
+    return owner.decode() if isinstance(owner, bytes) else owner

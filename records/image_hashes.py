@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 
+import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from spinneret.records.db import Database
+from spinneret.records.errors import RecordsError
 from spinneret.records.models import ImageHash, SeenImage
 from spinneret.records.types import SeenImageRecord, StoredHash, StoredHashColumn
 
@@ -51,20 +53,28 @@ class ImageHashRepository:
             return int(session.scalar(query) or 0)
 
     def column(self, algorithm: str, batch: int = 50_000) -> StoredHashColumn:
-        """Every stored hash of `algorithm`, streamed from the server in
-        batches so a large table is not held twice."""
-        owners: list[str] = []
-        hashes: list[str] = []
+        """Every stored hash of `algorithm`, streamed from the server in batches and packed
+        batch by batch (64 + digest bytes per hash instead of two Python strings)."""
+        owners: list[np.ndarray] = []
+        digests = bytearray()
+        size = 0
         with self._db.session(readonly=True) as session:
-            rows = session.execute(
+            result = session.execute(
                 select(ImageHash.sha256, ImageHash.hash)
                 .where(ImageHash.algorithm == algorithm)
                 .execution_options(yield_per=batch)
             )
-            for owner, value in rows:
-                owners.append(owner)
-                hashes.append(value)
-        return StoredHashColumn(algorithm, owners, hashes)
+            for rows in result.partitions(batch):
+                keys, values = zip(*rows, strict=True)
+                if not size:
+                    size = len(values[0]) // 2
+                joined = "".join(values)
+                if len(joined) != 2 * size * len(values):
+                    raise RecordsError(f"stored {algorithm} hashes differ in length")
+                digests += bytes.fromhex(joined)
+                owners.append(np.array(keys, dtype="S64"))
+        packed = np.concatenate(owners) if owners else np.zeros(0, dtype="S64")
+        return StoredHashColumn(algorithm, packed, bytes(digests), size)
 
     def hashes_of(self, sha256s: Iterable[str]) -> dict[str, list[StoredHash]]:
         found: dict[str, list[StoredHash]] = {}

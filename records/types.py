@@ -262,9 +262,15 @@ class StoredHash:
 
 @dataclass(frozen=True)
 class StoredHashColumn:
-    """Every stored hash of one algorithm, as parallel lists: what the retro-match index is
-    built from. `owners[i]` is the content SHA-256 that `hashes[i]` belongs to."""
+    """Every stored hash of one algorithm, packed: what the retro-match index is built from.
+    `owners[i]` (ASCII bytes) is the content SHA-256 that digest i of `digests` (each
+    `digest_size` bytes, concatenated) belongs to. Packed because 10M of them as Python
+    strings would take ~2.5 GB."""
 
     algorithm: str
-    owners: list[str]
-    hashes: list[str]
+    owners: Any  # numpy array of dtype S64
+    digests: bytes
+    digest_size: int
+
+    def __len__(self) -> int:
+        return len(self.owners)

@@ -186,7 +186,7 @@ class RetroMatcher:
                 index.add(algorithm, column_owners, column_owners)
                 continue
             column = self.hashes.column(algorithm)
-            index.add(algorithm, column.owners, column.hashes)
+            index.add_packed(algorithm, column.owners, column.digests, column.digest_size)
         return index.candidates(added)
 
     def _sha256_owners(self, part: EntryColumns) -> list[str]:

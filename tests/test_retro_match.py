@@ -212,3 +212,29 @@ async def test_recheck_goes_through_the_ssrf_guard(db, redis_client, settings, s
     assert (result.checked, result.matched, result.unknown) == (1, 0, 1)
     assert "could not check" in result.notes[0]
     assert not MatchRepository(db).list()
+
+
+async def test_exact_entries_md5_and_sha256_are_retro_matched(db, redis_client, settings,
+                                                              site):
+    import hashlib
+
+    base, served = site
+    first, second = encode(generate(71, (320, 240))), encode(generate(72, (320, 240)))
+    served["/img/a.png"], served["/img/b.png"] = first, second
+    store = FingerprintStore(redis_client, settings.redis_key_prefix)
+    site_id = SiteRepository(db).add(NewSite(
+        base_url=f"{base}/", name="site", owner_email="owner@example.invalid")).id
+    crawl_id = CrawlRepository(db).create(site_id).id
+    processor = ImageProcessor(Matcher(Thresholds.from_settings(settings)), ImageRecorder(db),
+                               HashOptions.from_settings(settings))
+    for name, data in (("a", first), ("b", second)):
+        processor.process(ImageJob(crawl_id, site_id, f"{base}/", f"{base}/img/{name}.png"),
+                          data)
+    v1 = store.replace_list("E", [
+        ListEntry("md5", hashlib.md5(first).hexdigest(), "by md5", "m"),
+        ListEntry("sha256", hashlib.sha256(second).hexdigest(), "by sha256", "s"),
+    ])
+    result = await RetroMatcher(store, db, settings).run("E", v1.version)
+    assert (result.candidates, result.matched) == (2, 2)
+    assert sorted((m.algorithm, m.decision, m.image_url) for m in MatchRepository(db).list()) == [
+        ("md5", "auto", f"{base}/img/a.png"), ("sha256", "auto", f"{base}/img/b.png")]
