@@ -181,6 +181,10 @@ class Match(Base):
         Index("ix_matches_status_decision", "status", "decision"),
         Index("ix_matches_image_url_key", "image_url_key"),
         Index("ix_matches_entry_hash", "entry_hash"),
+        # Retro-match's matches have no crawl (migration 0005).
+        Index("uq_matches_retro_image_entry", "image_url_key", "sha256", "list_name",
+              "algorithm", "entry_hash", unique=True, sqlite_where=text("crawl_id IS NULL"),
+              postgresql_where=text("crawl_id IS NULL")),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

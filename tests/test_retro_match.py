@@ -238,3 +238,20 @@ async def test_exact_entries_md5_and_sha256_are_retro_matched(db, redis_client, 
     assert (result.candidates, result.matched) == (2, 2)
     assert sorted((m.algorithm, m.decision, m.image_url) for m in MatchRepository(db).list()) == [
         ("md5", "auto", f"{base}/img/a.png"), ("sha256", "auto", f"{base}/img/b.png")]
+
+
+def test_a_retro_match_is_recorded_once_even_when_two_runs_race(db):
+    """Both runs passed the "already matched?" check: the partial UNIQUE index on matches
+    without a crawl (migration 0005) still keeps one row."""
+    from spinneret.records.images import _insert_matches
+    from spinneret.records.sqltypes import url_key
+    from spinneret.records.types import MatchRecordInput
+
+    site_id = SiteRepository(db).add(NewSite(
+        base_url="http://site.test/", name="site", owner_email="owner@example.invalid")).id
+    match = MatchRecordInput("L", "pdq", "a" * 64, "b" * 64, 3, "auto")
+    url = "http://site.test/a.png"
+    for _run in range(2):
+        with db.session() as session:
+            _insert_matches(session, None, site_id, url, url_key(url), None, "c" * 64, [match])
+    assert len(MatchRepository(db).list()) == 1

@@ -31,9 +31,17 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("sha256", "algorithm", "hash", name=op.f("pk_image_hashes")),
     )
     op.create_index("ix_image_hashes_algorithm", "image_hashes", ["algorithm"])
+    # Retro-match records matches with no crawl: the crawl-keyed UNIQUE does not hold for
+    # NULL, so this one makes two concurrent runs of a version record each match once.
+    op.create_index(
+        "uq_matches_retro_image_entry", "matches",
+        ["image_url_key", "sha256", "list_name", "algorithm", "entry_hash"], unique=True,
+        sqlite_where=sa.text("crawl_id IS NULL"), postgresql_where=sa.text("crawl_id IS NULL"),
+    )
 
 
 def downgrade() -> None:
     """Downgrade schema."""
+    op.drop_index("uq_matches_retro_image_entry", table_name="matches")
     op.drop_index("ix_image_hashes_algorithm", table_name="image_hashes")
     op.drop_table("image_hashes")
