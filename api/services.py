@@ -76,6 +76,9 @@ class Services:
         return matcher
 
     async def close(self) -> None:
+        from spinneret.runtime.retro_match import drain_background
+
+        await drain_background()  # a retro-match started by an import finishes first
         await self.crawls.close()
         await self.reports.close()
         if self._matcher is not None:

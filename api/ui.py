@@ -24,7 +24,7 @@ from spinneret.api.endpoints import Endpoint, Param, id_param, path_param
 from spinneret.api.errors import ApiError
 from spinneret.api.http import PRINCIPAL, form_body, ok, path_int, query_int, services, set_audit
 from spinneret.api.timeline import notice_timeline
-from spinneret.api.v1_lists import export_list_, import_upload
+from spinneret.api.v1_lists import export_list_, import_upload, retro_match_json
 from spinneret.api.v1_records import FILTER_FIELDS, crawl_json, image_filter, site_changes
 from spinneret.config.netpolicy import NetworkPolicy
 from spinneret.matcher.errors import EntryNotFound
@@ -166,7 +166,7 @@ async def lists_import(request: web.Request) -> web.Response:
     return redirect(request, f"/lists/{quote(info.name, safe='')}",
                     f"Imported list {info.name} version {summary['version']}: added "
                     f"{summary['added']}, removed {summary['removed']}, unchanged "
-                    f"{summary['unchanged']}.")
+                    f"{summary['unchanged']}. {summary['retro_match']['summary']}.")
 
 
 async def list_page(request: web.Request) -> web.Response:
@@ -176,7 +176,8 @@ async def list_page(request: web.Request) -> web.Response:
     changes = await asyncio.to_thread(svc.store.history, name)
     history = AuditLog(svc.db).list(target=f"list:{name}", limit=50)
     return page(request, "list.html.j2", info=info, history=history,
-                versions=_versions(info, changes, history))
+                versions=_versions(info, changes, history),
+                retro=await retro_match_json(request, info))
 
 
 def _versions(info: ListInfo, changes: list[ListChange], history: list[AuditRecord]

@@ -25,6 +25,7 @@ from spinneret.matcher.hashlist import (
 from spinneret.matcher.matching import min_qualities
 from spinneret.matcher.service import hash_and_match
 from spinneret.matcher.store import ListInfo
+from spinneret.runtime.retro_match import RetroResults, start_retro_match_async
 
 KINDS = ("block", "allow")
 FORMATS = [f.value for f in ListFormat]
@@ -68,7 +69,7 @@ async def create_list(request: web.Request) -> web.Response:
 
 async def get_list(request: web.Request) -> web.Response:
     info = await asyncio.to_thread(services(request).store.get_list, request.match_info["name"])
-    return ok(list_json(info))
+    return ok({**list_json(info), "retro_match": await retro_match_json(request, info)})
 
 
 def _import_format(requested: str | None, filename: str) -> ListFormat:
@@ -115,7 +116,19 @@ async def import_upload(request: web.Request, name: str | None,
                "rows": result.rows, "shared": result.shared, "weak": result.weak}
     set_audit(request, f"list:{name}", op="import", filename=upload.filename,
               bytes=upload.size, **summary)
+    # The new entries against every image seen before, without holding up the response
+    # (runtime.retro_match): "queued" now; GET /lists/{name} gives the outcome.
+    retro = await start_retro_match_async(svc.context, svc.db, result.list, result.version,
+                                          matcher=svc.matcher_built)
+    summary["retro_match"] = retro.as_json()
     return summary, info
+
+
+async def retro_match_json(request: web.Request, info: ListInfo) -> dict | None:
+    """The outcome of the retro-match of the list's current version (None: none ran)."""
+    found = await asyncio.to_thread(RetroResults(services(request).store).get, info.name,
+                                    info.version)
+    return None if found is None else found.as_json()
 
 
 async def import_list(request: web.Request) -> web.Response:

@@ -281,6 +281,23 @@ return {page[1], n}
 """
 
 
+# KEYS: scanned (new) hash, old hash, added hash (same list, same slot). ARGV: cursor, count,
+# ttl. Copies the fields of one page that the old version lacks into the added hash.
+_ADDED_PAGE_LUA = """
+local page = redis.call('HSCAN', KEYS[1], ARGV[1], 'COUNT', ARGV[2])
+local fields = page[2]
+local n = 0
+for i = 1, #fields, 2 do
+  if redis.call('HEXISTS', KEYS[2], fields[i]) == 0 then
+    redis.call('HSET', KEYS[3], fields[i], fields[i + 1])
+    n = n + 1
+  end
+end
+if n > 0 then redis.call('EXPIRE', KEYS[3], ARGV[3]) end
+return {page[1], n}
+"""
+
+
 def _s(value: bytes | str | None) -> str:
     if value is None:
         return ""
@@ -323,6 +340,16 @@ class _ListKeys:
     def flood(self) -> str:
         return f"{self.base}:flood"
 
+    def added(self, version: int, algorithm: str) -> str:
+        """Entries version `version` added (kept a while for retro-match)."""
+        return f"{self.base}:added:{version}:{algorithm}"
+
+    @property
+    def extras(self) -> str:
+        """The set of the list's per-version keys (added entries, retro-match outcomes):
+        deleting the list deletes them."""
+        return f"{self.base}:extras"
+
 
 class FingerprintStore:
     """Hash lists in Redis (single server, Valkey or Cluster). Thread-safe as redis-py is."""
@@ -336,6 +363,7 @@ class FingerprintStore:
         batch_size: int = 10_000,
         changelog_maxlen: int = 10_000,
         aside_lease_s: int = 600,
+        added_ttl_s: int = 7 * 86400,
     ) -> None:
         self._r = client
         self.prefix = prefix
@@ -343,6 +371,7 @@ class FingerprintStore:
         self._batch_size = batch_size
         self._maxlen = changelog_maxlen
         self._lease_s = aside_lease_s
+        self._added_ttl_s = added_ttl_s
         tag = "{" + prefix + "}"
         self.version_key = f"{prefix}:store:{tag}:version"
         self.changelog_key = f"{prefix}:store:{tag}:changes"
@@ -355,6 +384,7 @@ class FingerprintStore:
         self._delete = client.register_script(_DELETE_LUA)
         self._merge = client.register_script(_MERGE_LUA)
         self._intersect_page = client.register_script(_INTERSECT_PAGE_LUA)
+        self._added_page = client.register_script(_ADDED_PAGE_LUA)
 
     @property
     def client(self) -> redis.Redis:
@@ -675,6 +705,7 @@ class FingerprintStore:
             self._discard(keys, token, written)
             raise
         old_token = _s(old_token)
+        self._keep_added(keys, int(version), token, old_token, algorithms)
         if old_token:
             old_keys = [keys.entries(old_token, a) for a in _split(_s(old_algs))]
             if old_keys:
@@ -706,6 +737,8 @@ class FingerprintStore:
                     raise
         else:
             raise StoreConflict(f"list {name!r} kept changing; delete not done")
+        extras = [_s(k) for k in self._r.smembers(keys.extras)]
+        self._r.unlink(keys.extras, *extras)
         self._r.srem(self.registry_key, name)
         self._log(name, "delete")
 
@@ -893,6 +926,45 @@ class FingerprintStore:
             # HSCAN may repeat a field while the table is being rehashed.
             unchanged += min(common, count, old_count)
         return unchanged
+
+    def _keep_added(self, keys: _ListKeys, version: int, token: str, old_token: str,
+                    algorithms: list[str]) -> None:
+        """Copy what version `version` added (its entries the previous version lacked) aside
+        for retro-match, before the previous entries go: page by page in a script, nothing
+        but counts sent back. Expires after `added_ttl_s`."""
+        # A list deleted and created again counts its versions from 1 again: drop what an
+        # earlier life of the list left under this version.
+        self._r.unlink(*(keys.added(version, a.name) for a in self._registry))
+        for alg in algorithms:
+            self._r.sadd(keys.extras, keys.added(version, alg))
+            new_key = keys.entries(token, alg)
+            # A first version (or a new algorithm) adds everything: the old key is absent.
+            old_key = keys.entries(old_token or "-", alg)
+            cursor: bytes | str | int = 0
+            while True:
+                cursor, _found = self._added_page(
+                    keys=[new_key, old_key, keys.added(version, alg)],
+                    args=[cursor, self._batch_size, self._added_ttl_s])
+                if _s(cursor) == "0":
+                    break
+
+    def note_list_key(self, name: str, key: str) -> None:
+        """Note `key` (under the list's hash tag, with a TTL of its own) as belonging to list
+        `name`: `delete_list` deletes it too."""
+        # The set itself does not expire (a few dozen bytes per import); members whose key
+        # expired cost nothing to delete.
+        self._r.sadd(self.list_keys(name).extras, key)
+
+    def added_entries(self, name: str, version: int) -> dict[str, EntryColumns]:
+        """The entries version `version` of list `name` added to the version before it, as
+        columns per algorithm (empty when it added none, or once they expired)."""
+        keys = self.list_keys(name)
+        columns = {}
+        for algorithm in self._registry:
+            key = keys.added(version, algorithm.name)
+            if self._r.exists(key):
+                columns[algorithm.name] = self._read_columns(name, key, algorithm.name)
+        return columns
 
     def _discard(self, keys: _ListKeys, token: str, written: Iterable[str]) -> None:
         try:

@@ -18,9 +18,15 @@ from sqlalchemy.orm import Session
 
 from spinneret.records.db import Database
 from spinneret.records.errors import InvalidImageRecord
+from spinneret.records.image_hashes import insert_hashes
 from spinneret.records.models import MATCH_DECISIONS, ImageEvent, Match, SeenImage, Suppression
 from spinneret.records.sqltypes import url_key, utcnow
-from spinneret.records.types import ImageEventRecord, MatchRecordInput, SeenImageRecord
+from spinneret.records.types import (
+    ImageEventRecord,
+    MatchRecordInput,
+    SeenImageRecord,
+    StoredHash,
+)
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -37,6 +43,42 @@ def _check_sha256(sha256: str) -> str:
     return value
 
 
+def _check_decisions(matches: Sequence[MatchRecordInput]) -> None:
+    for match in matches:
+        if match.decision not in MATCH_DECISIONS:
+            raise InvalidImageRecord(f"match decision {match.decision!r} is not auto/review")
+
+
+def _insert_matches(
+    session: Session, crawl_id: int | None, site_id: int, image_url: str, key: str,
+    page_url: str | None, sha256: str, matches: Sequence[MatchRecordInput],
+) -> None:
+    """Matches of an image URL + list entry an analyst rejected before are stored as
+    "suppressed" so they are never noticed again."""
+    now = utcnow()
+    suppressed = {
+        tuple(row) for row in session.execute(
+            select(Suppression.list_name, Suppression.algorithm, Suppression.entry_hash)
+            .where(Suppression.image_url_key == key)
+        )
+    }
+    rows = [
+        dict(
+            crawl_id=crawl_id, site_id=site_id, image_url=image_url,
+            image_url_key=key, page_url=page_url, sha256=sha256,
+            list_name=m.list_name, list_kind=m.list_kind, category=m.category,
+            source=m.source, algorithm=m.algorithm, entry_hash=m.entry_hash,
+            query_hash=m.query_hash, distance=m.distance, label=m.label,
+            source_id=m.source_id, decision=m.decision,
+            status="suppressed"
+            if (m.list_name, m.algorithm, m.entry_hash) in suppressed else "new",
+            created_at=now, updated_at=now,
+        )
+        for m in matches
+    ]
+    session.execute(_insert(session, Match).values(rows).on_conflict_do_nothing())
+
+
 class ImageRecorder:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -45,17 +87,17 @@ class ImageRecorder:
         self, crawl_id: int, site_id: int, page_url: str | None, image_url: str, sha256: str,
         width: int | None = None, height: int | None = None, format: str | None = None,
         matches: Sequence[MatchRecordInput] = (),
+        hashes: Sequence[StoredHash] = (),
     ) -> bool:
-        """Record a hashed image, its sighting and its matches in one transaction.
+        """Record a hashed image, its sighting, its hashes (kept per content for
+        retro-match) and its matches in one transaction.
 
         Returns False (and changes nothing) if this crawl already recorded this URL + hash.
         Matches of an image URL + list entry an analyst rejected before are stored as
         "suppressed" so they are never noticed again.
         """
         sha256 = _check_sha256(sha256)
-        for match in matches:
-            if match.decision not in MATCH_DECISIONS:
-                raise InvalidImageRecord(f"match decision {match.decision!r} is not auto/review")
+        _check_decisions(matches)
         key = url_key(image_url)
         with self._db.session() as session:
             if not self._claim(session, crawl_id, site_id, key, image_url, sha256, page_url,
@@ -77,30 +119,36 @@ class ImageRecorder:
                     "format": upsert.excluded.format,
                 },
             ))
+            insert_hashes(session, sha256, hashes)
             if matches:
-                suppressed = {
-                    tuple(row) for row in session.execute(
-                        select(Suppression.list_name, Suppression.algorithm,
-                               Suppression.entry_hash)
-                        .where(Suppression.image_url_key == key)
-                    )
-                }
-                rows = [
-                    dict(
-                        crawl_id=crawl_id, site_id=site_id, image_url=image_url,
-                        image_url_key=key, page_url=page_url, sha256=sha256,
-                        list_name=m.list_name, list_kind=m.list_kind, category=m.category,
-                        source=m.source, algorithm=m.algorithm, entry_hash=m.entry_hash,
-                        query_hash=m.query_hash, distance=m.distance, label=m.label,
-                        source_id=m.source_id, decision=m.decision,
-                        status="suppressed"
-                        if (m.list_name, m.algorithm, m.entry_hash) in suppressed else "new",
-                        created_at=now, updated_at=now,
-                    )
-                    for m in matches
-                ]
-                session.execute(_insert(session, Match).values(rows).on_conflict_do_nothing())
+                _insert_matches(session, crawl_id, site_id, image_url, key, page_url, sha256,
+                                matches)
         return True
+
+    def record_retro_matches(
+        self, site_id: int, page_url: str | None, image_url: str, sha256: str,
+        matches: Sequence[MatchRecordInput],
+    ) -> int:
+        """Record matches found for an image seen before (retro-match: no crawl, so
+        `crawl_id` is NULL), through the same path as a crawl's: `auto` ones become notices,
+        `review` ones review items, rejected ones stay suppressed. An image + list entry
+        with a match already (from a crawl or an earlier retro-match) is skipped; returns
+        how many were recorded."""
+        sha256 = _check_sha256(sha256)
+        _check_decisions(matches)
+        key = url_key(image_url)
+        with self._db.session() as session:
+            known = {
+                tuple(row) for row in session.execute(
+                    select(Match.list_name, Match.algorithm, Match.entry_hash)
+                    .where(Match.image_url_key == key, Match.sha256 == sha256))
+            }
+            fresh = [m for m in matches
+                     if (m.list_name, m.algorithm, m.entry_hash) not in known]
+            if fresh:
+                _insert_matches(session, None, site_id, image_url, key, page_url, sha256,
+                                fresh)
+        return len(fresh)
 
     def record_skipped(
         self, crawl_id: int, site_id: int, page_url: str | None, image_url: str, reason: str,

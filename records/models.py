@@ -143,6 +143,19 @@ class SeenImage(Base):
     format: Mapped[str | None] = mapped_column(String(20))
 
 
+class ImageHash(Base):
+    """One hash of one image content (by SHA-256): what retro-match searches when a list
+    grows. Never the image bytes."""
+
+    __tablename__ = "image_hashes"
+    __table_args__ = (Index("ix_image_hashes_algorithm", "algorithm"),)
+
+    sha256: Mapped[str] = mapped_column(String(SHA256_LEN), primary_key=True)
+    algorithm: Mapped[str] = mapped_column(String(50), primary_key=True)
+    hash: Mapped[str] = mapped_column(String(SHORT), primary_key=True)
+    quality: Mapped[int | None] = mapped_column(Integer)
+
+
 class ImageEvent(Base):
     """What happened to one image in one crawl: hashed, or skipped with a reason.
 
@@ -178,6 +191,10 @@ class Match(Base):
         Index("ix_matches_status_decision", "status", "decision"),
         Index("ix_matches_image_url_key", "image_url_key"),
         Index("ix_matches_entry_hash", "entry_hash"),
+        # Retro-match's matches have no crawl (migration 0005).
+        Index("uq_matches_retro_image_entry", "image_url_key", "sha256", "list_name",
+              "algorithm", "entry_hash", unique=True, sqlite_where=text("crawl_id IS NULL"),
+              postgresql_where=text("crawl_id IS NULL")),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -276,3 +276,28 @@ class ReportRecord:
     started_at: datetime | None
     finished_at: datetime | None
     notice_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class StoredHash:
+    """One hash of a seen image's content (`records.image_hashes`), never its bytes."""
+
+    algorithm: str
+    hash: str
+    quality: int | None = None
+
+
+@dataclass(frozen=True)
+class StoredHashColumn:
+    """Every stored hash of one algorithm, packed: what the retro-match index is built from.
+    `owners[i]` (ASCII bytes) is the content SHA-256 that digest i of `digests` (each
+    `digest_size` bytes, concatenated) belongs to. Packed because 10M of them as Python
+    strings would take ~2.5 GB."""
+
+    algorithm: str
+    owners: Any  # numpy array of dtype S64
+    digests: bytes
+    digest_size: int
+
+    def __len__(self) -> int:
+        return len(self.owners)

@@ -21,6 +21,7 @@ HASH_AND_MATCH_TASK = "spinneret.hash_and_match"
 SEND_NOTICES_TASK = "spinneret.notices.send"
 RECHECK_TASK = "spinneret.notices.recheck"
 REPORT_TASK = "spinneret.reports.fetch"  # one reported URL (runtime.reports)
+RETRO_MATCH_TASK = "spinneret.lists.retro_match"
 
 # worker.heartbeat: its Celery signal handlers make each worker process report its index.
 app = Celery("spinneret", include=["spinneret.worker.tasks", "spinneret.worker.heartbeat"])

@@ -16,6 +16,7 @@ from spinneret.matcher.service import hash_for_matching, variant_algorithms
 from spinneret.records.audit import AuditLog
 from spinneret.records.db import Database
 from spinneret.records.images import ImageRecorder, MatchRecordInput
+from spinneret.records.types import StoredHash
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,14 @@ class ImageOutcome:
     matches: list[Match] = field(default_factory=list)
     recorded: bool = True
     reused_hashes: bool = False
+
+
+def stored_hashes(hashes: ImageHashes) -> list[StoredHash]:
+    """What is kept of an image for retro-match: its hashes but the SHA-256 (the row's key
+    already); never the bytes, nor the query variants (crop guesses, border trims, turns:
+    up to 40 an image, and recomputed by the recheck anyway)."""
+    return [StoredHash(v.algorithm, v.hex, v.quality) for v in hashes.values
+            if v.algorithm != "sha256"]
 
 
 class ImageProcessor:
@@ -90,6 +99,7 @@ class ImageProcessor:
             height=hashes.height,
             format=hashes.format,
             matches=[MatchRecordInput.from_match(m) for m in matches],
+            hashes=stored_hashes(hashes),
         )
         return ImageOutcome("hashed", sha256, matches=matches, recorded=recorded, reused_hashes=reused)
 

@@ -42,3 +42,13 @@ def test_robustness_bench_quick(tmp_path: Path) -> None:
     assert data["distractors"] == 300
     assert set(data["pair_histograms"]) == {"pdq", "phash", "dhash", "cropdct"}
     assert data["recall"]["crop 10%"]["cropdct"]["review"] > 0  # found through the guesses
+
+
+def test_retro_match_bench_quick(tmp_path: Path) -> None:
+    out = tmp_path / "retro_match.json"
+    stdout = _run("retro_match.py", out)
+    assert "index (SeenHashIndex)" in stdout and "naive Python loop" in stdout
+    assert "ratio index / naive" in stdout
+    data = json.loads(out.read_text())
+    assert data["stored"] == 20_000 and data["index_entries_per_s"] > 0
+    assert data["contents_found"] > 0  # the planted near-duplicates are found

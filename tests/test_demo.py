@@ -23,6 +23,8 @@ def test_demo_runs_the_whole_loop_on_the_embedded_default(tmp_path):
         assert "│ images matched: demo-authority (auto) │ 20 " in out, out
         assert "1 notice e-mail(s) delivered to the local sink" in out
         assert "found 10 removed, 10 still up" in out
+        # Retro-match: a second list imported after the crawl finds old images, no new crawl.
+        assert "v1 of list demo-authority-2 matched 2 images seen before (1 gone, 2 new" in out
         mails = list((tmp_path / "data" / "demo-mail" / "new").iterdir())
         assert len(mails) == 1
         mail = mails[0].read_text()

@@ -40,7 +40,8 @@ def test_import_show_ls_and_reimport_counts(cli, store, tmp_path):
     assert (code, err) == (0, "")
     assert out.strip() == (
         "imported list demo (block) version 1: added 6, removed 0, unchanged 0; "
-        "entries: md5 3, pdq 3"
+        "entries: md5 3, pdq 3\n"
+        "v1 of list demo matched 0 images seen before"  # retro-match (issue 21)
     )
     info = store.get_list("demo")
     assert (info.source, info.category, info.description, info.kind) == (

@@ -15,6 +15,7 @@ from spinneret.runtime.celery_app import (
     HASH_AND_MATCH_TASK,
     RECHECK_TASK,
     REPORT_TASK,
+    RETRO_MATCH_TASK,
     SEND_NOTICES_TASK,
     app,
 )
@@ -161,6 +162,20 @@ def fetch_report(report_id: int) -> dict:
     state = worker_state()
     report = asyncio.run(run_report(state.context, int(report_id), state.processor))
     return {"report": report.id, "status": report.status, "reason": report.reason}
+
+
+@app.task(name=RETRO_MATCH_TASK, acks_late=True, autoretry_for=TRANSIENT_ERRORS,
+          retry_backoff=5, max_retries=5)
+def retro_match(name: str, version: int) -> dict:
+    """Match what version `version` of list `name` added against every image seen before
+    (runtime.retro_match); a rerun records nothing twice."""
+    from spinneret.runtime.retro_match import RetroMatcher
+
+    state = worker_state()
+    context = state.context
+    result = asyncio.run(RetroMatcher(context.store, context.db, context.settings,
+                                      matcher=state.matcher).run(name, int(version)))
+    return result.as_json()
 
 
 @signals.worker_process_init.connect

@@ -63,12 +63,25 @@ def register(app: typer.Typer) -> None:
             _print_listed(site, context, outcome.crawl.crawl.id)
             if sink is not None:
                 _print_notices(context, outcome, sink)
+            _print_retro(outcome)
         finally:
             if sink is not None:
                 sink.stop()
         console.print(f"Demo finished in {time.monotonic() - started:.1f} s. Try: "
                       "spinneret crawls ls, spinneret lists ls, spinneret notices ls, "
                       "spinneret stats")
+
+
+def _print_retro(outcome) -> None:
+    retro = outcome.retro
+    if retro is None:
+        return
+    console.print(
+        f"• After the crawl, a second list ({retro.list}, {retro.new_entries} photos the crawl "
+        f"saw; the owner had taken {outcome.retro_removed} down) was matched against the "
+        "images seen before, without a new crawl:", markup=False)
+    console.print(f"  {retro.summary} ({retro.gone} gone, {retro.matches_recorded} new "
+                  "matches for the next notices)", markup=False)
 
 
 def _print_listed(site, context: AppContext, crawl_id: int) -> None:

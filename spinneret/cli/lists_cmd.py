@@ -222,16 +222,22 @@ def register(app: typer.Typer) -> None:
                     min_quality=_min_qualities(context.settings),
                 )
             info = context.store.get_list(list_name)
+            console.print(
+                f"imported list {info.name} ({info.kind}) version {result.version}: "
+                f"added {result.added}, removed {result.removed}, "
+                f"unchanged {result.unchanged}; entries: {_counts(info)}",
+                markup=False,
+            )
+            for note in _rows_notes(result.rows, result.shared, result.weak):
+                console.print(note, markup=False)
+            # What the new entries match among images seen before (runtime.retro_match):
+            # here with the in-process pipeline, by a worker with Celery.
+            from spinneret.runtime.retro_match import start_retro_match
+
+            console.print(start_retro_match(context, list_name, result.version).summary,
+                          markup=False)
         finally:
             context.close()
-        console.print(
-            f"imported list {info.name} ({info.kind}) version {result.version}: "
-            f"added {result.added}, removed {result.removed}, unchanged {result.unchanged}; "
-            f"entries: {_counts(info)}",
-            markup=False,
-        )
-        for note in _rows_notes(result.rows, result.shared, result.weak):
-            console.print(note, markup=False)
 
     @group.command("ls")
     def ls_command(
@@ -270,6 +276,9 @@ def register(app: typer.Typer) -> None:
         context = AppContext()
         try:
             info = context.store.get_list(name)
+            from spinneret.runtime.retro_match import RetroResults
+
+            retro = RetroResults(context.store).get(name, info.version)
         finally:
             context.close()
         if format is not OutputFormat.table:
@@ -295,6 +304,8 @@ def register(app: typer.Typer) -> None:
             ("updated by", info.updated_by),
         ]
         rows += _controls_rows(info)
+        if retro is not None:
+            rows.append(("retro-match", retro.summary))
         for field, value in rows:
             table.add_row(field, value)
         console.print(table)

@@ -20,6 +20,7 @@ from pathlib import Path
 from aiohttp import web
 
 from spinneret.demo.site import DemoSite, serve_on_loopback
+from spinneret.matcher.hashing import HashOptions, hash_image
 from spinneret.matcher.store import ListEntry
 from spinneret.notices.outbox import OutboxResult
 from spinneret.notices.recheck import RecheckResult
@@ -31,6 +32,10 @@ from spinneret.runtime.context import AppContext
 from spinneret.runtime.crawling import CrawlSummary, child_env
 
 DEMO_LIST = "demo-authority"
+#: Imported after the crawl: hashes of photos the crawl saw but no list named then.
+RETRO_LIST = "demo-authority-2"
+RETRO_IMAGES = 3
+RETRO_TIMEOUT_S = 60.0
 DEMO_SITE = "demo"
 DEMO_OWNER = "owner@demo-site.invalid"
 WORKER_START_TIMEOUT_S = 60.0
@@ -84,6 +89,8 @@ class WorkerProcess:
     def start(cls, context: AppContext, concurrency: int = 1) -> WorkerProcess:
         log_path = context.settings.data_dir / "demo-worker.log"
         env = {**os.environ, **child_env(context), "SPINNERET_PIPELINE": "celery"}
+        if context.settings.allow_private_networks:  # its retro-match rechecks loopback
+            env["SPINNERET_ALLOW_PRIVATE_NETWORKS"] = "true"
         with open(log_path, "ab") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "spinneret", "worker", f"--concurrency={concurrency}",
@@ -144,6 +151,9 @@ class DemoOutcome:
     sent: OutboxResult | None = None
     removed_by_owner: list[str] = field(default_factory=list)
     recheck: RecheckResult | None = None
+    #: The second list's retro-match (runtime.retro_match), and the photo taken down first.
+    retro: object | None = None
+    retro_removed: str | None = None
 
 
 async def run_demo_loop(
@@ -157,6 +167,7 @@ async def run_demo_loop(
         register_demo_site(context, base_url, DEMO_OWNER)
         outcome = DemoOutcome(await run_crawl(context, DEMO_SITE, on_progress=on_progress))
         if not notices:
+            await _retro_match(context, site, outcome)
             return outcome
         service = NoticeService(context.db, context.settings)
         outcome.sent = await service.send_once()
@@ -165,9 +176,36 @@ async def run_demo_loop(
             site.remove(image.path)
             outcome.removed_by_owner.append(image.path)
         outcome.recheck, _ = await service.recheck_once()
+        await _retro_match(context, site, outcome)
         return outcome
     finally:
         await runner.cleanup()
+
+
+async def _retro_match(context: AppContext, site: DemoSite, outcome: DemoOutcome) -> None:
+    """After the crawl, an authority sends a second list naming photos the crawl already
+    saw (one of them taken down since): retro-match finds the others without a new crawl."""
+    from spinneret.runtime.retro_match import RetroResults, start_retro_match
+
+    photos = site.unlisted[:RETRO_IMAGES]
+    entries = []
+    for image in photos:
+        pdq = hash_image(image.data, HashOptions(("pdq",))).get("pdq")
+        entries.append(ListEntry("pdq", pdq.hex, f"demo photo {image.seed}",
+                                 f"photo-{image.seed:04d}"))
+    site.remove(photos[0].path)
+    outcome.retro_removed = photos[0].path
+    imported = await asyncio.to_thread(
+        context.store.replace_list, RETRO_LIST, entries, kind="block",
+        source="Spinneret demo authority, second list (synthetic images)",
+        category="demo (benign synthetic images)", by="spinneret demo")
+    result = await asyncio.to_thread(start_retro_match, context, RETRO_LIST, imported.version)
+    results = RetroResults(context.store)
+    deadline = time.monotonic() + RETRO_TIMEOUT_S
+    while result.status in ("queued", "running") and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)  # the worker runs it (Celery pipeline)
+        result = await asyncio.to_thread(results.get, RETRO_LIST, imported.version) or result
+    outcome.retro = result
 
 
 def run_demo(context: AppContext, site: DemoSite, on_progress, **kwargs) -> DemoOutcome:
