@@ -36,7 +36,11 @@ from bench.baselines import naive  # noqa: E402
 from spinneret.demo.images import generate  # noqa: E402
 from spinneret.matcher.decode import DEFAULT_WORKING_SIZE, _draft_target  # noqa: E402
 from spinneret.matcher.hashing import HashOptions, hash_image  # noqa: E402
+from spinneret.matcher.kernels import prefer_compiled  # noqa: E402
 from spinneret.matcher.service import hash_for_matching  # noqa: E402
+
+# The kernels a worker runs (numba); `spinneret hash` runs their numpy twins (matcher.kernels).
+prefer_compiled(True)
 
 GOAL_SPEEDUP_12MP = 12.0
 GOAL_FLOOR_RATIO_12MP = 1.6
