@@ -11,7 +11,7 @@ import typer
 
 from spinneret.cli.common import OutputFormat, err_console
 from spinneret.cli.output import TableView, print_table
-from spinneret.config import get_settings
+from spinneret.config.defaults import all_defaults
 from spinneret.matcher.errors import UnhashableImage
 from spinneret.matcher.hashing import HashOptions, ImageHashes, hash_image
 
@@ -27,7 +27,7 @@ def read_and_hash(path: Path, options: HashOptions) -> ImageHashes:
 
 def hash_files(paths: list[Path]) -> tuple[list[tuple[Path, ImageHashes]], int]:
     """Hash each path, reporting failures on stderr as they happen; returns results, failures."""
-    options = HashOptions.from_settings(get_settings())
+    options = _options()
     results: list[tuple[Path, ImageHashes]] = []
     failures = 0
     for path in paths:
@@ -37,6 +37,16 @@ def hash_files(paths: list[Path]) -> tuple[list[tuple[Path, ImageHashes]], int]:
             failures += 1
             err_console.print(f"spinneret: {path}: {exc.reason}", markup=False)
     return results, failures
+
+
+def _options() -> HashOptions:
+    """The configured hashing options; with every setting at its default, `HashOptions()`
+    (equal to them, tests/test_hash_cli.py) without loading the settings machinery."""
+    if all_defaults():
+        return HashOptions()
+    from spinneret.config import get_settings
+
+    return HashOptions.from_settings(get_settings())
 
 
 def register(app: typer.Typer) -> None:
