@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-import csv
-import json
-import sys
-from pathlib import Path
+import os
 
-import typer
+# One image at a time, on small matrices: OpenBLAS's thread pool would cost ~0.1 s of CPU
+# when numpy loads (after this line) and gain nothing. A user's own setting wins.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from spinneret.cli.common import OutputFormat, err_console
-from spinneret.cli.output import TableView, print_table
-from spinneret.config.defaults import all_defaults
-from spinneret.matcher.errors import UnhashableImage
-from spinneret.matcher.hashing import HashOptions, ImageHashes, hash_image
-from spinneret.matcher.kernels import prefer_compiled
+import csv  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import typer  # noqa: E402
+
+from spinneret.cli.common import OutputFormat, err_console  # noqa: E402
+from spinneret.cli.output import TableView, print_table  # noqa: E402
+from spinneret.config.defaults import all_defaults  # noqa: E402
+from spinneret.matcher.errors import UnhashableImage  # noqa: E402
+from spinneret.matcher.hashing import HashOptions, ImageHashes, hash_image  # noqa: E402
+from spinneret.matcher.kernels import prefer_compiled  # noqa: E402
 
 #: From this many files numba's kernels pay for their ~0.9 s of loading and teardown (they
 #: save ~5 ms per image over the numpy ones); fewer files run numpy (matcher.kernels).
