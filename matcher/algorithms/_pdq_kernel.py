@@ -8,6 +8,9 @@ over every pixel. Luma uses the pdqhash wrapper's float64 weights rounded to flo
 DCT the reference's 16x64 matrix; the only difference left is summation order (the C++ keeps
 running float32 sums), so a bit lying exactly on the median may flip. tests/test_pdq_fast.py
 compares with pdqhash on hundreds of images.
+
+The two loops (samples, quality) run in numpy here or compiled in `_pdq_numba`, as
+`matcher.kernels.compiled()` says: same operations in the same order, identical floats.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 The same steps as `imagehash.phash` / `imagehash.dhash` (Pillow LANCZOS resize of the
 8-bit gray image, DCT-II, median threshold, MSB-first hex), run on the gray working
 image the decoder shares, without imagehash's per-call conversions. The LANCZOS shrink is
-`_resample_kernel`, Pillow's fixed-point arithmetic vectorised (~5x faster, same bytes).
+`_resample_kernel`: Pillow's fixed-point arithmetic compiled with numba (~5x faster, same
+bytes) where the process runs numba kernels, Pillow itself otherwise (`matcher.kernels`).
 Tests check bit equality with imagehash.
 
 Both carry a quality (`matcher.algorithms.quality`): the share of bits that an ordinary edit
@@ -39,7 +40,7 @@ def bits_to_hex(bits: np.ndarray) -> str:
 
 def _shrink(gray: Image.Image | np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """`gray.resize(size, LANCZOS)` as an array; `gray` is an "L" image or a 2-D uint8 array."""
-    # Imported on first use: numba would slow every import of the registry.
+    # Imported on first use: it probes Pillow's pass order (matcher.kernels picks numba or Pillow).
     from spinneret.matcher.algorithms._resample_kernel import resize_lanczos
 
     if isinstance(gray, np.ndarray):
