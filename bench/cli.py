@@ -20,13 +20,11 @@ from __future__ import annotations
 
 import os
 
-# The measured processes get the environment as it was, not what bench.hashing sets for itself.
+# The measured processes get the environment as it was, not what this script's imports set.
 CHILD_ENV = dict(os.environ)
 
 import argparse  # noqa: E402
 import io  # noqa: E402
-import json  # noqa: E402
-import platform  # noqa: E402
 import shutil  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
@@ -37,7 +35,7 @@ from pathlib import Path  # noqa: E402
 
 from PIL import Image  # noqa: E402
 
-from bench.hashing import cpu_model  # noqa: E402
+from bench.results import print_goals, write_results  # noqa: E402
 from spinneret.demo.images import generate  # noqa: E402
 
 GOAL_HELP_S = 0.3
@@ -147,21 +145,15 @@ def main(argv: list[str] | None = None) -> int:
             by_name["spinneret hash one.jpg"]["min_s"] <= GOAL_HASH_ONE_S,
         f"{IMAGES} x 12 MP >= {GOAL_SPEEDUP_12}x naive": speedup["wall_min"] >= GOAL_SPEEDUP_12,
     }
-    for goal, met in goals.items():
-        print(f"goal {goal} (min wall): {'met' if met else 'NOT met'}")
+    print_goals(goals, " (min wall)")
     print(f"load average (1 min): {load_before:.1f} before, {load_after:.1f} after; "
           f"{os.cpu_count()} CPUs")
-    result = {
-        "benchmark": "cli", "cpu": cpu_model(), "cpus": os.cpu_count(),
-        "python": platform.python_version(), "runs": args.runs,
-        "load_average_1m": [round(load_before, 2), round(load_after, 2)],
-        "statistic": "whole-process seconds: min and median wall, min CPU (user + system)",
-        "rows": rows, "speedup_vs_naive": speedup, "goals": goals,
-        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write_results(
+        args.out, "cli", runs=args.runs,
+        load_average_1m=[round(load_before, 2), round(load_after, 2)],
+        statistic="whole-process seconds: min and median wall, min CPU (user + system)",
+        rows=rows, speedup_vs_naive=speedup, goals=goals,
+    )
     return 0
 
 

@@ -22,10 +22,7 @@ for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import io  # noqa: E402
-import json  # noqa: E402
-import platform  # noqa: E402
 import statistics  # noqa: E402
-import subprocess  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -33,10 +30,15 @@ from pathlib import Path  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from bench.baselines import naive  # noqa: E402
+from bench.results import print_goals, write_results  # noqa: E402
 from spinneret.demo.images import generate  # noqa: E402
 from spinneret.matcher.decode import DEFAULT_WORKING_SIZE, _draft_target  # noqa: E402
 from spinneret.matcher.hashing import HashOptions, hash_image  # noqa: E402
+from spinneret.matcher.kernels import prefer_compiled  # noqa: E402
 from spinneret.matcher.service import hash_for_matching  # noqa: E402
+
+# The kernels a worker runs (numba); `spinneret hash` runs their numpy twins (matcher.kernels).
+prefer_compiled(True)
 
 GOAL_SPEEDUP_12MP = 12.0
 GOAL_FLOOR_RATIO_12MP = 1.6
@@ -94,17 +96,6 @@ def seconds_per_image(function: Callable[[bytes], None], data: bytes, runs: int)
     return statistics.median(samples)
 
 
-def cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    return platform.processor() or "unknown"
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
@@ -143,23 +134,16 @@ def main(argv: list[str] | None = None) -> int:
         "jpeg_12mp_ratio_to_floor <= 1.6": big["ratio_to_floor"] <= GOAL_FLOOR_RATIO_12MP,
         "jpeg_1024x768_per_s >= 150": medium["ours_per_s"] >= GOAL_JPEG_1K_PER_S,
     }
-    for goal, met in goals.items():
-        print(f"goal {goal}: {'met' if met else 'NOT met'}")
-    result = {
-        "benchmark": "hashing",
-        "cpu": cpu_model(),
-        "python": platform.python_version(),
-        "pillow": Image.__version__,
-        "runs": args.runs,
-        "load_average_1m_at_end": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
-        "statistic": "median seconds per image, single core",
-        "rows": rows,
-        "goals": goals,
-        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    print_goals(goals)
+    write_results(
+        args.out, "hashing",
+        pillow=Image.__version__,
+        runs=args.runs,
+        load_average_1m_at_end=round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
+        statistic="median seconds per image, single core",
+        rows=rows,
+        goals=goals,
+    )
     return 0
 
 

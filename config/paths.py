@@ -16,3 +16,14 @@ def default_cache_dir() -> Path:
     """`$XDG_CACHE_HOME/spinneret`, or `~/.cache/spinneret`: files that can be rebuilt."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "spinneret"
+
+
+def config_file() -> Path | None:
+    """The TOML settings file: `$SPINNERET_CONFIG_FILE`, else `<data dir>/spinneret.toml`
+    if it exists, else None."""
+    explicit = os.environ.get("SPINNERET_CONFIG_FILE")
+    if explicit:
+        return Path(explicit)
+    data_dir = os.environ.get("SPINNERET_DATA_DIR")
+    candidate = (Path(data_dir) if data_dir else default_data_dir()) / "spinneret.toml"
+    return candidate if candidate.is_file() else None

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -22,17 +21,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from spinneret.config.paths import default_data_dir
+from spinneret.config.paths import config_file, default_data_dir
 from spinneret.config.secrets import MASK, mask_secrets
-
-
-def _toml_file() -> Path | None:
-    explicit = os.environ.get("SPINNERET_CONFIG_FILE")
-    if explicit:
-        return Path(explicit)
-    data_dir = os.environ.get("SPINNERET_DATA_DIR")
-    candidate = (Path(data_dir) if data_dir else default_data_dir()) / "spinneret.toml"
-    return candidate if candidate.is_file() else None
 
 
 class Settings(BaseSettings):
@@ -295,7 +285,7 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        toml_path = _toml_file()
+        toml_path = config_file()
         if toml_path is not None:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
         return tuple(sources)

@@ -1,3 +1,3 @@
-from spinneret.cli import main
+from spinneret.cli import run
 
-main()
+run()

@@ -202,6 +202,31 @@ def smtp():
     server.stop()
 
 
+@pytest.fixture
+async def webhook_receiver():
+    """A real webhook receiver (aiohttp) on loopback: `url = await webhook_receiver(handler)`
+    serves POST /hook with `handler` and returns its URL; stopped after the test."""
+    from aiohttp import web
+
+    from tests.notices.smtp_server import free_port
+
+    runners: list[web.AppRunner] = []
+
+    async def start(handler, path: str = "/hook") -> str:
+        app = web.Application()
+        app.router.add_post(path, handler)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        runners.append(runner)
+        port = free_port()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        return f"http://127.0.0.1:{port}{path}"
+
+    yield start
+    for runner in runners:
+        await runner.cleanup()
+
+
 def reference_dir() -> Path | None:
     """The full PDQ reference set (`../shared/reference/pdq`), if this checkout has it."""
     candidates = []

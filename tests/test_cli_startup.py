@@ -14,24 +14,31 @@ from pathlib import Path
 
 import pytest
 
-from spinneret.cli import COMMANDS, app
+from spinneret.cli import COMMANDS, PROGRAM, SUMMARY, app
+from spinneret.cli.help_page import root_help
 from spinneret.demo.edits import encode
 from spinneret.demo.images import generate
 
-# Runs the CLI as the console script does, recording the imported modules when it exits.
+# Runs the CLI as the console script does, recording the imported modules when it exits
+# (through atexit, or through the os._exit that ends a command without teardown).
 HOOK = """
-import atexit, json, sys
+import atexit, json, os, sys
 out = sys.argv.pop(1)
-atexit.register(lambda: open(out, "w").write(json.dumps(sorted(sys.modules))))
+record = lambda: open(out, "w").write(json.dumps(sorted(sys.modules)))
+atexit.register(record)
+_exit = os._exit
+os._exit = lambda status: (record(), _exit(status))
 sys.argv[0] = "spinneret"
-from spinneret.cli import main
-main()
+from spinneret.cli import run
+run()
 """
 NOT_FOR_HELP = ("numba", "scipy", "celery", "sqlalchemy", "aiohttp", "numpy",
                 "spinneret.crawler", "spinneret.records", "spinneret.notices",
-                "spinneret.matcher")
+                "spinneret.matcher", "typer", "rich", "click", "pydantic")
+# numba and scipy: the hashing kernels run in numpy there, pHash's DCT is a matrix product;
+# pydantic_settings: with every setting at its default the hash options are the defaults.
 NOT_FOR_HASH = ("celery", "sqlalchemy", "aiohttp", "spinneret.crawler", "spinneret.records",
-                "spinneret.notices", "redis")
+                "spinneret.notices", "redis", "numba", "llvmlite", "scipy", "pydantic_settings")
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -103,9 +110,9 @@ KERNELS = """
 import json, sys
 {first}
 from spinneret.matcher import _bucket_kernel, _hamming_kernel
-from spinneret.matcher.algorithms import _pdq_kernel, _resample_kernel, _window_kernel
+from spinneret.matcher.algorithms import _pdq_numba, _resample_numba, _window_numba
 kernels = [_bucket_kernel.bucket_fill, _hamming_kernel.probe_and_verify,
-           _pdq_kernel._samples, _resample_kernel._horizontal, _window_kernel.window_samples]
+           _pdq_numba.samples, _resample_numba._horizontal, _window_numba.window_samples]
 print(json.dumps([k._cache._cache_path for k in kernels]))
 """
 
@@ -121,3 +128,57 @@ def test_numba_caches_in_the_user_cache_dir_not_beside_the_sources(tmp_path, fir
     assert len(paths) == 5
     for path in paths:
         assert Path(path).is_relative_to(tmp_path / "cache" / "spinneret" / "numba"), path
+
+
+@pytest.mark.parametrize("width", [60, 80, 117, 200])
+def test_root_help_without_typer_is_the_page_typer_draws(tmp_path, width):
+    env = {**_env(tmp_path), "COLUMNS": str(width)}
+    fast = subprocess.run(  # as the console script runs
+        [sys.executable, "-c", "import sys; sys.argv[0] = '/usr/bin/spinneret'\n"
+         "from spinneret.cli import run; run()", "--help"],
+        capture_output=True, text=True, env=env, timeout=120)
+    typer_page = subprocess.run(  # the same page through Typer and Rich
+        [sys.executable, "-c", "import sys; sys.argv[0] = 'spinneret'\n"
+         "from spinneret.cli import app; app()", "--help"],
+        capture_output=True, text=True, env=env, timeout=120)
+    assert fast.returncode == typer_page.returncode == 0, fast.stderr + typer_page.stderr
+    assert fast.stdout == typer_page.stdout
+    assert fast.stdout == root_help(PROGRAM, SUMMARY, COMMANDS, width)
+
+
+def test_too_narrow_a_terminal_leaves_help_to_typer(tmp_path):
+    assert root_help(PROGRAM, SUMMARY, COMMANDS, 40) is None
+    result = subprocess.run([sys.executable, "-m", "spinneret", "--help"], capture_output=True,
+                            text=True, env={**_env(tmp_path), "COLUMNS": "40"}, timeout=120)
+    assert result.returncode == 0 and "Usage: python -m spinneret" in result.stdout
+
+
+def test_help_through_python_dash_m_names_it_so(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "spinneret", "--help"], capture_output=True,
+                            text=True, env=_env(tmp_path), timeout=120)
+    assert result.returncode == 0
+    assert result.stdout.splitlines()[1].startswith(
+        " Usage: python -m spinneret [OPTIONS] COMMAND [ARGS]...")
+
+
+def test_hash_ends_at_once_yet_writes_every_line(tmp_path):
+    """`hash` ends with os._exit after flushing: a pipe gets all of a long output. So many
+    files are a bulk run: the numba kernels, and the same hashes as numpy's."""
+    from spinneret.cli.hash_cmd import BULK_FILES
+
+    image = tmp_path / "one.png"
+    image.write_bytes(encode(generate(5, (320, 240)), "PNG"))
+    one, _ = run_recording_modules(tmp_path, "hash", str(image), "--format", "csv")
+    result, modules = run_recording_modules(tmp_path, "hash", *[str(image)] * BULK_FILES,
+                                            "--format", "csv")
+    assert result.returncode == 0, result.stderr
+    assert "numba" in modules
+    lines = result.stdout.splitlines()
+    assert len(lines) == 1 + BULK_FILES * 6
+    assert lines[-6:] == one.stdout.splitlines()[1:]
+
+
+def test_hash_failure_status_survives_the_early_exit(tmp_path):
+    result, _ = run_recording_modules(tmp_path, "hash", str(tmp_path / "missing.png"))
+    assert result.returncode == 1
+    assert "cannot read file" in result.stderr

@@ -94,3 +94,51 @@ def test_bad_file_is_named_on_one_stderr_line_and_others_still_hashed(images, tm
     ]
     paths = {row["path"] for row in csv.DictReader(io.StringIO(result.stdout))}
     assert paths == {str(png), str(jpg)}
+
+
+def _clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("SPINNERET_")}
+    return {**env, "SPINNERET_DATA_DIR": str(tmp_path / "data"), **extra}
+
+
+def test_default_hash_options_are_the_default_settings(tmp_path, monkeypatch):
+    """`spinneret hash` with every setting at its default skips Settings: same options."""
+    from spinneret.config.defaults import all_defaults
+    from spinneret.config.settings import Settings
+    from spinneret.matcher.hashing import HashOptions
+
+    for name in list(__import__("os").environ):
+        if name.upper().startswith("SPINNERET_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("SPINNERET_DATA_DIR", str(tmp_path / "data"))
+    assert all_defaults()
+    assert HashOptions() == HashOptions.from_settings(Settings())
+    monkeypatch.setenv("spinneret_algorithms", "pdq")  # read in any case, as Settings does
+    assert not all_defaults()
+    monkeypatch.delenv("spinneret_algorithms")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "spinneret.toml").write_text('algorithms = ["md5"]\n')
+    assert not all_defaults()
+
+
+def test_defaults_path_prints_what_the_settings_path_prints(images, tmp_path):
+    png, jpg = images
+    quick = run_cli("hash", str(png), str(jpg), "--format", "json", env=_clean_env(tmp_path))
+    full = run_cli("hash", str(png), str(jpg), "--format", "json", env=_clean_env(
+        tmp_path, SPINNERET_ALGORITHMS=",".join(ALGORITHMS)))
+    assert quick.returncode == full.returncode == 0, quick.stderr + full.stderr
+    assert quick.stdout == full.stdout
+
+
+def test_settings_still_apply_and_bad_ones_are_still_refused(images, tmp_path):
+    png, _ = images
+    some = run_cli("hash", str(png), "--format", "json",
+                   env=_clean_env(tmp_path, SPINNERET_ALGORITHMS="md5,pdq"))
+    assert some.returncode == 0, some.stderr
+    assert set(json.loads(some.stdout)) == {"path", "md5", "pdq", "pdq_quality", "format",
+                                            "width", "height"}
+    bad = run_cli("hash", str(png), env=_clean_env(tmp_path, SPINNERET_PDQ_AUTO_DISTANCE="x"))
+    assert bad.returncode == 2
+    assert bad.stderr.startswith("error: bad setting SPINNERET_PDQ_AUTO_DISTANCE")

@@ -8,6 +8,9 @@ over every pixel. Luma uses the pdqhash wrapper's float64 weights rounded to flo
 DCT the reference's 16x64 matrix; the only difference left is summation order (the C++ keeps
 running float32 sums), so a bit lying exactly on the median may flip. tests/test_pdq_fast.py
 compares with pdqhash on hundreds of images.
+
+The two loops (samples, quality) run in numpy here or compiled in `_pdq_numba`, as
+`matcher.kernels.compiled()` says: same operations in the same order, identical floats.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from functools import lru_cache
 import numpy as np
 import pdqhash
 
-from spinneret.matcher._jit import njit
+from spinneret.matcher.kernels import compiled
 
 SAMPLES = 64
 #: The reference returns an all-zero hash of quality 0 below this many rows or columns.
@@ -71,51 +74,42 @@ def axis_taps(length: int) -> tuple[np.ndarray, np.ndarray]:
     return index, weight
 
 
-@njit(cache=True, nogil=True)
-def _samples(rgb, row_index, row_weight, col_index, col_weight):  # pragma: no cover - compiled
-    """The 64x64 tent-filtered luma samples of an HxWx3 uint8 image."""
-    width = rgb.shape[1]
-    flat = rgb.reshape(-1)  # flat indexing: 2-D [y, x, c] reads do not vectorise
-    rows = np.zeros((SAMPLES, width))
-    red, green, blue = np.empty(width), np.empty(width), np.empty(width)
-    for o in range(SAMPLES):
-        acc = rows[o]
-        for k in range(row_index.shape[1]):
-            w = row_weight[o, k]
-            if w == 0.0:
-                continue
-            base = row_index[o, k] * width * 3
-            for x in range(width):
-                red[x] = flat[base + 3 * x]
-                green[x] = flat[base + 3 * x + 1]
-                blue[x] = flat[base + 3 * x + 2]
-            for x in range(width):
-                # pdqhash's luma: float64 weights in this order, then float32.
-                acc[x] += w * np.float32(red[x] * 0.299 + green[x] * 0.587 + blue[x] * 0.114)
-    out = np.empty((SAMPLES, SAMPLES))
-    for o in range(SAMPLES):
-        for p in range(SAMPLES):
-            s = 0.0
-            for k in range(col_index.shape[1]):
-                s += col_weight[p, k] * rows[o, col_index[p, k]]
-            out[o, p] = s
+def _samples(rgb, row_index, row_weight, col_index, col_weight) -> np.ndarray:
+    """The 64x64 tent-filtered luma samples of an HxWx3 uint8 image: `_pdq_numba.samples`'s
+    arithmetic in the same order (so the same float64 values), one tap column at a time."""
+    if compiled():
+        from spinneret.matcher.algorithms import _pdq_numba
+
+        return _pdq_numba.samples(rgb, row_index, row_weight, col_index, col_weight)
+    live = row_weight != 0.0
+    used = np.unique(row_index[live])  # the rows any sample reads
+    pixels = rgb[used].astype(np.float64)
+    # pdqhash's luma: float64 weights in this order, then float32.
+    luma = (pixels[..., 0] * 0.299 + pixels[..., 1] * 0.587 + pixels[..., 2] * 0.114
+            ).astype(np.float32)
+    where = np.searchsorted(used, row_index)
+    rows = np.zeros((SAMPLES, rgb.shape[1]))
+    for k in range(row_index.shape[1]):
+        taking = live[:, k]
+        rows[taking] += row_weight[taking, k, None] * luma[where[taking, k]]
+    out = np.zeros((SAMPLES, SAMPLES))
+    for k in range(col_index.shape[1]):
+        out += col_weight[None, :, k] * rows[:, col_index[:, k]]
     return out
 
 
-@njit(cache=True, nogil=True)
-def _quality(samples):  # pragma: no cover - compiled
-    """The reference's image-domain quality: summed truncated gradients / 90, at most 100."""
-    total = 0
-    hundred = np.float32(100.0)
-    scale = np.float32(255.0)
-    for i in range(SAMPLES - 1):
-        for j in range(SAMPLES):
-            d = (np.float32(samples[i, j]) - np.float32(samples[i + 1, j])) * hundred / scale
-            total += abs(int(d))
-    for i in range(SAMPLES):
-        for j in range(SAMPLES - 1):
-            d = (np.float32(samples[i, j]) - np.float32(samples[i, j + 1])) * hundred / scale
-            total += abs(int(d))
+def _quality(samples: np.ndarray) -> int:
+    """The reference's image-domain quality: summed truncated gradients / 90, at most 100
+    (float32 arithmetic, as `_pdq_numba.quality`)."""
+    if compiled():
+        from spinneret.matcher.algorithms import _pdq_numba
+
+        return int(_pdq_numba.quality(samples))
+    values = samples.astype(np.float32)
+    hundred, scale = np.float32(100.0), np.float32(255.0)
+    down = (values[:-1, :] - values[1:, :]) * hundred / scale
+    across = (values[:, :-1] - values[:, 1:]) * hundred / scale
+    total = int(np.abs(down.astype(np.int64)).sum() + np.abs(across.astype(np.int64)).sum())
     return min(total // 90, 100)
 
 
@@ -127,7 +121,7 @@ def pdq_dct(rgb: np.ndarray) -> tuple[np.ndarray, int]:
     row_index, row_weight = axis_taps(rgb.shape[0])
     col_index, col_weight = axis_taps(rgb.shape[1])
     samples = _samples(rgb, row_index, row_weight, col_index, col_weight)
-    quality = int(_quality(samples))
+    quality = _quality(samples)
     return DCT_16x64 @ samples @ DCT_16x64.T, quality
 
 

@@ -1,4 +1,5 @@
-"""Pillow's LANCZOS resize of an 8-bit gray image, bit for bit, compiled with numba.
+"""Pillow's LANCZOS resize of an 8-bit gray image, bit for bit, compiled with numba, or
+Pillow itself where the kernels run in numpy (`matcher.kernels`).
 
 pHash and dHash (imagehash) shrink the gray image with `Image.resize(size, LANCZOS)`; Pillow
 runs that convolution one output pixel at a time. This is the same arithmetic as Pillow's
@@ -15,8 +16,9 @@ import math
 from functools import lru_cache
 
 import numpy as np
+from PIL import Image
 
-from spinneret.matcher._jit import njit
+from spinneret.matcher.kernels import compiled
 
 PRECISION_BITS = 32 - 8 - 2
 _LANCZOS_SUPPORT = 3.0
@@ -64,52 +66,6 @@ def coefficients(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray, n
     return starts, counts, weights
 
 
-@njit(cache=True, nogil=True)
-def _clip8(total):  # pragma: no cover - compiled
-    value = np.int64(total) >> PRECISION_BITS
-    return 0 if value < 0 else (255 if value > 255 else value)
-
-
-# The fixed-point sums are integers below 2**33, exact in float64 in any order, so the tap
-# loops may be reassociated (fastmath) and vectorised without changing a single result.
-@njit(cache=True, nogil=True, fastmath=True)
-def _horizontal(src, first, rows, out_w, start, count, weight):  # pragma: no cover - compiled
-    out = np.empty((rows, out_w), dtype=np.uint8)
-    half = float(1 << (PRECISION_BITS - 1))
-    line = np.empty(src.shape[1])  # one row as float64: contiguous slices vectorise
-    for yy in range(rows):
-        row = src[yy + first]
-        for i in range(line.shape[0]):
-            line[i] = row[i]
-        for xx in range(out_w):
-            taps = weight[xx]
-            pixels = line[start[xx]:start[xx] + count[xx]]
-            s = half
-            for x in range(pixels.shape[0]):
-                s += pixels[x] * taps[x]
-            out[yy, xx] = _clip8(s)
-    return out
-
-
-@njit(cache=True, nogil=True, fastmath=True)
-def _vertical(src, first, out_h, start, count, weight):  # pragma: no cover - compiled
-    width = src.shape[1]
-    out = np.empty((out_h, width), dtype=np.uint8)
-    acc = np.empty(width)
-    half = float(1 << (PRECISION_BITS - 1))
-    for yy in range(out_h):
-        acc[:] = half
-        base = start[yy] - first
-        for y in range(count[yy]):
-            w = weight[yy, y]
-            line = src[base + y]
-            for xx in range(width):
-                acc[xx] += line[xx] * w
-        for xx in range(width):
-            out[yy, xx] = _clip8(acc[xx])
-    return out
-
-
 def _vertical_first(height: int, width: int, out_h: int, out_w: int) -> bool:
     """Pillow >= 11.2 runs the vertical pass first when the height shrinks more than twice
     as much as the width (the two orders round differently)."""
@@ -124,6 +80,10 @@ def resize_lanczos(gray: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     need_h, need_v = out_w != width, out_h != height
     if not (need_h or need_v):
         return gray.copy()
+    if not compiled():  # Pillow is the reference, and needs no compiler
+        return np.asarray(Image.fromarray(gray).resize(size, Image.Resampling.LANCZOS))
+    from spinneret.matcher.algorithms._resample_numba import _horizontal, _vertical
+
     h_start, h_count, h_weight = coefficients(width, out_w)
     v_start, v_count, v_weight = coefficients(height, out_h)
     if _vertical_first(height, width, out_h, out_w):
@@ -144,8 +104,6 @@ def resize_lanczos(gray: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 def _probe_pillow_order() -> bool:
     """Which pass order the installed Pillow uses, from an image where the orders differ."""
-    from PIL import Image
-
     gray = np.random.default_rng(0).integers(0, 256, (37, 21), dtype=np.uint8)
     return np.array_equal(
         np.asarray(Image.fromarray(gray).resize((9, 8), Image.Resampling.LANCZOS)),

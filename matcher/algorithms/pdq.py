@@ -1,8 +1,8 @@
 """PDQ (Meta's 256-bit perceptual hash with a 0-100 quality).
 
-Computed by `_pdq_kernel`: the reference pipeline as two sparse products, several times
-faster than `pdqhash` (Meta's C++), which it falls back to where rounding could matter and
-which stays the reference it is tested against.
+Computed by `_pdq_kernel` (numpy, or numba: `matcher.kernels`): the reference pipeline as
+two sparse products, several times faster than `pdqhash` (Meta's C++), which it falls back
+to where rounding could matter and which stays the reference it is tested against.
 Hex is the ThreatExchange form: 64 hex digits, most significant bit first.
 """
 
@@ -21,8 +21,8 @@ def bits_to_hex(bits: np.ndarray) -> str:
 
 
 def _kernel():
-    """The compiled kernel, imported on first use: numba adds ~0.2 s to every import of the
-    registry otherwise (CLI commands that never hash)."""
+    """The kernel module, imported on first use (it imports pdqhash and builds its tables;
+    numba, when chosen, only on a kernel's first call: matcher.kernels)."""
     from spinneret.matcher.algorithms import _pdq_kernel
 
     return _pdq_kernel

@@ -1,5 +1,6 @@
 """`spinneret` command line. Each command group lives in its own module, imported only when one
-of its commands runs: `spinneret --help` loads none of them, `spinneret hash` only hash_cmd.
+of its commands runs: `spinneret --help` loads none of them (nor Typer: `help_page`),
+`spinneret hash` only hash_cmd.
 
 Commands only parse arguments and present results; the work is in the domain packages.
 """
@@ -7,11 +8,15 @@ Commands only parse arguments and present results; the work is in the domain pac
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
-import typer
+from spinneret.cli.table import LazyCommand, lazy_commands
 
-from spinneret.cli.common import err_console, is_user_error
-from spinneret.cli.lazy import LazyCommand, lazy_commands, lazy_group
+if TYPE_CHECKING:
+    import typer
+
+PROGRAM = "spinneret"
+SUMMARY = "Find known images on registered websites and get them taken down."
 
 # One line per command: its name, the module (in spinneret.cli) whose `register(app)` defines
 # it, and the line `spinneret --help` shows for it.
@@ -41,20 +46,26 @@ COMMANDS: dict[str, LazyCommand] = lazy_commands(
     ("crawler", "crawler_cmd", "Crawl every registered site on a schedule, resuming unfinished crawls (a service)."),
 )
 
-app = typer.Typer(
-    name="spinneret",
-    help="Find known images on registered websites and get them taken down.",
-    cls=lazy_group(COMMANDS),
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
+#: Commands that hold no servers, connections, children or open files once they are done:
+#: `run` ends their process with `os._exit` after flushing, skipping the interpreter's
+#: teardown (~50 ms for `hash`). Never a command that starts servers or embedded Redis.
+ENDS_AT_ONCE = frozenset({"hash"})
 
 
-@app.callback()
-def _root() -> None:
-    # A callback makes `app` a group even though its commands are only named so far.
-    pass
+def _app() -> typer.Typer:
+    app = globals().get("app")
+    if app is None:
+        from spinneret.cli.typer_app import build_app
+
+        app = globals()["app"] = build_app(PROGRAM, SUMMARY, COMMANDS)
+    return app
+
+
+def __getattr__(name: str) -> object:
+    # `from spinneret.cli import app` builds the Typer app on first use.
+    if name == "app":
+        return _app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main() -> None:
@@ -62,9 +73,18 @@ def main() -> None:
 
     Usage errors, `typer.Exit` and Ctrl-C are handled by click's standalone mode.
     """
+    if sys.argv[1:] == ["--help"]:
+        from spinneret.cli.help_page import root_help, terminal_width
+
+        page = root_help(_program_name(), SUMMARY, COMMANDS, terminal_width())
+        if page is not None:
+            sys.stdout.write(page)
+            return
     try:
-        app()
+        _app()()
     except Exception as exc:
+        from spinneret.cli.common import err_console, is_user_error
+
         if is_user_error(exc):
             err_console.print(f"error: {exc}", markup=False)
             sys.exit(2)
@@ -75,3 +95,50 @@ def main() -> None:
             raise
         err_console.print(f"error: Redis unreachable: {exc}", markup=False)
         sys.exit(2)
+
+
+def _program_name() -> str:
+    """The name usage lines show, as click finds it: `python -m spinneret` when run so."""
+    import os
+
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    if spec is not None and spec.name in ("spinneret", "spinneret.__main__"):
+        return "python -m spinneret"
+    return os.path.basename(sys.argv[0]) or PROGRAM
+
+
+def run() -> None:
+    """The console script: `main`, then for an `ENDS_AT_ONCE` command an immediate exit.
+
+    In-process callers (tests) call `main`, which never ends the process itself.
+    """
+    if len(sys.argv) < 2 or sys.argv[1] not in ENDS_AT_ONCE:
+        main()
+        return
+    try:
+        main()
+        code: object = 0
+    except SystemExit as exc:
+        code = exc.code
+    _exit_now(code)
+
+
+def _exit_now(code: object) -> None:
+    """`sys.exit(code)`'s status and message, without the interpreter's teardown."""
+    import os
+
+    if code is None:
+        status = 0
+    elif isinstance(code, int):
+        status = code
+    else:  # sys.exit("message"): the message on stderr, status 1
+        print(code, file=sys.stderr)
+        status = 1
+    if "logging" in sys.modules:
+        sys.modules["logging"].shutdown()  # flush any log handlers, as atexit would
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # reader gone or stream closed: nothing left to save
+            status = status or 1
+    os._exit(status)

@@ -8,21 +8,16 @@ module the first time one of its commands is asked for. Listing the commands (`s
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 import typer
 import typer.main
 from typer.core import TyperCommand, TyperGroup
 
+from spinneret.cli.table import LazyCommand, lazy_commands
+
 if TYPE_CHECKING:  # click, or the copy newer Typer versions carry
     from typer import _click as click
-
-
-@dataclass(frozen=True)
-class LazyCommand:
-    module: str  # defines the command (or group) in its `register(app)`
-    help: str  # the line `spinneret --help` shows for it
 
 
 class NotLoaded(TyperCommand):
@@ -60,9 +55,7 @@ class LazyGroup(TyperGroup):
         self.commands.update(typer.main.get_group(holder).commands)
 
 
-def lazy_commands(package: str, *rows: tuple[str, str, str]) -> dict[str, LazyCommand]:
-    """`{name: LazyCommand}` from rows of (command name, module in `package`, help line)."""
-    return {name: LazyCommand(f"{package}.{module}", help) for name, module, help in rows}
+__all__ = ["LazyCommand", "LazyGroup", "NotLoaded", "lazy_commands", "lazy_group"]
 
 
 def lazy_group(commands: dict[str, LazyCommand]) -> type[LazyGroup]:

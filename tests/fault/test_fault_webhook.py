@@ -16,7 +16,8 @@ from tests.notices.smtp_server import free_port
 
 
 async def test_webhook_500s_then_200_is_delivered_once(db, settings, clock, make_site,  # noqa: F811
-                                                       record_match):  # noqa: F811
+                                                       record_match,  # noqa: F811
+                                                       webhook_receiver):
     answers = [500, 503, "drop", 200]
     received: list[tuple[object, dict[str, str], bytes]] = []
 
@@ -29,38 +30,30 @@ async def test_webhook_500s_then_200_is_delivered_once(db, settings, clock, make
             raise ConnectionResetError
         return web.json_response({"answer": answer}, status=int(answer))
 
-    app = web.Application()
-    app.router.add_post("/hook", hook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        settings.notice_batch_window_s = 0
-        settings.smtp_port = free_port()  # no mail server: only the webhook can deliver
-        settings.secret_key = settings.secret_key.__class__("test-secret-key")
-        settings.delivery_backoff_base_s = 30
-        service = NoticeService(db, settings, clock=clock)
-        site = make_site(webhook_url=f"http://127.0.0.1:{port}/hook")
-        record_match(site, "http://x.test/flaky-receiver.png")
-        delivered_after = None
-        for attempt in range(1, 8):
-            await service.send_once()
-            hook_delivery = _webhook_delivery(db)
-            if hook_delivery.status == "sent":
-                delivered_after = attempt
-                break
-            assert hook_delivery.status == "pending" and hook_delivery.last_error
-            step = (hook_delivery.next_attempt_at - clock.now()).total_seconds()
-            assert step > 0, "backoff pushes the next attempt into the future"
-            clock.advance(step)
-        assert delivered_after == 4
-        # Nothing more goes out, however long we wait.
-        for _ in range(3):
-            clock.advance(86_400)
-            await service.send_once()
-    finally:
-        await runner.cleanup()
+    url = await webhook_receiver(hook)
+    settings.notice_batch_window_s = 0
+    settings.smtp_port = free_port()  # no mail server: only the webhook can deliver
+    settings.secret_key = settings.secret_key.__class__("test-secret-key")
+    settings.delivery_backoff_base_s = 30
+    service = NoticeService(db, settings, clock=clock)
+    site = make_site(webhook_url=url)
+    record_match(site, "http://x.test/flaky-receiver.png")
+    delivered_after = None
+    for attempt in range(1, 8):
+        await service.send_once()
+        hook_delivery = _webhook_delivery(db)
+        if hook_delivery.status == "sent":
+            delivered_after = attempt
+            break
+        assert hook_delivery.status == "pending" and hook_delivery.last_error
+        step = (hook_delivery.next_attempt_at - clock.now()).total_seconds()
+        assert step > 0, "backoff pushes the next attempt into the future"
+        clock.advance(step)
+    assert delivered_after == 4
+    # Nothing more goes out, however long we wait.
+    for _ in range(3):
+        clock.advance(86_400)
+        await service.send_once()
     assert [answer for answer, _, _ in received] == answers
     keys = {headers[IDEMPOTENCY_HEADER] for _, headers, _ in received}
     assert len(keys) == 1, "every attempt is the same delivery to the receiver"

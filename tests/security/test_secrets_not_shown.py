@@ -18,7 +18,6 @@ from spinneret.records.models import AuditEvent, Delivery
 from tests.api.conftest import api, context, tokens  # noqa: F401 - fixtures
 from tests.conftest import run_cli
 from tests.notices.conftest import clock, db, make_site, record_match  # noqa: F401 - fixtures
-from tests.notices.smtp_server import free_port
 from tests.notices.test_notices_operator import auth_smtp  # noqa: F401 - fixture
 
 SMTP_PASSWORD = "smtp-Pa55-word-xyz"
@@ -70,32 +69,25 @@ async def test_api_config_masks_every_secret(api):  # noqa: F811
 
 
 async def test_no_secret_in_logs_or_records_while_delivery_fails(
-        caplog, db, settings, clock, make_site, record_match, auth_smtp):  # noqa: F811
+        caplog, db, settings, clock, make_site, record_match, auth_smtp,  # noqa: F811
+        webhook_receiver):
     caplog.set_level(logging.DEBUG)
 
     async def failing_hook(request: web.Request) -> web.Response:
         await request.read()
         return web.Response(status=500, text="receiver broke")
 
-    app = web.Application()
-    app.router.add_post("/hook", failing_hook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        settings.notice_batch_window_s = 0
-        settings.smtp_port = auth_smtp.port
-        settings.smtp_username = "spinneret"
-        settings.smtp_password = SecretStr(SMTP_PASSWORD)  # wrong: refused with 535
-        settings.secret_key = SecretStr(SECRET_KEY)
-        service = NoticeService(db, settings, clock=clock)
-        site = make_site(webhook_url=f"http://127.0.0.1:{port}/hook")
-        record_match(site, "http://x.test/secret-check.png")
-        result = await service.send_once()
-        assert result.sent == [] and len(result.retrying) == 2
-    finally:
-        await runner.cleanup()
+    url = await webhook_receiver(failing_hook)
+    settings.notice_batch_window_s = 0
+    settings.smtp_port = auth_smtp.port
+    settings.smtp_username = "spinneret"
+    settings.smtp_password = SecretStr(SMTP_PASSWORD)  # wrong: refused with 535
+    settings.secret_key = SecretStr(SECRET_KEY)
+    service = NoticeService(db, settings, clock=clock)
+    site = make_site(webhook_url=url)
+    record_match(site, "http://x.test/secret-check.png")
+    result = await service.send_once()
+    assert result.sent == [] and len(result.retrying) == 2
     hook_secret = (site.webhook_secret or webhook_secret(SECRET_KEY.encode(), site.id).decode())
     with db.session(readonly=True) as session:
         stored = " ".join(f"{d.last_error} {d.recipient}" for d in session.scalars(
