@@ -194,15 +194,18 @@ async def test_frontier_queue_seen_inflight_and_traps(redis_server_url, key_pref
         trap = [QueueItem(f"http://s/cal?m={i}", "page") for i in range(5)]
         assert await frontier.add(trap, max_query_variants=3) == ["added"] * 3 + ["query_trap"] * 2
         assert await frontier.queue_lengths() == (4, 1)
-        item, raw = await frontier.pop([IMAGES, PAGES])
+        [(item, raw)] = await frontier.pop_batch([IMAGES, PAGES], 1)
         assert item == items[2]
         assert await frontier.inflight() == [items[2]]
         assert await frontier.requeue_inflight() == 1
-        item2, raw2 = await frontier.pop([IMAGES, PAGES])
+        [(item2, raw2)] = await frontier.pop_batch([IMAGES, PAGES], 1)
         assert item2 == items[2]
-        await frontier.done(raw2)
+        # Marking done rides on the next pop (one round trip).
+        batch = await frontier.pop_batch([PAGES], 2, [raw2])
+        assert [i.url for i, _ in batch] == ["http://s/a", "http://s/cal?m=0"]
+        assert set(await frontier.inflight()) == {i for i, _ in batch}
+        await frontier.done_many([r for _, r in batch])
         assert await frontier.inflight() == []
-        assert (await frontier.pop([PAGES]))[0].url == "http://s/a"
         assert not await frontier.mark_seen("http://s/a") and await frontier.mark_seen("http://s/b")
         await frontier.add_stats({"pages_fetched": 2, "errors:timeout": 1, "duration_s": 1.5})
         stats = await frontier.load_stats()
