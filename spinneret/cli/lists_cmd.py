@@ -25,7 +25,7 @@ from spinneret.cli.output import TableView, emit, field_table, print_table
 from spinneret.matcher.errors import EntryNotFound, HashListFileError
 from spinneret.matcher.hashlist import ListFormat, export_list, import_file
 from spinneret.matcher.store import FingerprintStore, ListInfo, StoreConflict
-from spinneret.runtime.context import AppContext
+from spinneret.runtime.context import app_context
 from spinneret.runtime.errors import SpinneretError
 
 # Files smaller than this import too fast for a progress bar to help.
@@ -194,8 +194,7 @@ def register(app: typer.Typer) -> None:
         Options not given keep the list's current metadata on a re-import."""
         if not file.is_file():
             raise HashListFileError(f"{file}: no such file")
-        context = AppContext()
-        try:
+        with app_context() as context:
             with _progress(file) as progress:
                 result = import_file(
                     context.store, file, list_name, format=format, algorithm=algorithm,
@@ -204,8 +203,6 @@ def register(app: typer.Typer) -> None:
                     min_quality=_min_qualities(context.settings),
                 )
             info = context.store.get_list(list_name)
-        finally:
-            context.close()
         console.print(
             f"imported list {info.name} ({info.kind}) version {result.version}: "
             f"added {result.added}, removed {result.removed}, unchanged {result.unchanged}; "
@@ -220,11 +217,8 @@ def register(app: typer.Typer) -> None:
         format: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f"),
     ) -> None:
         """Every list with its kind, category, version and entry counts."""
-        context = AppContext()
-        try:
+        with app_context() as context:
             infos = context.store.lists()
-        finally:
-            context.close()
         if format is OutputFormat.json:
             for info in infos:
                 sys.stdout.write(json.dumps(_info_dict(info)) + "\n")
@@ -249,11 +243,8 @@ def register(app: typer.Typer) -> None:
         format: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f"),
     ) -> None:
         """Metadata and counts of one list."""
-        context = AppContext()
-        try:
+        with app_context() as context:
             info = context.store.get_list(name)
-        finally:
-            context.close()
         if format is not OutputFormat.table:
             emit(format, [_info_dict(info)], field_table("", ()))
             return
@@ -289,16 +280,13 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Write a list in CSV, JSONL or TXT (the formats `lists import` reads), or in
         python-threatexchange's dataset CSV / local-file format."""
-        context = AppContext()
-        try:
+        with app_context() as context:
             if output is None:
                 export_list(context.store, name, sys.stdout, format, algorithm)
             else:
                 count = _write_atomically(
                     output, lambda out: export_list(context.store, name, out, format, algorithm))
                 err_console.print(f"exported {count} entries of {name} to {output}", markup=False)
-        finally:
-            context.close()
 
     @group.command("backup")
     def backup_command(
@@ -306,11 +294,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Back up every list: one CSV export per list plus lists.json with each list's kind,
         category, source and description (what `lists restore` gives back)."""
-        context = AppContext()
-        try:
+        with app_context() as context:
             manifest = backup_lists(context.store, directory)
-        finally:
-            context.close()
         entries = sum(int(item["entries"]) for item in manifest)
         console.print(f"backed up {len(manifest)} list(s), {entries} entries, to {directory}",
                       markup=False)
@@ -329,8 +314,7 @@ def register(app: typer.Typer) -> None:
             if missing:
                 raise HashListFileError(f"{directory}: no list {', '.join(missing)} in the backup")
             lists = [item for item in lists if item["name"] in only]
-        context = AppContext()
-        try:
+        with app_context() as context:
             for item in lists:
                 metadata = {field: str(item.get(field) or "") for field in RESTORED_FIELDS}
                 metadata["kind"] = metadata["kind"] or "block"
@@ -341,17 +325,12 @@ def register(app: typer.Typer) -> None:
                     f"restored list {item['name']} ({metadata['kind']}) version "
                     f"{result.version}: {result.added + result.unchanged} entries",
                     markup=False)
-        finally:
-            context.close()
 
     @group.command("delete")
     def delete_command(name: str = typer.Argument(...)) -> None:
         """Delete a list and all its entries."""
-        context = AppContext()
-        try:
+        with app_context() as context:
             context.store.delete_list(name)
-        finally:
-            context.close()
         console.print(f"deleted list {name}", markup=False)
 
     @group.command("retract")
@@ -363,11 +342,8 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Remove one hash from a list at once (e.g. a false positive)."""
-        context = AppContext()
-        try:
+        with app_context() as context:
             removed = context.store.retract(name, hash, algorithm, by=_who())
-        finally:
-            context.close()
         if not removed:
             raise EntryNotFound(f"hash {hash.strip().lower()} is not in list {name!r}")
         console.print(f"retracted {removed} entr{'y' if removed == 1 else 'ies'} from {name}",
