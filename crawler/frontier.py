@@ -252,18 +252,7 @@ class RedisFrontier:
 
     async def load_stats(self) -> CrawlStats:
         raw = await self.client.hgetall(self.k_stats)
-        stats = CrawlStats()
-        for key, value in raw.items():
-            name = key.decode()
-            number = float(value)
-            if ":" in name:
-                group, reason = name.split(":", 1)
-                getattr(stats, group)[reason] += int(number)
-            elif name == "duration_s":
-                stats.duration_s = number
-            else:
-                setattr(stats, name, int(number))
-        return stats
+        return CrawlStats.from_fields({key.decode(): float(value) for key, value in raw.items()})
 
     async def started(self) -> bool:
         return bool(await self.client.hexists(self.k_meta, "started_at"))
