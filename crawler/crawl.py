@@ -21,6 +21,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from aiohttp.abc import AbstractResolver
 from yarl import URL
@@ -41,14 +42,10 @@ from spinneret.crawler.robots import RobotsGate
 from spinneret.crawler.scope import Scope
 from spinneret.crawler.sniff import sniff, sniff_image
 from spinneret.crawler.tally import StatsTally
-from spinneret.crawler.types import (
-    CrawlSettings,
-    CrawlStats,
-    CrawlTarget,
-    FoundImage,
-    Frontier,
-    ImageSink,
-)
+from spinneret.crawler.types import CrawlStats, FoundImage
+
+if TYPE_CHECKING:
+    from spinneret.crawler.types import CrawlSettings, CrawlTarget, Frontier, ImageSink
 
 log = logging.getLogger(__name__)
 ProgressCallback = Callable[[CrawlStats], None]
