@@ -25,7 +25,7 @@ from spinneret.api.errors import ApiError
 from spinneret.api.http import PRINCIPAL, form_body, ok, path_int, query_int, services, set_audit
 from spinneret.api.timeline import notice_timeline
 from spinneret.api.v1_lists import export_list_, import_upload, retro_match_json
-from spinneret.api.v1_records import FILTER_FIELDS, crawl_json, image_filter, site_changes
+from spinneret.api.v1_records import FILTER_FIELDS, crawl_json, image_filter
 from spinneret.config.netpolicy import NetworkPolicy
 from spinneret.matcher.errors import EntryNotFound
 from spinneret.matcher.store import ListChange, ListInfo
@@ -35,7 +35,7 @@ from spinneret.records.audit import AuditLog
 from spinneret.records.crawls import CrawlRepository
 from spinneret.records.matched_images import ImageFilter, MatchedImageRepository
 from spinneret.records.models import TOKEN_ROLES
-from spinneret.records.sites import SiteRepository, add_site, remove_site
+from spinneret.records.sites import SiteRepository, add_site, parse_site_fields, remove_site
 from spinneret.records.types import AuditRecord, MatchedImage, NewSite
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -235,41 +235,15 @@ async def sites_page(request: web.Request) -> web.Response:
     return page(request, "sites.html.j2", sites=sites)
 
 
-def _form_site(form) -> dict:
-    data: dict[str, Any] = {}
-    for key in ("url", "name", "owner_email", "abuse_email", "webhook_url"):
-        value = str(form.get(key, "")).strip()
-        if value:
-            data[key] = value
-    for key in ("max_pages", "max_depth"):
-        value = str(form.get(key, "")).strip()
-        if value:
-            try:
-                data[key] = int(value)
-            except ValueError:
-                raise ApiError(400, f"{key.replace('_', ' ')} must be a whole number") from None
-    rate = str(form.get("rate_per_s", "")).strip()
-    if rate:
-        try:
-            data["rate_per_s"] = float(rate)
-        except ValueError:
-            raise ApiError(400, "rate must be a number of requests per second") from None
-    data["ignore_robots"] = form.get("ignore_robots") == "on"
-    for key in ("include", "exclude"):
-        lines = [x.strip() for x in str(form.get(key, "")).splitlines() if x.strip()]
-        if lines:
-            data[key] = lines
-    return data
-
-
 async def sites_add(request: web.Request) -> web.Response:
-    data = _form_site(await form_body(request))
-    for required in ("url", "name"):  # and an owner e-mail or a webhook (records validates)
-        if required not in data:
-            raise ApiError(400, f"{required.replace('_', ' ')} is required")
-    set_audit(request, f"site:{data['name']}", op="add")
+    fields = parse_site_fields(await form_body(request), form=True)
+    # and an owner e-mail or a webhook (records validates)
+    for required, label in (("base_url", "url"), ("name", "name")):
+        if required not in fields:
+            raise ApiError(400, f"{label} is required")
+    set_audit(request, f"site:{fields['name']}", op="add")
     svc = services(request)
-    site = add_site(svc.db, NewSite(**site_changes(data)), actor=request[PRINCIPAL].actor,
+    site = add_site(svc.db, NewSite(**fields), actor=request[PRINCIPAL].actor,
                     network_policy=NetworkPolicy.from_settings(svc.settings))
     return redirect(request, "/sites", f"Added site {site.name}.")
 

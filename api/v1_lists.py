@@ -13,6 +13,7 @@ from spinneret.api.errors import ApiError
 from spinneret.api.http import PRINCIPAL, field, json_body, ok, query_int, services, set_audit
 from spinneret.api.uploads import receive_bytes, receive_upload
 from spinneret.matcher.algorithms import HashValue, default_registry
+from spinneret.matcher.backup import list_record
 from spinneret.matcher.errors import EntryNotFound, HashListFileError, ListNotFound
 from spinneret.matcher.hashing import ImageHashes
 from spinneret.matcher.hashlist import (
@@ -32,13 +33,7 @@ FORMATS = [f.value for f in ListFormat]
 
 
 def list_json(info: ListInfo) -> dict:
-    return {
-        "name": info.name, "kind": info.kind, "source": info.source, "category": info.category,
-        "description": info.description, "version": info.version, "counts": info.counts,
-        "entries": info.total, "created_at": info.created_at, "updated_at": info.updated_at,
-        "updated_by": info.updated_by, "rows": info.rows, "shared": info.shared,
-        "weak": info.weak, "controls": info.controls.to_json(),
-    }
+    return list_record(info)  # the same fields as the CLI's JSON and a backup's manifest
 
 
 async def list_lists(request: web.Request) -> web.Response:

@@ -27,18 +27,14 @@ from spinneret.records.matched_images import (
 )
 from spinneret.records.matches import MatchRepository
 from spinneret.records.models import CRAWL_STATUSES, MATCH_DECISIONS, MATCH_STATUSES
-from spinneret.records.sites import UPDATABLE, SiteRepository, add_site, remove_site
+from spinneret.records.sites import (
+    UPDATABLE,
+    SiteRepository,
+    add_site,
+    parse_site_fields,
+    remove_site,
+)
 from spinneret.records.types import CrawlRecord, NewSite, SiteRecord
-
-# JSON field -> NewSite field
-SITE_FIELDS = {
-    "url": ("base_url", str), "name": ("name", str), "owner_email": ("owner_email", str),
-    "abuse_email": ("abuse_email", str), "webhook_url": ("webhook_url", str),
-    "max_pages": ("max_pages", int), "max_depth": ("max_depth", int),
-    "rate_per_s": ("rate_per_s", (int, float)), "ignore_robots": ("ignore_robots", bool),
-    "include": ("include_patterns", list), "exclude": ("exclude_patterns", list),
-    "hosts": ("hosts", list),
-}
 
 
 def site_json(site: SiteRecord, *, secret: bool = False) -> dict:
@@ -56,19 +52,6 @@ def site_json(site: SiteRecord, *, secret: bool = False) -> dict:
     return out
 
 
-def site_changes(data: dict) -> dict:
-    """NewSite keyword arguments from a JSON body (unknown fields are refused)."""
-    unknown = set(data) - set(SITE_FIELDS)
-    if unknown:
-        raise ApiError(400, f"unknown site field(s): {', '.join(sorted(unknown))}")
-    out = {}
-    for key, (target, kind) in SITE_FIELDS.items():
-        if key in data:
-            value = field(data, key, kind)
-            out[target] = tuple(value) if isinstance(value, list) else value
-    return out
-
-
 async def list_sites(request: web.Request) -> web.Response:
     return ok([site_json(s) for s in SiteRepository(services(request).db).list()])
 
@@ -79,7 +62,7 @@ async def create_site(request: web.Request) -> web.Response:
         field(data, required, str, required=True)
     set_audit(request, f"site:{data['name']}", op="add")
     svc = services(request)
-    site = add_site(svc.db, NewSite(**site_changes(data)), actor=request[PRINCIPAL].actor,
+    site = add_site(svc.db, NewSite(**parse_site_fields(data)), actor=request[PRINCIPAL].actor,
                     network_policy=NetworkPolicy.from_settings(svc.settings))
     return ok(site_json(site, secret=True), 201)
 
@@ -91,7 +74,7 @@ async def get_site(request: web.Request) -> web.Response:
 
 async def update_site(request: web.Request) -> web.Response:
     name = request.match_info["name"]
-    changes = site_changes(await json_body(request))
+    changes = parse_site_fields(await json_body(request))
     if "name" in changes:
         raise ApiError(400, "a site cannot be renamed")
     set_audit(request, f"site:{name}", op="update", fields=sorted(changes))

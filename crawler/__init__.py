@@ -11,12 +11,13 @@ from spinneret.crawler.types import (
     CrawlStats,
     CrawlTarget,
     FoundImage,
+    Frontier,
     ImageSink,
     SiteScope,
 )
 
 __all__ = [
     "CrawlSettings", "CrawlStats", "CrawlTarget", "Crawler", "CrawlerError", "FetchError",
-    "FoundImage", "ImageSink", "InvalidTarget", "RedisFrontier", "SiteScope", "SkipUrl",
+    "FoundImage", "Frontier", "ImageSink", "InvalidTarget", "RedisFrontier", "SiteScope", "SkipUrl",
     "SsrfBlocked",
 ]

@@ -3,6 +3,11 @@
 Pages and stylesheets are followed only in scope; images may come from any host. Images
 are preferred over pages (so the image queue stays short) unless the sink asks to back
 out, in which case only pages are fetched until it recovers.
+
+The parts, along Scrapy's seams: the frontier (scheduler, `types.Frontier`), the fetcher
+(downloader, crawler.fetch), the rules each request passes (crawler.hops, with robots.txt
+in `robots.RobotsGate`), one handler per item kind (`Crawler._handlers`), and the counters
+(crawler.tally). This module schedules and wires them.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import socket
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from aiohttp.abc import AbstractResolver
@@ -31,14 +36,16 @@ from spinneret.crawler.extract import (
     extract_sitemap,
 )
 from spinneret.crawler.fetch import Fetcher, Response
-from spinneret.crawler.frontier import IMAGES, PAGES, QueueItem, RedisFrontier
-from spinneret.crawler.robots import MAX_ROBOTS_BYTES, RobotsCache, RobotsFile, origin_of
+from spinneret.crawler.frontier import IMAGES, PAGES, QueueItem
+from spinneret.crawler.hops import HopContext, hop_checker
+from spinneret.crawler.robots import RobotsGate
 from spinneret.crawler.scope import Scope
 from spinneret.crawler.sniff import sniff, sniff_image
-from spinneret.crawler.types import CrawlSettings, CrawlStats, CrawlTarget, FoundImage, ImageSink
+from spinneret.crawler.tally import StatsTally
+from spinneret.crawler.types import CrawlStats, FoundImage
 
 if TYPE_CHECKING:
-    from spinneret.config import Settings
+    from spinneret.crawler.types import CrawlSettings, CrawlTarget, Frontier, ImageSink
 
 log = logging.getLogger(__name__)
 ProgressCallback = Callable[[CrawlStats], None]
@@ -53,13 +60,14 @@ MAX_KNOWN_URLS = 100_000
 
 
 class Crawler:
-    def __init__(self, site: CrawlTarget, settings: Settings | CrawlSettings,
-                 frontier: RedisFrontier, sink: ImageSink, *,
+    """One crawler process's work on one crawl; `settings` from `CrawlSettings.from_settings`."""
+
+    def __init__(self, site: CrawlTarget, settings: CrawlSettings,
+                 frontier: Frontier, sink: ImageSink, *,
                  on_progress: ProgressCallback | None = None,
                  resolver: AbstractResolver | None = None) -> None:
         self.site = site
-        self.settings = (settings if isinstance(settings, CrawlSettings)
-                         else CrawlSettings.from_settings(settings))
+        self.settings = settings
         self.frontier = frontier
         self.sink = sink
         self.on_progress = on_progress
@@ -68,8 +76,7 @@ class Crawler:
         self.max_pages = site.max_pages or self.settings.default_max_pages
         self.max_depth = (site.max_depth if site.max_depth is not None
                           else self.settings.default_max_depth)
-        self.stats = CrawlStats()
-        self._delta: dict[str, float] = {}
+        self._tally = StatsTally()
         self._processing = 0
         self._refilling = False
         self._buffer: deque[tuple[QueueItem, bytes]] = deque()
@@ -79,30 +86,31 @@ class Crawler:
         self._pages_started = 0
         self._resources_started = 0  # stylesheets and sitemaps fetched by this process
         self._last_progress = 0.0
-        self._rate_checked: set[str] = set()
         self._requests_counted = 0
         self._bytes_counted = 0
         self._counted_until = 0.0  # time.monotonic() up to which duration_s is counted
-        self.fetcher: Fetcher | None = None
-        self.robots: RobotsCache | None = None
+        # Built here, opened by run(): a Fetcher holds no connection until open().
+        self.fetcher = Fetcher(settings, rate_per_s=site.rate_per_s, resolver=resolver)
+        self.robots = RobotsGate(self.fetcher, settings.user_agent, obey=not site.ignore_robots,
+                                 on_fetch_error=lambda kind: self._tally.count("errors", kind))
+        self._hops = HopContext(self.scope, frontier, self.robots)
+        # Dispatch on item.kind; a kind this version does not know is passed over.
+        self._handlers: dict[str, Callable[[QueueItem], Awaitable[None]]] = {
+            "page": self._do_page, "image": self._do_image,
+            "css": self._do_css, "sitemap": self._do_sitemap,
+        }
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
     @property
-    def _fetcher(self) -> Fetcher:
-        if self.fetcher is None:
-            raise RuntimeError("fetcher used outside run()")
-        return self.fetcher
+    def stats(self) -> CrawlStats:
+        return self._tally.stats
 
     # --- public -------------------------------------------------------------------
     async def run(self) -> CrawlStats:
-        self.stats = await self.frontier.load_stats()
+        self._tally.stats = await self.frontier.load_stats()
         self._counted_until = time.monotonic()
         self._pages_started = self.stats.pages_fetched
-        self.fetcher = Fetcher(self.settings, rate_per_s=self.site.rate_per_s,
-                               resolver=self.resolver)
         await self.fetcher.open()
-        self.robots = RobotsCache(self._fetch_robots, self.settings.user_agent,
-                                  obey=not self.site.ignore_robots)
         workers: list[asyncio.Task] = []
         flusher: asyncio.Task | None = None
         try:
@@ -142,13 +150,13 @@ class Crawler:
             try:
                 self.scope.check_page(URL(url))
             except SkipUrl as exc:
-                self._count(f"urls_skipped:{exc.reason}")
+                self._tally.count("urls_skipped", exc.reason)
                 self._start_not_fetched(exc.reason, exc)
                 continue
             items.append(QueueItem(url, "page", 0, "", "start"))
         origins = {str(URL(u).origin()) for u in self.site.start_urls}
         for origin in sorted(origins):
-            rules = await self._robots_rules(URL(origin))
+            rules = await self.robots.rules(URL(origin))
             for sitemap in (rules.sitemaps if rules else ()):
                 items.append(QueueItem(sitemap, "sitemap", 0, origin + "/robots.txt",
                                        "robots"))
@@ -220,68 +228,48 @@ class Crawler:
         return not inflight
 
     async def _process(self, item: QueueItem) -> None:
+        handler = self._handlers.get(item.kind)
+        if handler is None:
+            return
         is_image = item.kind == "image"
         try:
-            if item.kind == "page":
-                if self._pages_started >= self.max_pages:
-                    raise SkipUrl("max_pages", item.url)
-                self._pages_started += 1
-                await self._do_page(item)
-            elif is_image:
-                await self._do_image(item)
-            elif item.kind in ("css", "sitemap"):
-                # Stylesheets and sitemaps lead to more of themselves (an endless @import or
-                # sitemap-index chain): as many of them as pages, at most.
-                if self._resources_started >= self.max_pages:
-                    raise SkipUrl("max_pages", item.url)
-                self._resources_started += 1
-                await (self._do_css(item) if item.kind == "css" else self._do_sitemap(item))
+            await handler(item)
         except SkipUrl as exc:
-            self._count(f"{'images' if is_image else 'urls'}_skipped:{exc.reason}")
+            self._tally.count("images_skipped" if is_image else "urls_skipped", exc.reason)
             if item.via == "start":
                 self._start_not_fetched(exc.reason, exc)
         except FetchError as exc:
-            self._count(f"errors:{exc.kind}")
+            self._tally.count("errors", exc.kind)
             if is_image:
-                self._count(f"images_skipped:{exc.kind}")
+                self._tally.count("images_skipped", exc.kind)
             elif exc.kind == "too_large":  # a page, stylesheet or sitemap not read: say why
-                self._count("urls_skipped:too_large")
+                self._tally.count("urls_skipped", "too_large")
             if item.via == "start":
                 self._start_not_fetched(exc.kind, exc)
             log.debug("%s", exc)
 
     def _start_not_fetched(self, reason: str, exc: Exception) -> None:
-        self._count(f"start_skipped:{reason}")
+        self._tally.count("start_skipped", reason)
         log.warning("crawl %s: start URL not fetched: %s", self.site.crawl_id, exc)
 
     # --- per kind ----------------------------------------------------------------------
     async def _fetch_ok(self, item: QueueItem, *, page_scope: bool,
                         max_bytes: int | None = None) -> Response:
-        hops = 0
-
-        async def check_hop(url: URL) -> None:
-            nonlocal hops
-            hops += 1
-            if hops > 1:  # a redirect hop: same rules as a fresh link
-                if page_scope:
-                    self.scope.check_page(url)
-                else:
-                    self.scope.check_fetchable(url)
-                if not await self.frontier.mark_seen(str(url)):
-                    raise SkipUrl("duplicate", str(url))
-            await self._check_robots(url)
-
-        response = await self._fetcher.fetch(item.url, check_hop=check_hop, max_bytes=max_bytes)
+        response = await self.fetcher.fetch(item.url, max_bytes=max_bytes,
+                                            check_hop=hop_checker(self._hops, page=page_scope))
         if response.status >= 300:
             raise FetchError(f"http_{response.status}", response.url)
         return response
 
     async def _do_page(self, item: QueueItem) -> None:
+        if self._pages_started >= self.max_pages:
+            raise SkipUrl("max_pages", item.url)
+        self._pages_started += 1
         response = await self._fetch_ok(item, page_scope=True)
-        self._count("pages_fetched")
+        self._tally.add("pages_fetched")
         kind = sniff(response.body, response.content_type)
         if kind.startswith("image/"):  # a link without an image extension, to an image
-            self._count("images_found")
+            self._tally.add("images_found")
             await self._submit(response.url, item.page_url or response.url, response.body,
                                kind, item.via or "page")
         elif kind == "text/html":
@@ -295,7 +283,7 @@ class Crawler:
             extracted = self._extract_css(response)
             await self._handle_extracted(extracted, response.url, item.depth)
         else:
-            self._count("urls_skipped:not_html")
+            self._tally.count("urls_skipped", "not_html")
 
     async def _do_image(self, item: QueueItem) -> None:
         response = await self._fetch_ok(item, page_scope=False)
@@ -304,17 +292,26 @@ class Crawler:
             raise SkipUrl("not_image", response.url)
         await self._submit(response.url, item.page_url, response.body, mime, item.via)
 
+    def _start_resource(self, item: QueueItem) -> None:
+        # Stylesheets and sitemaps lead to more of themselves (an endless @import or
+        # sitemap-index chain): as many of them as pages, at most.
+        if self._resources_started >= self.max_pages:
+            raise SkipUrl("max_pages", item.url)
+        self._resources_started += 1
+
     def _extract_css(self, response: Response) -> Extracted:
         return extract_css(response.body, response.url,
                            max_links=self.settings.max_links_per_page,
                            max_images=self.settings.max_images_per_page)
 
     async def _do_css(self, item: QueueItem) -> None:
+        self._start_resource(item)
         response = await self._fetch_ok(item, page_scope=False)
         extracted = self._extract_css(response)
         await self._handle_extracted(extracted, response.url, item.depth)
 
     async def _do_sitemap(self, item: QueueItem) -> None:
+        self._start_resource(item)
         response = await self._fetch_ok(item, page_scope=False)
         body = response.body
         if body[:2] == b"\x1f\x8b":  # a .xml.gz file (not a Content-Encoding)
@@ -328,9 +325,9 @@ class Crawler:
     # --- links and images ------------------------------------------------------
     async def _handle_extracted(self, extracted: Extracted, page_url: str, depth: int) -> None:
         if extracted.links_over_cap:
-            self._count("urls_skipped:too_many_links", extracted.links_over_cap)
+            self._tally.count("urls_skipped", "too_many_links", extracted.links_over_cap)
         if extracted.images_over_cap:
-            self._count("images_skipped:too_many_images", extracted.images_over_cap)
+            self._tally.count("images_skipped", "too_many_images", extracted.images_over_cap)
         items: list[QueueItem] = []
         for link in extracted.links:
             try:
@@ -346,12 +343,12 @@ class Crawler:
                     self.scope.check_fetchable(url)
                     items.append(QueueItem(link.url, link.kind, depth, page_url, link.via))
             except SkipUrl as exc:
-                self._count(f"urls_skipped:{exc.reason}")
+                self._tally.count("urls_skipped", exc.reason)
             except (ValueError, TypeError):
-                self._count("urls_skipped:bad_url")
+                self._tally.count("urls_skipped", "bad_url")
         await self._enqueue(items)
         if extracted.bad_data_uris:
-            self._count("images_skipped:bad_data_uri", extracted.bad_data_uris)
+            self._tally.count("images_skipped", "bad_data_uri", extracted.bad_data_uris)
         for data_image in extracted.data_images:
             await self._handle_data_image(data_image, page_url)
 
@@ -366,9 +363,9 @@ class Crawler:
         statuses = await self.frontier.add(items, self.site.max_query_variants)
         for item, status in zip(items, statuses, strict=True):
             if status == "added" and item.kind == "image":
-                self._count("images_found")
+                self._tally.add("images_found")
             elif status == "query_trap":
-                self._count("urls_skipped:query_trap")
+                self._tally.count("urls_skipped", "query_trap")
 
     async def _handle_data_image(self, image: DataImage, page_url: str) -> None:
         digest = hashlib.sha256(image.data).hexdigest()
@@ -376,9 +373,9 @@ class Crawler:
         pseudo_url = f"data:{mime or image.declared_type};sha256={digest}"
         if not await self.frontier.mark_seen(pseudo_url):
             return
-        self._count("images_found")
+        self._tally.add("images_found")
         if mime is None:
-            self._count("images_skipped:not_image")
+            self._tally.count("images_skipped", "not_image")
             return
         await self._submit(pseudo_url, page_url, image.data, mime, image.via)
 
@@ -393,70 +390,25 @@ class Crawler:
             raise
         except Exception:  # the sink's own failure must not stop the crawl; it is counted
             log.exception("image sink failed for %s", url)
-            self._count("errors:sink")
-            self._count("images_skipped:sink_error")
+            self._tally.count("errors", "sink")
+            self._tally.count("images_skipped", "sink_error")
             return
-        self._count("images_sent")
-
-    # --- robots ------------------------------------------------------------------
-    async def _fetch_robots(self, url: str) -> RobotsFile:
-        try:
-            response = await self._fetcher.fetch(url, max_bytes=MAX_ROBOTS_BYTES)
-        except SkipUrl as exc:  # e.g. SSRF refusal
-            raise FetchError(exc.reason, url) from None
-        except FetchError as exc:  # e.g. too_large: the robots error is counted too
-            self._count(f"errors:{exc.kind}")
-            raise
-        return RobotsFile(response.status, response.body)
-
-    async def _robots_rules(self, url: URL):
-        if self.robots is None:
-            raise RuntimeError("robots cache used outside run()")
-        try:
-            rules = await self.robots.rules(url)
-        except CrawlerError:
-            return None
-        origin = origin_of(url)
-        if origin not in self._rate_checked:
-            self._rate_checked.add(origin)
-            if rules.crawl_delay_s and self.robots.obey and self.fetcher is not None:
-                self.fetcher.space_requests(url, rules.crawl_delay_s)
-        return rules
-
-    async def _check_robots(self, url: URL) -> None:
-        rules = await self._robots_rules(url)
-        if rules is not None and rules.error == "ssrf_blocked":
-            raise SkipUrl("ssrf_blocked", str(url))
-        if self.site.ignore_robots:
-            return
-        if rules is None or rules.error:
-            raise SkipUrl("robots_unreachable", str(url))
-        if not rules.allowed(str(url), self.settings.user_agent):
-            raise SkipUrl("robots", str(url))
+        self._tally.add("images_sent")
 
     # --- stats -----------------------------------------------------------------
-    def _count(self, name: str, n: int = 1) -> None:
-        self._delta[name] = self._delta.get(name, 0) + n
-        if ":" in name:
-            group, reason = name.split(":", 1)
-            getattr(self.stats, group)[reason] += n
-        else:
-            setattr(self.stats, name, getattr(self.stats, name) + n)
-
     async def _flush(self) -> None:
-        if self.fetcher is not None:
-            counters = self.fetcher.counters
-            if counters.requests > self._requests_counted:
-                self._count("requests", counters.requests - self._requests_counted)
-                self._requests_counted = counters.requests
-            if counters.bytes > self._bytes_counted:
-                self._count("bytes_fetched", counters.bytes - self._bytes_counted)
-                self._bytes_counted = counters.bytes
+        counters = self.fetcher.counters
+        if counters.requests > self._requests_counted:
+            self._tally.add("requests", counters.requests - self._requests_counted)
+            self._requests_counted = counters.requests
+        if counters.bytes > self._bytes_counted:
+            self._tally.add("bytes_fetched", counters.bytes - self._bytes_counted)
+            self._bytes_counted = counters.bytes
         # Crawling time is added as it passes, so a killed run's time is not lost either.
         now = time.monotonic()
-        self._count("duration_s", now - self._counted_until)
+        self._tally.add("duration_s", now - self._counted_until)
         self._counted_until = now
-        deltas, self._delta = self._delta, {}
+        deltas = self._tally.take_deltas()
         done, self._pending_done = self._pending_done, []
         await self.frontier.done_many(done)
         await self.frontier.add_stats(deltas)

@@ -50,17 +50,6 @@ for i = 2, #ARGV, 4 do
 end
 return out
 """
-_POP = """
-for i = 1, #ARGV do
-  local n = tonumber(ARGV[i])
-  local v = redis.call('LPOP', KEYS[1 + n])
-  if v then
-    redis.call('HSET', KEYS[1], v, n)
-    return v
-  end
-end
-return false
-"""
 _POP_BATCH = """
 local n = tonumber(ARGV[1])
 local d = tonumber(ARGV[2])
@@ -160,7 +149,6 @@ class RedisFrontier:
         self.k_meta = f"{base}:meta"
         self.k_owners = f"{base}:owners"
         self._add = client.register_script(_ADD)
-        self._pop = client.register_script(_POP)
         self._pop_batch = client.register_script(_POP_BATCH)
         self._requeue = client.register_script(_REQUEUE)
         self._join = client.register_script(_JOIN)
@@ -204,19 +192,6 @@ class RedisFrontier:
         """Add a URL (e.g. a redirect target) to the seen-set; False if it was there."""
         return bool(await self.client.sadd(self.k_seen, url_key(url)))
 
-    async def seen(self, url: str) -> bool:
-        return bool(await self.client.sismember(self.k_seen, url_key(url)))
-
-    async def pop(self, queues: Iterable[int]) -> tuple[QueueItem, bytes] | None:
-        """Pop from the first non-empty queue (PAGES / IMAGES) into the in-flight set."""
-        order = list(queues)
-        if not order:
-            return None
-        raw = await self._pop(keys=[self.k_inflight, self.k_pages, self.k_images], args=order)
-        if raw is None:
-            return None
-        return QueueItem.decode(raw), raw
-
     async def pop_batch(self, queues: Iterable[int], n: int, done: Sequence[bytes] = (),
                         ) -> list[tuple[QueueItem, bytes]]:
         """Mark `done` items done, then pop up to `n` items (queues in order of preference)
@@ -229,9 +204,6 @@ class RedisFrontier:
     async def done_many(self, raws: Sequence[bytes]) -> None:
         if raws:
             await self.client.hdel(self.k_inflight, *raws)
-
-    async def done(self, raw: bytes) -> None:
-        await self.client.hdel(self.k_inflight, raw)
 
     async def inflight(self) -> list[QueueItem]:
         return [QueueItem.decode(raw) for raw in await self.client.hkeys(self.k_inflight)]
@@ -280,18 +252,7 @@ class RedisFrontier:
 
     async def load_stats(self) -> CrawlStats:
         raw = await self.client.hgetall(self.k_stats)
-        stats = CrawlStats()
-        for key, value in raw.items():
-            name = key.decode()
-            number = float(value)
-            if ":" in name:
-                group, reason = name.split(":", 1)
-                getattr(stats, group)[reason] += int(number)
-            elif name == "duration_s":
-                stats.duration_s = number
-            else:
-                setattr(stats, name, int(number))
-        return stats
+        return CrawlStats.from_fields({key.decode(): float(value) for key, value in raw.items()})
 
     async def started(self) -> bool:
         return bool(await self.client.hexists(self.k_meta, "started_at"))

@@ -10,11 +10,15 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from protego import Protego
 from yarl import URL
 
-from spinneret.crawler.errors import CrawlerError
+from spinneret.crawler.errors import CrawlerError, FetchError, SkipUrl
+
+if TYPE_CHECKING:
+    from spinneret.crawler.fetch import Fetcher
 
 log = logging.getLogger(__name__)
 MAX_ROBOTS_BYTES = 512 * 1024
@@ -106,3 +110,57 @@ class RobotsCache:
             return True
         rules = await self.rules(url)
         return rules.allowed(str(url), self.user_agent)
+
+
+class RobotsGate:
+    """robots.txt as one crawl applies it: fetched once per origin through the crawl's
+    fetcher, its Crawl-delay applied to the host, and the check every request passes.
+
+    `on_fetch_error(kind)` is told about a robots.txt that could not be read (too_large...),
+    so the crawl counts it among its errors.
+    """
+
+    def __init__(self, fetcher: Fetcher, user_agent: str, *, obey: bool,
+                 on_fetch_error: Callable[[str], None]) -> None:
+        self.fetcher = fetcher
+        self.user_agent = user_agent
+        self.obey = obey
+        self._on_fetch_error = on_fetch_error
+        self.cache = RobotsCache(self._fetch, user_agent, obey=obey)
+        self._delay_applied: set[str] = set()  # origins whose Crawl-delay was looked at
+
+    async def _fetch(self, url: str) -> RobotsFile:
+        try:
+            response = await self.fetcher.fetch(url, max_bytes=MAX_ROBOTS_BYTES)
+        except SkipUrl as exc:  # e.g. SSRF refusal
+            raise FetchError(exc.reason, url) from None
+        except FetchError as exc:  # e.g. too_large: the robots error is counted too
+            self._on_fetch_error(exc.kind)
+            raise
+        return RobotsFile(response.status, response.body)
+
+    async def rules(self, url: URL) -> RobotsRules | None:
+        """The rules for `url`'s origin; None if robots.txt could not be read at all."""
+        try:
+            rules = await self.cache.rules(url)
+        except CrawlerError:
+            return None
+        origin = origin_of(url)
+        if origin not in self._delay_applied:
+            self._delay_applied.add(origin)
+            if rules.crawl_delay_s and self.obey:
+                self.fetcher.space_requests(url, rules.crawl_delay_s)
+        return rules
+
+    async def check(self, url: URL) -> None:
+        """`SkipUrl` unless `url` may be fetched: ssrf_blocked (robots.txt itself was refused,
+        even when robots are ignored), robots_unreachable or robots."""
+        rules = await self.rules(url)
+        if rules is not None and rules.error == "ssrf_blocked":
+            raise SkipUrl("ssrf_blocked", str(url))
+        if not self.obey:
+            return
+        if rules is None or rules.error:
+            raise SkipUrl("robots_unreachable", str(url))
+        if not rules.allowed(str(url), self.user_agent):
+            raise SkipUrl("robots", str(url))

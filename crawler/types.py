@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from yarl import URL
 
@@ -13,6 +15,7 @@ from spinneret.crawler.errors import InvalidTarget
 
 if TYPE_CHECKING:
     from spinneret.config import Settings
+    from spinneret.crawler.frontier import QueueItem
 
 ALLOWED_SCHEMES = frozenset({"http", "https"})
 
@@ -35,6 +38,27 @@ class ImageSink(Protocol):
     def needs_backout(self) -> bool:
         """True = the crawler must pause fetching images (backpressure)."""
         ...
+
+
+class Frontier(Protocol):
+    """What the crawler needs of a crawl's shared queues (crawler.frontier.RedisFrontier is
+    the one implementation; see its docstring for the semantics)."""
+
+    async def add(self, items: Sequence[QueueItem], max_query_variants: int = 100,
+                  ) -> list[str]: ...
+    async def mark_seen(self, url: str) -> bool: ...
+    async def pop_batch(self, queues: Iterable[int], n: int, done: Sequence[bytes] = (),
+                        ) -> list[tuple[QueueItem, bytes]]: ...
+    async def done_many(self, raws: Sequence[bytes]) -> None: ...
+    async def requeue_inflight(self) -> int: ...
+    async def pending(self) -> tuple[int, int, int]: ...
+    async def queue_lengths(self) -> tuple[int, int]: ...
+    async def join(self, owner: str, lease_s: float) -> int: ...
+    async def leave(self, owner: str) -> int: ...
+    async def started(self) -> bool: ...
+    async def set_meta(self, **values: str | float | int) -> None: ...
+    async def load_stats(self) -> CrawlStats: ...
+    async def add_stats(self, deltas: dict[str, float]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -114,54 +138,55 @@ class CrawlTarget:
                    scope=SiteScope(hosts=(host,), **scope_kwargs), **kwargs)
 
 
+def _from_config(name: str) -> Any:
+    """The default of `config.Settings.<name>`: a default is written once, there."""
+    from spinneret.config.settings import Settings  # pydantic; config imports nothing of ours
+
+    return dataclasses.field(default=Settings.model_fields[name].default)
+
+
 @dataclass(frozen=True)
 class CrawlSettings:
-    """The crawler's slice of `config.Settings`."""
+    """The crawler's slice of `config.Settings` (same names; defaults taken from there)."""
 
+    # Not the config's template: that one needs contact_url filled in (effective_user_agent).
     user_agent: str = "SpinneretBot/0.1"
-    allow_private_networks: bool = False
+    allow_private_networks: bool = _from_config("allow_private_networks")
     # Extra networks allowed even when private ones are refused (e.g. one test address).
     allowed_networks: tuple[str, ...] = ()
-    fetch_timeout_s: float = 30.0
-    connect_timeout_s: float = 10.0
-    max_response_bytes: int = 20 * 1024 * 1024
-    max_decompression_ratio: int = 200
-    max_links_per_page: int = 10_000
-    max_images_per_page: int = 10_000
-    max_redirects: int = 5
-    default_max_pages: int = 10_000
-    default_max_depth: int = 10
-    default_rate_per_s: float = 10.0
-    per_host_concurrency: int = 4
-    crawl_concurrency: int = 32
-    max_retries: int = 3
-    retry_after_max_s: float = 300.0
-    redis_key_prefix: str = "spinneret"
+    fetch_timeout_s: float = _from_config("fetch_timeout_s")
+    connect_timeout_s: float = _from_config("connect_timeout_s")
+    max_response_bytes: int = _from_config("max_response_bytes")
+    max_decompression_ratio: int = _from_config("max_decompression_ratio")
+    max_links_per_page: int = _from_config("max_links_per_page")
+    max_images_per_page: int = _from_config("max_images_per_page")
+    max_redirects: int = _from_config("max_redirects")
+    default_max_pages: int = _from_config("default_max_pages")
+    default_max_depth: int = _from_config("default_max_depth")
+    default_rate_per_s: float = _from_config("default_rate_per_s")
+    per_host_concurrency: int = _from_config("per_host_concurrency")
+    crawl_concurrency: int = _from_config("crawl_concurrency")
+    max_retries: int = _from_config("max_retries")
+    retry_after_max_s: float = _from_config("retry_after_max_s")
+    redis_key_prefix: str = _from_config("redis_key_prefix")
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides) -> CrawlSettings:
-        values = dict(
-            user_agent=settings.effective_user_agent,
-            allow_private_networks=settings.allow_private_networks,
-            allowed_networks=tuple(settings.allowed_networks),
-            fetch_timeout_s=settings.fetch_timeout_s,
-            connect_timeout_s=settings.connect_timeout_s,
-            max_response_bytes=settings.max_response_bytes,
-            max_decompression_ratio=settings.max_decompression_ratio,
-            max_links_per_page=settings.max_links_per_page,
-            max_images_per_page=settings.max_images_per_page,
-            max_redirects=settings.max_redirects,
-            default_max_pages=settings.default_max_pages,
-            default_max_depth=settings.default_max_depth,
-            default_rate_per_s=settings.default_rate_per_s,
-            per_host_concurrency=settings.per_host_concurrency,
-            crawl_concurrency=settings.crawl_concurrency,
-            max_retries=settings.max_retries,
-            retry_after_max_s=settings.retry_after_max_s,
-            redis_key_prefix=settings.redis_key_prefix,
-        )
+        values = {f.name: getattr(settings, f.name) for f in dataclasses.fields(cls)}
+        values["user_agent"] = settings.effective_user_agent
+        values["allowed_networks"] = tuple(settings.allowed_networks)
         values.update(overrides)
         return cls(**values)
+
+
+CounterGroup = Literal["images_skipped", "urls_skipped", "start_skipped", "errors"]
+COUNTER_GROUPS: tuple[CounterGroup, ...] = ("images_skipped", "urls_skipped", "start_skipped",
+                                            "errors")
+
+
+def stats_field(group: CounterGroup, reason: str) -> str:
+    """The name a reason's count is stored under in the crawl's stats hash (frontier)."""
+    return f"{group}:{reason}"
 
 
 @dataclass
@@ -178,27 +203,44 @@ class CrawlStats:
     requests: int = 0
     bytes_fetched: int = 0
     duration_s: float = 0.0
-    pages_queued: int = 0
+    pages_queued: int = 0  # a reading of the queues, not a count: never stored
     images_queued: int = 0
     finished: bool = False
 
+    def count(self, group: CounterGroup, reason: str, n: int = 1) -> None:
+        """One more (or `n` more) for `reason` in `group`, e.g. ("urls_skipped", "robots")."""
+        getattr(self, group)[reason] += n
+
+    def add(self, total: str, n: float = 1) -> None:
+        """Add to a running total: pages_fetched, images_sent, requests, duration_s, ..."""
+        if total not in _TOTALS:
+            raise ValueError(f"not a crawl total: {total!r}")
+        setattr(self, total, getattr(self, total) + n)
+
+    @classmethod
+    def from_fields(cls, fields: Mapping[str, float]) -> CrawlStats:
+        """Read back the stats hash: totals by name, reasons as `stats_field` names them."""
+        stats = cls()
+        for name, number in fields.items():
+            group, _, reason = name.partition(":")
+            if reason:
+                stats.count(group, reason, int(number))  # type: ignore[arg-type]
+            elif name == "duration_s":
+                stats.duration_s = number
+            else:
+                setattr(stats, name, int(number))
+        return stats
+
     def snapshot(self) -> CrawlStats:
-        return CrawlStats(
-            pages_fetched=self.pages_fetched, images_found=self.images_found,
-            images_sent=self.images_sent, images_skipped=Counter(self.images_skipped),
-            urls_skipped=Counter(self.urls_skipped), errors=Counter(self.errors),
-            start_skipped=Counter(self.start_skipped),
-            requests=self.requests, bytes_fetched=self.bytes_fetched,
-            duration_s=self.duration_s, pages_queued=self.pages_queued,
-            images_queued=self.images_queued, finished=self.finished,
-        )
+        copies = {group: Counter(getattr(self, group)) for group in COUNTER_GROUPS}
+        return dataclasses.replace(self, **copies)
 
     def as_dict(self) -> dict:
-        return {
-            "pages_fetched": self.pages_fetched, "images_found": self.images_found,
-            "images_sent": self.images_sent, "images_skipped": dict(self.images_skipped),
-            "urls_skipped": dict(self.urls_skipped), "errors": dict(self.errors),
-            "start_skipped": dict(self.start_skipped),
-            "requests": self.requests, "bytes_fetched": self.bytes_fetched,
-            "duration_s": round(self.duration_s, 3), "finished": self.finished,
-        }
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+               if f.name not in ("pages_queued", "images_queued")}
+        out.update({group: dict(getattr(self, group)) for group in COUNTER_GROUPS})
+        out["duration_s"] = round(self.duration_s, 3)
+        return out
+
+
+_TOTALS = frozenset(f.name for f in dataclasses.fields(CrawlStats)) - set(COUNTER_GROUPS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import secrets
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -29,6 +30,91 @@ UPDATABLE = frozenset(
         "rate_per_s", "ignore_robots", "include_patterns", "exclude_patterns", "hosts",
     }
 )
+
+# A site's fields as the API, the UI and the CLI name them -> the NewSite field, and the
+# JSON types accepted for it.
+SITE_FIELDS: dict[str, tuple[str, tuple[type, ...]]] = {
+    "url": ("base_url", (str,)), "name": ("name", (str,)), "owner_email": ("owner_email", (str,)),
+    "abuse_email": ("abuse_email", (str,)), "webhook_url": ("webhook_url", (str,)),
+    "max_pages": ("max_pages", (int,)), "max_depth": ("max_depth", (int,)),
+    "rate_per_s": ("rate_per_s", (int, float)), "ignore_robots": ("ignore_robots", (bool,)),
+    "include": ("include_patterns", (list,)), "exclude": ("exclude_patterns", (list,)),
+    "hosts": ("hosts", (list,)),
+}
+_KIND_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
+               list: "a list of strings"}
+# An HTML form sends text: how each of its fields reads, and the error for a bad number.
+_FORM_NUMBERS = {"max_pages": (int, "max pages must be a whole number"),
+                 "max_depth": (int, "max depth must be a whole number"),
+                 "rate_per_s": (float, "rate must be a number of requests per second")}
+_FORM_TEXT = ("url", "name", "owner_email", "abuse_email", "webhook_url")
+_FORM_LINES = ("include", "exclude")  # one pattern a line
+
+
+def parse_site_fields(data: Mapping[str, Any], *, form: bool = False) -> dict[str, Any]:
+    """`NewSite` keyword arguments (or `update` changes) from a site's fields as the API, the
+    UI and the CLI name them (`SITE_FIELDS`). One parser, so the faces cannot drift apart.
+
+    JSON (the default): values typed as in `SITE_FIELDS` (null clears a field); unknown
+    fields are refused. `form=True`: an HTML form's text fields, blank ones left out, a
+    checkbox for ignore_robots; its other fields (the CSRF token) are passed over.
+    `InvalidSite` says which field is wrong. Whether the site as a whole is valid is
+    `validate_site`'s job.
+    """
+    return _from_form(data) if form else _from_json(data)
+
+
+def _from_json(data: Mapping[str, Any]) -> dict[str, Any]:
+    unknown = set(data) - set(SITE_FIELDS)
+    if unknown:
+        raise InvalidSite(f"unknown site field(s): {', '.join(sorted(unknown))}")
+    out: dict[str, Any] = {}
+    for key, (target, kinds) in SITE_FIELDS.items():
+        if key not in data:
+            continue
+        value = data[key]
+        if value is not None:
+            # bool is an int to Python, not to a JSON client.
+            if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
+                names = " or ".join(_KIND_NAMES[k] for k in kinds)
+                raise InvalidSite(f"field {key!r} must be {names}")
+            if isinstance(value, list):
+                if not all(isinstance(v, str) for v in value):
+                    raise InvalidSite(f"field {key!r} must be a list of strings")
+                value = tuple(value)
+            for text in value if isinstance(value, tuple) else (value,):
+                _refuse_nul(text, f"field {key!r}")
+        out[target] = value
+    return out
+
+
+def _from_form(form: Mapping[str, Any]) -> dict[str, Any]:
+    def text(key: str) -> str:
+        return _refuse_nul(str(form.get(key, "")), f"form field {key!r}").strip()
+
+    out: dict[str, Any] = {}
+    for key in _FORM_TEXT:
+        if text(key):
+            out[SITE_FIELDS[key][0]] = text(key)
+    for key, (kind, error) in _FORM_NUMBERS.items():
+        if text(key):
+            try:
+                out[SITE_FIELDS[key][0]] = kind(text(key))
+            except ValueError:
+                raise InvalidSite(error) from None
+    out["ignore_robots"] = form.get("ignore_robots") == "on"
+    for key in _FORM_LINES:
+        lines = tuple(line.strip() for line in text(key).splitlines() if line.strip())
+        if lines:
+            out[SITE_FIELDS[key][0]] = lines
+    return out
+
+
+def _refuse_nul(value: Any, what: str) -> Any:
+    # PostgreSQL cannot store NUL characters (SQLite can): refused the same on every backend.
+    if isinstance(value, str) and "\x00" in value:
+        raise InvalidSite(f"{what} must not contain NUL characters")
+    return value
 
 
 def http_host(url: str, what: str = "URL") -> str:

@@ -4,7 +4,9 @@ record repositories from settings. Used by the CLI, the API and the workers alik
 
 from __future__ import annotations
 
+import contextlib
 import functools
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import redis
@@ -83,3 +85,13 @@ class AppContext:
                 self.__dict__[client].close()
         if "db" in self.__dict__:
             self.db.dispose()
+
+
+@contextlib.contextmanager
+def app_context(settings: Settings | None = None) -> Iterator[AppContext]:
+    """An `AppContext` closed when the block ends: `with app_context() as context:`."""
+    context = AppContext(settings)
+    try:
+        yield context
+    finally:
+        context.close()

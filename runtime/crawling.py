@@ -27,6 +27,7 @@ from spinneret.records.sites import SiteRepository
 from spinneret.records.types import CrawlFinish, CrawlRecord, SiteRecord
 from spinneret.runtime.context import AppContext
 from spinneret.runtime.errors import CrawlIncomplete
+from spinneret.runtime.pipeline_sink import PipelineSink
 
 RECORD_WAIT_TIMEOUT_S = 600.0
 START_LOCK_S = 60.0
@@ -132,7 +133,7 @@ async def run_crawl(
         crawl = existing or crawls.create(site.id)
         crawl = crawls.start(crawl.id)
 
-    sink = _make_sink(context)
+    sink = _make_sink(context, crawl.id)
     redis_client = context.new_async_redis()
     frontier = RedisFrontier(redis_client, settings.redis_key_prefix, crawl.id)
     progress = CrawlProgress(CrawlStats())
@@ -165,7 +166,7 @@ async def run_crawl(
         ending.failure = str(exc) or type(exc).__name__
         raise
     finally:
-        _close_sink(sink)
+        sink.close()
         try:
             if ending.status != "stopped":
                 # A stopped (killed, interrupted) crawl stays "running" so the next run
@@ -252,14 +253,16 @@ def matches_by_list(context: AppContext, crawl_id: int) -> dict[tuple[str, str],
                         for (list_name, _, _), decision in decisions.items()))
 
 
-def _make_sink(context: AppContext):
+def _make_sink(context: AppContext, crawl_id: int) -> PipelineSink:
     settings = context.settings
     if settings.pipeline == "celery":
         from spinneret.runtime.celery_app import configure
         from spinneret.runtime.sink import CelerySink
 
         configure(settings, context.redis_url)
-        return CelerySink(settings, context.transit_redis)
+        recorder = ImageRecorder(context.db)
+        return CelerySink(settings, context.transit_redis,
+                          recorded_among=lambda urls: recorder.recorded_among(crawl_id, urls))
     from spinneret.runtime.inprocess import ProcessPoolSink
 
     return ProcessPoolSink(
@@ -269,25 +272,20 @@ def _make_sink(context: AppContext):
     )
 
 
-def _close_sink(sink) -> None:
-    close = getattr(sink, "close", None)
-    if close:
-        close()
-
-
-async def _wait_recorded(context, crawl_id, sink, progress, on_progress) -> None:
+async def _wait_recorded(context: AppContext, crawl_id: int, sink: PipelineSink,
+                         progress: CrawlProgress,
+                         on_progress: Callable[[CrawlProgress], None] | None) -> None:
     """Wait until every image handed to the sink in this run has its record (hashed or
     skipped). Followed by URL, not by count: an image in flight when an earlier run was
     killed may be sent again although its record already exists."""
-    drain = getattr(sink, "drain", None)
-    if drain is not None:
-        await drain()
+    await sink.drain()
     recorder = ImageRecorder(context.db)
     pending = set(sink.sent_urls)
     deadline = time.monotonic() + RECORD_WAIT_TIMEOUT_S
     while True:
         pending -= recorder.recorded_among(crawl_id, pending)
-        progress.images_recorded = len(sink.sent_urls) - len(pending)
+        # The sink forgets URLs once recorded, so recorded = sent - still pending.
+        progress.images_recorded = max(0, sink.sent - len(pending))
         if on_progress:
             on_progress(progress)
         if not pending:

@@ -12,6 +12,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 
 from spinneret.crawler.types import FoundImage
 from spinneret.runtime.pipeline import ImageJob
+from spinneret.runtime.pipeline_sink import PendingUrls
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ def _process(job: ImageJob, data: bytes) -> str:
 
 
 class ProcessPoolSink:
-    """An `ImageSink` backed by a process pool; pauses the crawler when too much is pending."""
+    """A `PipelineSink` backed by a process pool; pauses the crawler when too much is pending."""
 
     def __init__(self, processes: int, max_pending: int, env: dict[str, str]) -> None:
         self._pool = ProcessPoolExecutor(
@@ -46,7 +47,7 @@ class ProcessPoolSink:
         self._max_pending = max_pending
         self._pending: set[Future] = set()
         self.sent = 0
-        self.sent_urls: set[str] = set()
+        self.sent_urls = PendingUrls()  # each leaves once its image is recorded
         self.done = 0
         self.failed: list[BaseException] = []
 
@@ -63,6 +64,8 @@ class ProcessPoolSink:
             await asyncio.wrap_future(future)
         except Exception as exc:  # recorded in self.failed; the crawl goes on
             log.error("image %s was not recorded: %s", image.url, exc)
+        else:
+            self.sent_urls.discard(image.url)
 
     def _finished(self, future: Future) -> None:
         self._pending.discard(future)

@@ -194,19 +194,91 @@ async def test_frontier_queue_seen_inflight_and_traps(redis_server_url, key_pref
         trap = [QueueItem(f"http://s/cal?m={i}", "page") for i in range(5)]
         assert await frontier.add(trap, max_query_variants=3) == ["added"] * 3 + ["query_trap"] * 2
         assert await frontier.queue_lengths() == (4, 1)
-        item, raw = await frontier.pop([IMAGES, PAGES])
+        [(item, raw)] = await frontier.pop_batch([IMAGES, PAGES], 1)
         assert item == items[2]
         assert await frontier.inflight() == [items[2]]
         assert await frontier.requeue_inflight() == 1
-        item2, raw2 = await frontier.pop([IMAGES, PAGES])
+        [(item2, raw2)] = await frontier.pop_batch([IMAGES, PAGES], 1)
         assert item2 == items[2]
-        await frontier.done(raw2)
+        # Marking done rides on the next pop (one round trip).
+        batch = await frontier.pop_batch([PAGES], 2, [raw2])
+        assert [i.url for i, _ in batch] == ["http://s/a", "http://s/cal?m=0"]
+        assert set(await frontier.inflight()) == {i for i, _ in batch}
+        await frontier.done_many([r for _, r in batch])
         assert await frontier.inflight() == []
-        assert (await frontier.pop([PAGES]))[0].url == "http://s/a"
         assert not await frontier.mark_seen("http://s/a") and await frontier.mark_seen("http://s/b")
         await frontier.add_stats({"pages_fetched": 2, "errors:timeout": 1, "duration_s": 1.5})
         stats = await frontier.load_stats()
         assert stats.pages_fetched == 2 and stats.errors["timeout"] == 1
         assert stats.duration_s == 1.5
     finally:
+        await client.aclose()
+
+
+def test_crawl_stats_count_by_group_and_read_back_from_the_stats_hash():
+    from spinneret.crawler.tally import StatsTally
+    from spinneret.crawler.types import CrawlStats
+
+    tally = StatsTally()
+    tally.count("urls_skipped", "robots")
+    tally.count("urls_skipped", "robots", 2)
+    tally.count("errors", "http_404")
+    tally.add("pages_fetched")
+    tally.add("duration_s", 0.25)
+    deltas = tally.take_deltas()
+    # The names stored in Redis stay "group:reason" and the total's name.
+    assert deltas == {"urls_skipped:robots": 3, "errors:http_404": 1, "pages_fetched": 1,
+                      "duration_s": 0.25}
+    assert tally.take_deltas() == {}
+    read = CrawlStats.from_fields(deltas)
+    assert read.urls_skipped == {"robots": 3} and read.errors == {"http_404": 1}
+    assert (read.pages_fetched, read.duration_s) == (1, 0.25)
+    copy = read.snapshot()
+    copy.count("urls_skipped", "robots")
+    assert read.urls_skipped["robots"] == 3, "a snapshot shares no counter with its source"
+    assert read.as_dict()["urls_skipped"] == {"robots": 3} and "pages_queued" not in read.as_dict()
+    with pytest.raises(ValueError, match="not a crawl total"):
+        read.add("urls_skipped")
+
+
+def test_crawl_settings_defaults_are_the_configs():
+    from spinneret.config import Settings
+    from spinneret.crawler.types import CrawlSettings
+
+    defaults, config = CrawlSettings(), CrawlSettings.from_settings(Settings(_env_file=None))
+    for name in CrawlSettings.__dataclass_fields__:
+        if name != "user_agent":  # the config's is a template (contact_url filled in)
+            assert getattr(defaults, name) == getattr(config, name), name
+    assert config.user_agent.startswith("SpinneretBot/")
+
+
+async def test_hop_checks_run_in_order_and_only_redirects_are_rechecked(redis_client,
+                                                                        redis_server_url,
+                                                                        key_prefix):
+    from spinneret.crawler.hops import HOP_CHECKS, HopContext, check_robots, hop_checker
+
+    class Robots:  # the robots check's answer is not under test here: record the asks
+        asked: list[str] = []
+
+        async def check(self, url):
+            self.asked.append(str(url))
+
+    assert HOP_CHECKS[-1] is check_robots
+    client = aioredis.Redis.from_url(redis_server_url)
+    try:
+        frontier = RedisFrontier(client, key_prefix, 9)
+        assert await frontier.mark_seen("http://s/seen")
+        ctx = HopContext(Scope(SiteScope(hosts=("s",))), frontier, Robots())
+        check = hop_checker(ctx, page=True)
+        await check(URL("http://s/seen"))  # the queued URL: already checked and seen
+        with pytest.raises(SkipUrl) as skipped:
+            await check(URL("http://elsewhere/"))  # a redirect off the site
+        assert skipped.value.reason == "out_of_scope"
+        with pytest.raises(SkipUrl) as skipped:
+            await check(URL("http://s/seen"))  # a redirect to a URL already seen
+        assert skipped.value.reason == "duplicate"
+        await check(URL("http://s/new"))
+        assert Robots.asked == ["http://s/seen", "http://s/new"]  # refused hops stop early
+    finally:
+        await frontier.clear()
         await client.aclose()

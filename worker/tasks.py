@@ -20,6 +20,7 @@ from spinneret.runtime.celery_app import (
     app,
 )
 from spinneret.runtime.pipeline import ImageJob
+from spinneret.runtime.task_payload import ImageTaskPayload
 from spinneret.runtime.worker_state import reset_worker_state, worker_state
 
 log = logging.getLogger(__name__)
@@ -44,8 +45,8 @@ TRANSIENT_ERRORS = (redis.ConnectionError, redis.TimeoutError, OperationalError)
 def hash_and_match(self, payload: dict) -> dict:
     """Hash one image, match it, record image and matches in SQL.
 
-    payload: crawl_id, site_id, page_url, image_url, via, sha256, and either `data`
-    (bytes) or `data_key` (a short-lived Redis key holding the bytes, deleted after use).
+    payload: an `ImageTaskPayload` message (runtime/task_payload.py): where the image was
+    found, and either its bytes or a short-lived Redis key holding them (deleted after use).
 
     Every image ends with a record, so a crawl never waits for one: an image the task
     cannot finish (soft time limit, an unexpected error, a worker killed under it
@@ -81,27 +82,20 @@ def _soft_limit_s(task) -> float:
     return float(per_call or task.app.conf.task_soft_time_limit)
 
 
-def _job(payload: dict) -> ImageJob:
-    return ImageJob(
-        crawl_id=int(payload["crawl_id"]),
-        site_id=int(payload["site_id"]),
-        page_url=payload["page_url"],
-        image_url=payload["image_url"],
-        via=payload.get("via", ""),
-    )
+def _job(task: ImageTaskPayload) -> ImageJob:
+    return ImageJob(crawl_id=task.crawl_id, site_id=task.site_id, page_url=task.page_url,
+                    image_url=task.image_url, via=task.via)
 
 
 def _hash_and_match(state, payload: dict) -> dict:
-    job = _job(payload)
-    data_key = payload.get("data_key")
-    data = payload.get("data")
-    if data is None and data_key:
-        data = state.transit.get(data_key)
+    task = ImageTaskPayload.from_message(payload)
+    job = _job(task)
+    data = task.data
+    if data is None and task.data_key:
+        data = state.transit.get(task.data_key)
         if data is None:
             # Bytes gone: a redelivery after the record was made, or they expired unprocessed.
-            outcome = state.processor.skip(
-                job, payload.get("sha256", ""), "image bytes expired before hashing"
-            )
+            outcome = state.processor.skip(job, task.sha256, "image bytes expired before hashing")
             return _result(outcome)
     if data is None:
         raise ValueError("hash_and_match payload has neither data nor data_key")
@@ -114,16 +108,19 @@ def _give_up(state, payload: dict, reason: str) -> dict:
     """Record the image as skipped for `reason`: its task fails for good."""
     _drop_bytes(state, payload)
     try:
-        job = _job(payload)
-    except (KeyError, TypeError, ValueError):
-        log.error("dropping a malformed image task (%s): %r", reason, sorted(payload))
+        task = ImageTaskPayload.from_message(payload)
+    except ValueError:  # InvalidPayload
+        keys = sorted(payload) if isinstance(payload, dict) else type(payload).__name__
+        log.error("dropping a malformed image task (%s): %r", reason, keys)
         return {"status": "dropped", "reason": reason, "recorded": False}
-    return _result(state.processor.skip(job, payload.get("sha256", ""), reason))
+    return _result(state.processor.skip(_job(task), task.sha256, reason))
 
 
 def _drop_bytes(state, payload: dict) -> None:
-    if payload.get("data_key"):
-        state.transit.delete(payload["data_key"])
+    # Read raw: even a message too malformed to parse must not leave its bytes behind.
+    data_key = payload.get("data_key") if isinstance(payload, dict) else None
+    if data_key and isinstance(data_key, str):
+        state.transit.delete(data_key)
 
 
 def _result(outcome) -> dict:
@@ -136,16 +133,17 @@ def _result(outcome) -> dict:
     }
 
 
-@app.task(name=SEND_NOTICES_TASK, acks_late=True, autoretry_for=TRANSIENT_ERRORS,
-          retry_backoff=5, max_retries=5)
+# Beat fires these on a schedule and nobody reads their return value: no result to store.
+@app.task(name=SEND_NOTICES_TASK, ignore_result=True, acks_late=True,
+          autoretry_for=TRANSIENT_ERRORS, retry_backoff=5, max_retries=5)
 def send_notices() -> dict:
     """Group new matches into notices, then send every due delivery (the outbox is
     idempotent, so overlapping runs never send one delivery twice)."""
     return dataclasses.asdict(asyncio.run(worker_state().notices.send_once()))
 
 
-@app.task(name=RECHECK_TASK, acks_late=True, autoretry_for=TRANSIENT_ERRORS,
-          retry_backoff=5, max_retries=5)
+@app.task(name=RECHECK_TASK, ignore_result=True, acks_late=True,
+          autoretry_for=TRANSIENT_ERRORS, retry_backoff=5, max_retries=5)
 def recheck_notices() -> dict:
     """Re-fetch due notice items; close removed ones; send reminders and escalations."""
     checked, follow = asyncio.run(worker_state().notices.recheck_once())

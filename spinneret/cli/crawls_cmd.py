@@ -10,7 +10,7 @@ from spinneret.cli.output import TableView, emit, field_table, record_fields
 from spinneret.records.crawls import CrawlRepository
 from spinneret.records.sites import SiteRepository
 from spinneret.records.types import CrawlRecord
-from spinneret.runtime.context import AppContext
+from spinneret.runtime.context import app_context
 
 
 def _duration(crawl: CrawlRecord) -> str:
@@ -32,12 +32,9 @@ def register(app: typer.Typer) -> None:
         format: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f"),
     ) -> None:
         """List crawls, newest first."""
-        context = AppContext()
-        try:
+        with app_context() as context:
             site_id = SiteRepository(context.db).get(site).id if site else None
             crawls = CrawlRepository(context.db).list(site_id=site_id, status=status, limit=limit)
-        finally:
-            context.close()
         rows = [(str(c.id), c.site_name, c.status, when(c.started_at), str(c.pages_fetched),
                  str(c.images_found), str(c.images_hashed), str(c.images_skipped),
                  _duration(c)) for c in crawls]
@@ -52,11 +49,8 @@ def register(app: typer.Typer) -> None:
         format: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f"),
     ) -> None:
         """Show one crawl with its skip reasons, errors and why it failed."""
-        context = AppContext()
-        try:
+        with app_context() as context:
             crawl = CrawlRepository(context.db).get(crawl_id)
-        finally:
-            context.close()
         emit(format, as_json(crawl), field_table(f"Crawl {crawl.id}", [
             ("site", crawl.site_name), ("status", crawl.status),
             ("queued", when(crawl.created_at)), ("started", when(crawl.started_at)),

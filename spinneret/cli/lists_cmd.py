@@ -7,14 +7,11 @@ import contextlib
 import csv
 import datetime as dt
 import enum
-import functools
 import getpass
 import json
-import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TextIO
 
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
@@ -22,19 +19,21 @@ from rich.table import Table
 
 from spinneret.cli.common import OutputFormat, console, err_console
 from spinneret.cli.output import TableView, emit, field_table, print_table
+from spinneret.matcher.backup import (
+    RESTORED_FIELDS,
+    backup_lists,
+    list_record,
+    read_backup,
+    write_atomically,
+)
 from spinneret.matcher.errors import EntryNotFound, HashListFileError
 from spinneret.matcher.hashlist import ListFormat, export_list, import_file
-from spinneret.matcher.store import FingerprintStore, ListInfo, StoreConflict
-from spinneret.runtime.context import AppContext
-from spinneret.runtime.errors import SpinneretError
+from spinneret.matcher.store import ListInfo
+from spinneret.runtime.context import app_context
 
 # Files smaller than this import too fast for a progress bar to help.
 PROGRESS_MIN_BYTES = 4 * 1024 * 1024
 
-BACKUP_MANIFEST = "lists.json"
-BACKUP_FORMAT = "spinneret-lists-backup"
-# Metadata a restore gives back to each list (the rest is the store's: version, times, by).
-RESTORED_FIELDS = ("kind", "source", "category", "description")
 
 
 class ListKind(enum.StrEnum):
@@ -97,16 +96,6 @@ def _progress(path: Path) -> Iterator[Callable[[int], None] | None]:
         yield lambda done: bar.update(task, completed=done)
 
 
-def _info_dict(info: ListInfo) -> dict[str, object]:
-    return {
-        "name": info.name, "kind": info.kind, "source": info.source, "category": info.category,
-        "description": info.description, "version": info.version, "counts": info.counts,
-        "entries": info.total, "created_at": info.created_at, "updated_at": info.updated_at,
-        "updated_by": info.updated_by, "rows": info.rows, "shared": info.shared,
-        "weak": info.weak, "controls": info.controls.to_json(),
-    }
-
-
 def _controls_rows(info: ListInfo) -> list[tuple[str, str]]:
     """The analysts' controls of a list, for `lists show`."""
     controls = info.controls
@@ -123,67 +112,6 @@ def _controls_rows(info: ListInfo) -> list[tuple[str, str]]:
         rows.append(("disabled entries", str(len(controls.disabled_entries))))
         rows += [(f"  {alg}", hash_) for alg, hash_ in sorted(controls.disabled_entries)]
     return rows
-
-
-def _write_atomically(path: Path, write: Callable[[TextIO], object]) -> object:
-    """Write through `path`.partial and rename, so a failure leaves no half file."""
-    partial = path.with_name(path.name + ".partial")
-    try:
-        with open(partial, "w", encoding="utf-8", newline="") as out:
-            result = write(out)
-        os.replace(partial, path)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    return result
-
-
-def backup_lists(store: FingerprintStore, directory: Path) -> list[dict[str, object]]:
-    """Export every list to `directory`/<name>.csv and its metadata to lists.json (written
-    last: a directory without it is not a finished backup). A list changed while it was being
-    exported is exported again."""
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except FileExistsError:
-        raise SpinneretError(f"cannot back up to {directory}: it exists and is not a "
-                             "directory") from None
-    except OSError as exc:
-        raise SpinneretError(f"cannot back up to {directory}: {exc.strerror or exc}") from None
-    manifest: list[dict[str, object]] = []
-    for listed in store.lists():
-        filename = f"{listed.name}.csv"
-        export = functools.partial(export_list, store, listed.name, format=ListFormat.csv)
-        for _ in range(3):
-            before = store.get_list(listed.name)
-            count = _write_atomically(directory / filename, export)
-            info = store.get_list(listed.name)
-            if info.version == before.version and count == info.total:
-                break
-        else:
-            raise StoreConflict(f"list {listed.name!r} kept changing while being backed up")
-        manifest.append({**_info_dict(info), "file": filename})
-    _write_atomically(directory / BACKUP_MANIFEST, lambda out: json.dump(
-        {"format": BACKUP_FORMAT, "store_version": store.version(), "lists": manifest},
-        out, indent=2))
-    return manifest
-
-
-def read_backup(directory: Path) -> list[dict[str, object]]:
-    """The lists a backup directory holds, checked before anything is restored."""
-    path = directory / BACKUP_MANIFEST
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise HashListFileError(f"{path}: not a list backup ({exc})") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != BACKUP_FORMAT:
-        raise HashListFileError(f"{path}: not a {BACKUP_FORMAT} manifest")
-    lists = manifest.get("lists") or []
-    for item in lists:
-        filename = str(item.get("file", ""))
-        if Path(filename).name != filename or not (directory / filename).is_file():
-            raise HashListFileError(f"{directory}: list {item.get('name')!r} has no file "
-                                    f"{item.get('file')!r}")
-    return lists
 
 
 def register(app: typer.Typer) -> None:
@@ -212,8 +140,7 @@ def register(app: typer.Typer) -> None:
         Options not given keep the list's current metadata on a re-import."""
         if not file.is_file():
             raise HashListFileError(f"{file}: no such file")
-        context = AppContext()
-        try:
+        with app_context() as context:
             with _progress(file) as progress:
                 result = import_file(
                     context.store, file, list_name, format=format, algorithm=algorithm,
@@ -236,22 +163,17 @@ def register(app: typer.Typer) -> None:
 
             console.print(start_retro_match(context, list_name, result.version).summary,
                           markup=False)
-        finally:
-            context.close()
 
     @group.command("ls")
     def ls_command(
         format: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f"),
     ) -> None:
         """Every list with its kind, category, version and entry counts."""
-        context = AppContext()
-        try:
+        with app_context() as context:
             infos = context.store.lists()
-        finally:
-            context.close()
         if format is OutputFormat.json:
             for info in infos:
-                sys.stdout.write(json.dumps(_info_dict(info)) + "\n")
+                sys.stdout.write(json.dumps(list_record(info)) + "\n")
             return
         if format is OutputFormat.csv:
             writer = csv.writer(sys.stdout, lineterminator="\n")
@@ -273,16 +195,13 @@ def register(app: typer.Typer) -> None:
         format: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f"),
     ) -> None:
         """Metadata and counts of one list."""
-        context = AppContext()
-        try:
+        with app_context() as context:
             info = context.store.get_list(name)
             from spinneret.runtime.retro_match import RetroResults
 
             retro = RetroResults(context.store).get(name, info.version)
-        finally:
-            context.close()
         if format is not OutputFormat.table:
-            emit(format, [_info_dict(info)], field_table("", ()))
+            emit(format, [list_record(info)], field_table("", ()))
             return
         table = Table(title=f"List {info.name}", show_header=False)
         table.add_column("field")
@@ -319,16 +238,13 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Write a list in CSV, JSONL or TXT (the formats `lists import` reads), or in
         python-threatexchange's dataset CSV / local-file format."""
-        context = AppContext()
-        try:
+        with app_context() as context:
             if output is None:
                 export_list(context.store, name, sys.stdout, format, algorithm)
             else:
-                count = _write_atomically(
+                count = write_atomically(
                     output, lambda out: export_list(context.store, name, out, format, algorithm))
                 err_console.print(f"exported {count} entries of {name} to {output}", markup=False)
-        finally:
-            context.close()
 
     @group.command("backup")
     def backup_command(
@@ -336,11 +252,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Back up every list: one CSV export per list plus lists.json with each list's kind,
         category, source and description (what `lists restore` gives back)."""
-        context = AppContext()
-        try:
+        with app_context() as context:
             manifest = backup_lists(context.store, directory)
-        finally:
-            context.close()
         entries = sum(int(item["entries"]) for item in manifest)
         console.print(f"backed up {len(manifest)} list(s), {entries} entries, to {directory}",
                       markup=False)
@@ -359,8 +272,7 @@ def register(app: typer.Typer) -> None:
             if missing:
                 raise HashListFileError(f"{directory}: no list {', '.join(missing)} in the backup")
             lists = [item for item in lists if item["name"] in only]
-        context = AppContext()
-        try:
+        with app_context() as context:
             for item in lists:
                 metadata = {field: str(item.get(field) or "") for field in RESTORED_FIELDS}
                 metadata["kind"] = metadata["kind"] or "block"
@@ -371,17 +283,12 @@ def register(app: typer.Typer) -> None:
                     f"restored list {item['name']} ({metadata['kind']}) version "
                     f"{result.version}: {result.added + result.unchanged} entries",
                     markup=False)
-        finally:
-            context.close()
 
     @group.command("delete")
     def delete_command(name: str = typer.Argument(...)) -> None:
         """Delete a list and all its entries."""
-        context = AppContext()
-        try:
+        with app_context() as context:
             context.store.delete_list(name)
-        finally:
-            context.close()
         console.print(f"deleted list {name}", markup=False)
 
     @group.command("retract")
@@ -393,11 +300,8 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Remove one hash from a list at once (e.g. a false positive)."""
-        context = AppContext()
-        try:
+        with app_context() as context:
             removed = context.store.retract(name, hash, algorithm, by=_who())
-        finally:
-            context.close()
         if not removed:
             raise EntryNotFound(f"hash {hash.strip().lower()} is not in list {name!r}")
         console.print(f"retracted {removed} entr{'y' if removed == 1 else 'ies'} from {name}",

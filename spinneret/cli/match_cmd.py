@@ -14,7 +14,7 @@ from spinneret.matcher.errors import UnhashableImage
 from spinneret.matcher.hashing import HashOptions
 from spinneret.matcher.matching import Match, Matcher, Thresholds
 from spinneret.matcher.service import hash_and_match
-from spinneret.runtime.context import AppContext
+from spinneret.runtime.context import app_context
 
 FIELDS = ("list", "algorithm", "distance", "label", "source_id", "decision")
 CSV_FIELDS = ("path", *FIELDS, "list_kind", "category", "entry_hash", "query_hash")
@@ -45,13 +45,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Match image files against every loaded hash list (block and allow lists)."""
         settings = get_settings()
-        context = AppContext(settings)
-        try:
+        with app_context(settings) as context:
             matcher = Matcher.from_store(
                 context.store, Thresholds.from_settings(settings), dihedral=settings.match_dihedral
             )
-        finally:
-            context.close()
         options = HashOptions.from_settings(settings)
         rows: list[tuple[str, ...]] = []
         found: list[dict[str, object]] = []

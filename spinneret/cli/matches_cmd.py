@@ -17,7 +17,7 @@ from spinneret.records.matched_images import (
 from spinneret.records.models import MATCH_DECISIONS
 from spinneret.records.sites import SiteRepository
 from spinneret.records.types import MatchedImage
-from spinneret.runtime.context import AppContext
+from spinneret.runtime.context import app_context
 
 FORMAT_OPTION = typer.Option(OutputFormat.table, "--format", "-f")
 
@@ -79,15 +79,12 @@ def register(app: typer.Typer) -> None:
         format: OutputFormat = FORMAT_OPTION,
     ) -> None:
         """Matched images, the most recently found first, with their closest list entry."""
-        context = AppContext()
-        try:
+        with app_context() as context:
             filters = ImageFilter(
                 site_id=SiteRepository(context.db).get(site).id if site else None,
                 list_name=list_name, decision=decision, since=parse_day("--since", since),
                 until=parse_day("--until", until))
             page = MatchedImageRepository(context.db).list(filters, limit=limit, offset=offset)
-        finally:
-            context.close()
         shown = f"{offset + 1}-{offset + len(page.images)}" if page.images else "none"
         rows = [(str(i.id), when(i.last_found), i.site_name, i.image_url, best_match(i),
                  i.decision, i.state) for i in page.images]
@@ -100,11 +97,8 @@ def register(app: typer.Typer) -> None:
     def show(image_id: int = typer.Argument(..., metavar="ID"),
              format: OutputFormat = FORMAT_OPTION) -> None:
         """One matched image with every list entry it matched and its notices."""
-        context = AppContext()
-        try:
+        with app_context() as context:
             image = MatchedImageRepository(context.db).get(image_id)
-        finally:
-            context.close()
         show_image(image, format)
 
     app.add_typer(group, name="matches")

@@ -11,9 +11,9 @@ from spinneret.cli.common import OutputFormat, console, err_console
 from spinneret.cli.output import TableView, emit, field_table, record_fields
 from spinneret.config import Settings
 from spinneret.config.netpolicy import NetworkPolicy
-from spinneret.records.sites import SiteRepository, add_site, remove_site
+from spinneret.records.sites import SiteRepository, add_site, parse_site_fields, remove_site
 from spinneret.records.types import NewSite, SiteRecord
-from spinneret.runtime.context import AppContext
+from spinneret.runtime.context import app_context
 
 
 def _limit(value: object, default: object) -> str:
@@ -69,18 +69,15 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Register a site to crawl."""
-        context = AppContext()
-        policy = NetworkPolicy.from_settings(context.settings)
-        try:
-            site = add_site(context.db, NewSite(
-                base_url=url, name=name, owner_email=owner_email or "", abuse_email=abuse_email,
-                webhook_url=webhook, max_pages=max_pages, max_depth=max_depth,
-                rate_per_s=rate, ignore_robots=ignore_robots,
-                include_patterns=tuple(include or ()), exclude_patterns=tuple(exclude or ()),
-                hosts=tuple(host or ()),
-            ), actor=who(), network_policy=policy)
-        finally:
-            context.close()
+        with app_context() as context:
+            policy = NetworkPolicy.from_settings(context.settings)
+            fields = parse_site_fields({
+                "url": url, "name": name, "owner_email": owner_email or "",
+                "abuse_email": abuse_email, "webhook_url": webhook, "max_pages": max_pages,
+                "max_depth": max_depth, "rate_per_s": rate, "ignore_robots": ignore_robots,
+                "include": include or [], "exclude": exclude or [], "hosts": host or [],
+            })
+            site = add_site(context.db, NewSite(**fields), actor=who(), network_policy=policy)
         console.print(f"added site {site.name} (id {site.id}): {site.base_url}", markup=False)
         if site.webhook_secret:
             console.print(f"webhook secret (give it to the site owner): {site.webhook_secret}",
@@ -98,11 +95,8 @@ def register(app: typer.Typer) -> None:
     @group.command("ls")
     def ls(format: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f")) -> None:
         """List registered sites."""
-        context = AppContext()
-        try:
+        with app_context() as context:
             sites = SiteRepository(context.db).list()
-        finally:
-            context.close()
         rows = [(s.name, s.base_url, s.owner_email, _opt(s.max_pages), _opt(s.max_depth),
                  _opt(s.rate_per_s), "ignored" if s.ignore_robots else "obeyed",
                  when(s.created_at)) for s in sites]
@@ -120,21 +114,15 @@ def register(app: typer.Typer) -> None:
         format: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f"),
     ) -> None:
         """Show one site, with its webhook secret."""
-        context = AppContext()
-        try:
+        with app_context() as context:
             site = SiteRepository(context.db).get(name)
-        finally:
-            context.close()
         emit(format, as_json(site), _show_table(site, context.settings), json_style="object")
 
     @group.command("rm")
     def rm(name: str = typer.Argument(..., help="Site name.")) -> None:
         """Remove a site with its crawls, matches and notices."""
-        context = AppContext()
-        try:
+        with app_context() as context:
             remove_site(context.db, name, actor=who())
-        finally:
-            context.close()
         console.print(f"removed site {name}", markup=False)
 
     app.add_typer(group, name="sites")

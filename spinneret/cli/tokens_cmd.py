@@ -11,7 +11,7 @@ from spinneret.cli.common import OutputFormat, console, err_console
 from spinneret.cli.output import TableView, emit, record_fields
 from spinneret.records.models import TOKEN_ROLES
 from spinneret.records.tokens import TokenRecord, create_token, list_tokens, revoke_token
-from spinneret.runtime.context import AppContext
+from spinneret.runtime.context import app_context
 
 
 def register(app: typer.Typer) -> None:
@@ -23,11 +23,8 @@ def register(app: typer.Typer) -> None:
         name: str | None = typer.Option(None, "--name", help="Who or what uses the token."),
     ) -> None:
         """Create a token; it is shown once (only its hash is stored)."""
-        context = AppContext()
-        try:
+        with app_context() as context:
             token = create_token(context.db, role, name, actor=who())
-        finally:
-            context.close()
         err_console.print(f"created {token.record.role} token {token.record.id} "
                           f"({token.record.name}); it is shown only once:", markup=False)
         sys.stdout.write(token.secret + "\n")
@@ -35,11 +32,8 @@ def register(app: typer.Typer) -> None:
     @group.command("ls")
     def ls(format: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f")) -> None:
         """List tokens (never their secrets)."""
-        context = AppContext()
-        try:
+        with app_context() as context:
             tokens = list_tokens(context.db)
-        finally:
-            context.close()
         rows = [(str(t.id), t.name, t.role, when(t.created_at), when(t.last_used_at),
                  when(t.revoked_at)) for t in tokens]
         emit(format, [as_json(t) for t in tokens], TableView(
@@ -49,11 +43,8 @@ def register(app: typer.Typer) -> None:
     @group.command("revoke")
     def revoke(token_id: int = typer.Argument(..., metavar="ID")) -> None:
         """Revoke a token at once."""
-        context = AppContext()
-        try:
+        with app_context() as context:
             token = revoke_token(context.db, token_id, actor=who())
-        finally:
-            context.close()
         console.print(f"revoked token {token.id} ({token.name})", markup=False)
 
     app.add_typer(group, name="tokens")

@@ -267,3 +267,21 @@ async def test_review_page_shows_twenty_images_a_page(api, record_match):
     page = await (await api.client.get("/review?page=2", headers=headers)).text()
     assert page.count('<section class="card review"') == 1 and "b20.png" in page
     assert 'href="/review?page=1" rel="prev"' in page
+
+
+async def test_site_form_adds_a_site_as_the_api_does(api):
+    headers, csrf = api.session("admin")
+    form = {"csrf": csrf, "url": "http://example.test/", "name": "formsite",
+            "owner_email": "o@example.test", "max_pages": "7", "rate_per_s": "2.5",
+            "include": "/a\n/b", "ignore_robots": "on"}
+    response = await api.client.post("/sites", data={**form, "max_pages": "seven"},
+                                     headers=headers)
+    assert response.status == 400 and "max pages must be a whole number" in await response.text()
+    response = await api.client.post("/sites", data={**form, "url": " "}, headers=headers)
+    assert response.status == 400 and "url is required" in await response.text()
+    response = await api.client.post("/sites", data=form, headers=headers, allow_redirects=False)
+    assert response.status == 303
+    site = await (await api.client.get("/api/v1/sites/formsite",
+                                       headers=api.bearer("admin"))).json()
+    assert (site["max_pages"], site["rate_per_s"], site["include"], site["ignore_robots"]) == (
+        7, 2.5, ["/a", "/b"], True)
