@@ -5,16 +5,40 @@ An algorithm's `name` is a storage key (Redis keys, SQL rows, list files): it ne
 
 from __future__ import annotations
 
-import re
 from abc import ABC
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
+
+import numpy as np
 
 from spinneret.matcher.algorithms.quality import shape_quality
 from spinneret.matcher.decode import DecodedImage
 from spinneret.matcher.errors import DuplicateAlgorithm, InvalidHash, UnknownAlgorithm
 
-_HEX = re.compile(r"^[0-9a-f]*$")
+if TYPE_CHECKING:
+    from spinneret.matcher.index import HashIndex
+
+_HEX_DIGITS = b"0123456789abcdef"
+
+
+def is_hex(text: str) -> bool:
+    """Only lowercase hex digits (0-9a-f; the empty string too): the one alphabet check of
+    hashes (parsing, list files, the store). Fast on a whole batch joined."""
+    return text.isascii() and not text.encode("ascii").translate(None, _HEX_DIGITS)
+
+
+def first_not_hex(values: Sequence[str]) -> int | None:
+    """The position of the first of `values` that is not hex, None if all are (one pass over
+    the joined batch; value by value only when it fails)."""
+    if is_hex("".join(values)):
+        return None
+    return next(i for i, value in enumerate(values) if not is_hex(value))
+
+
+def bits_to_hex(bits: np.ndarray) -> str:
+    """An array of bits (bool or 0/1), flattened row-major, MSB first, to hex."""
+    return np.packbits(np.asarray(bits, dtype=bool).reshape(-1)).tobytes().hex()
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,9 +109,17 @@ class HashAlgorithm(ABC):
             raise InvalidHash(
                 f"{self.name} hash must be {self.hex_length} hex digits, got {len(value)}"
             )
-        if not _HEX.match(value):
+        if not is_hex(value):
             raise InvalidHash(f"{self.name} hash has characters other than 0-9a-f")
         return value
+
+    def new_index(self, radius: int) -> HashIndex:
+        """The index this algorithm's list entries are searched in, planned for `radius` (the
+        farthest distance a match may be). Perceptual hashes: exact Hamming range search."""
+        # Imported here: the index pulls numba's kernels, which `--help` must not load.
+        from spinneret.matcher.index import HammingIndex
+
+        return HammingIndex(self.bits, radius)
 
     def format(self, value: str) -> str:
         return value.lower()

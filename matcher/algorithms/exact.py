@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+from typing import TYPE_CHECKING
 
 from spinneret.matcher.algorithms.base import HashAlgorithm, HashValue
+
+if TYPE_CHECKING:
+    from spinneret.matcher.index import HashIndex
 
 
 class _DigestAlgorithm(HashAlgorithm):
@@ -13,6 +17,12 @@ class _DigestAlgorithm(HashAlgorithm):
 
     def compute_bytes(self, data: bytes) -> HashValue:
         return HashValue(self.name, hashlib.new(self.name, data).hexdigest())
+
+    def new_index(self, radius: int) -> HashIndex:
+        """Digests match only when equal: a sorted lookup, whatever the radius."""
+        from spinneret.matcher.index import ExactIndex
+
+        return ExactIndex(self.bits)
 
 
 class Sha256(_DigestAlgorithm):
