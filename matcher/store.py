@@ -34,6 +34,7 @@ import numpy as np
 import redis
 
 from spinneret.matcher.algorithms import AlgorithmRegistry, default_registry
+from spinneret.matcher.algorithms.base import first_not_hex, is_hex
 from spinneret.matcher.algorithms.quality import shape_qualities
 from spinneret.matcher.columns import (
     RECORD_SEPARATOR,
@@ -47,7 +48,6 @@ from spinneret.matcher.errors import InvalidHash, InvalidListName, ListNotFound,
 KINDS = ("block", "allow")
 # No braces (they would break the hash tag), no colons or spaces (keys stay parseable).
 _LIST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-_HEX_BYTES = b"0123456789abcdef"
 
 
 @dataclass(frozen=True)
@@ -606,7 +606,7 @@ class FingerprintStore:
             value = hash.strip().lower()
             if value.startswith("0x"):
                 value = value[2:]
-            if not value or value.encode("ascii", "replace").translate(None, _HEX_BYTES):
+            if not value or not is_hex(value):
                 raise InvalidHash(f"hash {hash!r} has characters other than 0-9a-f")
             candidates = [a.name for a in self._registry if a.hex_length == len(value)]
             if not candidates:
@@ -712,11 +712,10 @@ class FingerprintStore:
     ) -> None:
         for alg, by_hash in pending.items():
             fields = list(by_hash)
-            joined = "".join(fields)
-            if not joined.isascii() or joined.encode().translate(None, _HEX_BYTES):
-                bad = next(h for h in fields if not h.isascii()
-                           or h.encode().translate(None, _HEX_BYTES))
-                raise InvalidHash(f"{alg} hash has characters other than 0-9a-f: {bad!r}")
+            bad = first_not_hex(fields)
+            if bad is not None:
+                raise InvalidHash(
+                    f"{alg} hash has characters other than 0-9a-f: {fields[bad]!r}")
             algorithm = self._registry.get(alg)
             floor = floors.get(alg, algorithm.default_min_quality)
             weak = 0

@@ -11,13 +11,8 @@ from PIL import Image
 
 from spinneret.demo.images import generate
 from spinneret.matcher.algorithms import AlgorithmRegistry, HashAlgorithm, default_registry
-from spinneret.matcher.algorithms.imagehashes import (
-    DHash,
-    PHash,
-    bits_to_hex,
-    dhash_bits,
-    phash_bits,
-)
+from spinneret.matcher.algorithms.base import bits_to_hex
+from spinneret.matcher.algorithms.imagehashes import DHash, PHash, dhash_bits, phash_bits
 from spinneret.matcher.decode import decode_image
 from spinneret.matcher.errors import DuplicateAlgorithm, InvalidHash, UnknownAlgorithm
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from spinneret.matcher.algorithms.base import HashAlgorithm, HashValue
+from spinneret.matcher.algorithms.base import HashAlgorithm, HashValue, bits_to_hex
 from spinneret.matcher.algorithms.quality import quality
 from spinneret.matcher.decode import DecodedImage
 
@@ -30,11 +30,6 @@ DHASH_STABLE_LEVELS = 3
 #: Distance from the median, in gray levels (orthonormal DCT), past which a pHash bit rarely
 #: flips (<= 0.5%; 6 would do for stability, 10 also keeps smooth ramps out).
 PHASH_STABLE_LEVELS = 10
-
-
-def bits_to_hex(bits: np.ndarray) -> str:
-    """A boolean array, flattened row-major, MSB first, to hex (imagehash's `str()`)."""
-    return np.packbits(bits.reshape(-1)).tobytes().hex()
 
 
 def _shrink(gray: Image.Image | np.ndarray, size: tuple[int, int]) -> np.ndarray:

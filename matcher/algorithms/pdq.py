@@ -14,12 +14,6 @@ from spinneret.matcher.algorithms.base import HashAlgorithm, HashValue
 from spinneret.matcher.decode import DecodedImage
 
 
-def bits_to_hex(bits: np.ndarray) -> str:
-    """A 256-long 0/1 vector (MSB first) to 64 hex digits."""
-    packed = np.packbits(bits.astype(np.uint8))
-    return packed.tobytes().hex()
-
-
 def _kernel():
     """The compiled kernel, imported on first use: numba adds ~0.2 s to every import of the
     registry otherwise (CLI commands that never hash)."""
