@@ -26,6 +26,10 @@ class DuplicateAlgorithm(MatcherError):
         super().__init__(f"hash algorithm {name!r} is already registered")
 
 
+class PluginError(MatcherError):
+    """An algorithm plug-in named in SPINNERET_PLUGINS cannot be loaded."""
+
+
 class InvalidHash(MatcherError):
     """A hash string is not valid for its algorithm (length, alphabet)."""
 

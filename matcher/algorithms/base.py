@@ -141,6 +141,13 @@ class AlgorithmRegistry:
         self._by_name[key] = algorithm
         return algorithm
 
+    def unregister(self, name: str) -> HashAlgorithm:
+        """Remove and return algorithm `name` (a plug-in's tests register and remove one)."""
+        try:
+            return self._by_name.pop(name.strip().lower())
+        except KeyError:
+            raise UnknownAlgorithm(name, self.names()) from None
+
     def get(self, name: str) -> HashAlgorithm:
         try:
             return self._by_name[name.strip().lower()]
