@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from spinneret.matcher.algorithms import AlgorithmRegistry, HashValue, default_registry
@@ -98,9 +98,3 @@ def hash_image_decoded(
             extra += tuple(algo.compute(inner) for algo in algorithms if not algo.from_bytes)
     hashes = ImageHashes(values, decoded.format, decoded.width, decoded.height, len(data), extra)
     return hashes, decoded
-
-
-def hash_many(
-    items: Sequence[bytes], options: HashOptions | None = None
-) -> list[ImageHashes]:  # convenience for benchmarks and tests
-    return [hash_image(item, options) for item in items]

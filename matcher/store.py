@@ -27,8 +27,9 @@ import binascii
 import re
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 import redis
@@ -43,9 +44,19 @@ from spinneret.matcher.columns import (
     Payloads,
     decode_records,
 )
-from spinneret.matcher.errors import InvalidHash, InvalidListName, ListNotFound, MatcherError
+from spinneret.matcher.errors import (
+    InvalidHash,
+    InvalidListKind,
+    InvalidListName,
+    ListNotFound,
+    MatcherError,
+)
 
 KINDS = ("block", "allow")
+#: The error our scripts raise when the list's token moved under them: try again.
+_CONFLICT = "SPINNERET_CONFLICT"
+_ATTEMPTS = 5
+T = TypeVar("T")
 # No braces (they would break the hash tag), no colons or spaces (keys stay parseable).
 _LIST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -134,6 +145,24 @@ class StoreConflict(MatcherError):
     """The list changed underneath an operation (or its aside data expired); retry it."""
 
 
+class _ListChanged(Exception):
+    """The list's token moved while an operation read or wrote it: try again."""
+
+
+def _retry_on_conflict(attempt: Callable[[], T], failure: str) -> T:
+    """`attempt()`, tried again while the list changes under it (a script's SPINNERET_CONFLICT
+    error, or `_ListChanged`); `StoreConflict(failure)` after the last try."""
+    for _ in range(_ATTEMPTS):
+        try:
+            return attempt()
+        except _ListChanged:
+            continue
+        except redis.ResponseError as exc:
+            if not str(exc).startswith(_CONFLICT):
+                raise
+    raise StoreConflict(failure)
+
+
 class StoreCorrupt(MatcherError):
     """Entries in Redis that the store did not write (wrong length or not hex)."""
 
@@ -176,7 +205,7 @@ return {old_token or '', old_algorithms or '', version}
 # guarantees they are still the ones stored).
 _RETRACT_LUA = """
 if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1] then
-  return redis.error_reply('CONFLICT list changed')
+  return redis.error_reply('SPINNERET_CONFLICT list changed')
 end
 local removed = {}
 for i = 2, #KEYS do
@@ -250,7 +279,7 @@ return {added, shared}
 # KEYS: meta, entry keys... ARGV: token
 _DELETE_LUA = """
 if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1] then
-  return redis.error_reply('CONFLICT list changed')
+  return redis.error_reply('SPINNERET_CONFLICT list changed')
 end
 redis.call('UNLINK', unpack(KEYS))
 return 1
@@ -395,7 +424,8 @@ class FingerprintStore:
         straight into one bytes block each, no object per entry). One consistent version: if
         the list is replaced during the read, it is read again."""
         keys = self.list_keys(name)
-        for _attempt in range(5):
+
+        def read() -> dict[str, EntryColumns]:
             meta = self._meta(keys)
             if meta is None:
                 raise ListNotFound(name)
@@ -407,9 +437,11 @@ class FingerprintStore:
             }
             # A replace swaps the token and UNLINKs the old keys: a scan that overlapped it
             # may have ended early on the vanished key.
-            if _s(self._r.hget(keys.meta, "token")) == token:
-                return columns
-        raise StoreConflict(f"list {name!r} kept changing while being read")
+            if _s(self._r.hget(keys.meta, "token")) != token:
+                raise _ListChanged
+            return columns
+
+        return _retry_on_conflict(read, f"list {name!r} kept changing while being read")
 
     def _read_columns(self, name: str, key: str, algorithm: str) -> EntryColumns:
         size = self._registry.get(algorithm).hex_length // 2
@@ -525,7 +557,7 @@ class FingerprintStore:
         the row's own quality. Weak rows are kept; matching lets them only corroborate."""
         keys = self.list_keys(name)
         if kind not in KINDS:
-            raise InvalidListName(f"invalid list kind {kind!r} (use block or allow)")
+            raise InvalidListKind(f"invalid list kind {kind!r} (use block or allow)")
         self._clean_orphans(keys)
         token = uuid.uuid4().hex[:16]
         self._r.hset(keys.aside, token, time.time() + self._lease_s)
@@ -576,20 +608,16 @@ class FingerprintStore:
 
     def delete_list(self, name: str) -> None:
         keys = self.list_keys(name)
-        for _attempt in range(5):
+
+        def delete() -> None:
             meta = self._meta(keys)
             if meta is None:
                 raise ListNotFound(name)
             token = meta["token"]
             entry_keys = [keys.entries(token, a) for a in _split(meta.get("algorithms", ""))]
-            try:
-                self._delete(keys=[keys.meta, *entry_keys], args=[token])
-                break
-            except redis.ResponseError as exc:
-                if "CONFLICT" not in str(exc):
-                    raise
-        else:
-            raise StoreConflict(f"list {name!r} kept changing; delete not done")
+            self._delete(keys=[keys.meta, *entry_keys], args=[token])
+
+        _retry_on_conflict(delete, f"list {name!r} kept changing; delete not done")
         self._r.srem(self.registry_key, name)
         self._log(name, "delete")
 
@@ -611,29 +639,25 @@ class FingerprintStore:
             candidates = [a.name for a in self._registry if a.hex_length == len(value)]
             if not candidates:
                 raise InvalidHash(f"no hash algorithm has {len(value)}-digit hashes")
-        for _attempt in range(5):
+
+        def retract() -> list:
             meta = self._meta(keys)
             if meta is None:
                 raise ListNotFound(name)
             present = [a for a in _split(meta.get("algorithms", "")) if a in candidates]
             if not present:
-                return 0
+                return []
             token = meta["token"]
             per_algorithm: list[str | int] = []
             for alg in present:
                 per_algorithm += [alg, *self._row_counts(meta, keys.entries(token, alg), alg,
                                                          value)]
-            try:
-                removed = self._retract(
-                    keys=[keys.meta, *(keys.entries(token, a) for a in present)],
-                    args=[token, value, time.time(), by, *per_algorithm],
-                )
-                break
-            except redis.ResponseError as exc:
-                if "CONFLICT" not in str(exc):
-                    raise
-        else:
-            raise StoreConflict(f"list {name!r} kept changing; retract not done")
+            return self._retract(
+                keys=[keys.meta, *(keys.entries(token, a) for a in present)],
+                args=[token, value, time.time(), by, *per_algorithm],
+            )
+
+        removed = _retry_on_conflict(retract, f"list {name!r} kept changing; retract not done")
         for alg in removed:
             self._log(name, "retract", _s(alg), value)
         return len(removed)

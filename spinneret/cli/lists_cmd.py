@@ -24,7 +24,7 @@ from spinneret.cli.common import OutputFormat, console, err_console
 from spinneret.cli.output import TableView, emit, field_table, print_table
 from spinneret.matcher.errors import EntryNotFound, HashListFileError
 from spinneret.matcher.hashlist import ListFormat, export_list, import_file
-from spinneret.matcher.store import FingerprintStore, ListInfo, StoreConflict
+from spinneret.matcher.store import KINDS, FingerprintStore, ListInfo, StoreConflict
 from spinneret.runtime.context import AppContext
 from spinneret.runtime.errors import SpinneretError
 
@@ -37,9 +37,8 @@ BACKUP_FORMAT = "spinneret-lists-backup"
 RESTORED_FIELDS = ("kind", "source", "category", "description")
 
 
-class ListKind(enum.StrEnum):
-    block = "block"
-    allow = "allow"
+#: --kind's choices: the store's list kinds.
+ListKind = enum.StrEnum("ListKind", {kind: kind for kind in KINDS})
 
 
 def _who() -> str:
