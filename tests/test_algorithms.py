@@ -11,7 +11,7 @@ from PIL import Image
 
 from spinneret.demo.images import generate
 from spinneret.matcher.algorithms import AlgorithmRegistry, HashAlgorithm, default_registry
-from spinneret.matcher.algorithms.base import bits_to_hex
+from spinneret.matcher.algorithms.base import BytesAlgorithm, bits_to_hex
 from spinneret.matcher.algorithms.imagehashes import DHash, PHash, dhash_bits, phash_bits
 from spinneret.matcher.decode import decode_image
 from spinneret.matcher.errors import DuplicateAlgorithm, InvalidHash, UnknownAlgorithm
@@ -41,7 +41,7 @@ PINNED = {
 
 
 def compute(algorithm: HashAlgorithm, data: bytes):
-    if algorithm.from_bytes:
+    if isinstance(algorithm, BytesAlgorithm):
         return algorithm.compute_bytes(data)
     return algorithm.compute(decode_image(data))
 
@@ -129,6 +129,21 @@ def test_registry_rejects_duplicate_names_case_insensitively():
     with pytest.raises(DuplicateAlgorithm):
         registry.register(ShoutingPHash())
     assert registry.names() == ["phash"]
+
+
+def test_registry_refuses_an_algorithm_that_hashes_nothing():
+    """A plug-in says what it hashes by what it derives from; one that derives from neither
+    kind is refused at registration, not when the first image arrives."""
+    from spinneret.matcher.errors import PluginError
+
+    class Nothing(HashAlgorithm):
+        name = "nothing"
+        bits = 64
+
+    registry = AlgorithmRegistry()
+    with pytest.raises(PluginError, match="must derive from ImageAlgorithm or BytesAlgorithm"):
+        registry.register(Nothing())
+    assert registry.names() == []
 
 
 def test_registry_lookup_is_case_insensitive():

@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image
 
 from spinneret.matcher.algorithms import AlgorithmRegistry
-from spinneret.matcher.algorithms.base import HashAlgorithm, HashValue, bits_to_hex
+from spinneret.matcher.algorithms.base import HashValue, ImageAlgorithm, bits_to_hex
 from spinneret.matcher.decode import DecodedImage
 
 
@@ -68,7 +68,7 @@ class ScanIndex:
         return 9 * len(self._hashes)
 
 
-class ToyMean(HashAlgorithm):
+class ToyMean(ImageAlgorithm):
     name = "toymean"
     bits = 64
     default_auto_distance = 3

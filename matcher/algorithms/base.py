@@ -5,7 +5,7 @@ An algorithm's `name` is a storage key (Redis keys, SQL rows, list files): it ne
 
 from __future__ import annotations
 
-from abc import ABC
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
@@ -14,7 +14,12 @@ import numpy as np
 
 from spinneret.matcher.algorithms.quality import shape_quality
 from spinneret.matcher.decode import DecodedImage
-from spinneret.matcher.errors import DuplicateAlgorithm, InvalidHash, UnknownAlgorithm
+from spinneret.matcher.errors import (
+    DuplicateAlgorithm,
+    InvalidHash,
+    PluginError,
+    UnknownAlgorithm,
+)
 
 if TYPE_CHECKING:
     from spinneret.matcher.index import HashIndex
@@ -51,18 +56,17 @@ class HashValue:
 
 
 class HashAlgorithm(ABC):
-    """A hash algorithm. Subclasses set the class attributes and implement `compute`."""
+    """A hash algorithm. Plug-ins derive from `ImageAlgorithm` (hashes the decoded image) or
+    `BytesAlgorithm` (hashes the raw bytes), and from `HasQueryVariants` when a query is also
+    looked up by other hashes of the same image: what a plug-in can do is what it inherits,
+    checked with `isinstance`. They set the class attributes below."""
 
     name: ClassVar[str]
     bits: ClassVar[int]
     #: Exact (cryptographic) hashes match only when equal and are always `auto`.
     exact: ClassVar[bool] = False
-    #: Reads the raw bytes instead of the decoded image.
-    from_bytes: ClassVar[bool] = False
     #: `compute` sets `HashValue.quality` (0-100; see `matcher.algorithms.quality`).
     has_quality: ClassVar[bool] = False
-    #: Overrides `query_variants` (queries are looked up by more than one hash).
-    has_query_variants: ClassVar[bool] = False
     default_auto_distance: ClassVar[int] = 0
     default_review_distance: ClassVar[int] = 0
     #: Below this quality a hash never decides alone: it may only corroborate.
@@ -73,19 +77,6 @@ class HashAlgorithm(ABC):
     @property
     def hex_length(self) -> int:
         return self.bits // 4
-
-    def compute(self, image: DecodedImage) -> HashValue:  # pragma: no cover - per plug-in
-        raise NotImplementedError(f"{self.name} hashes raw bytes; call compute_bytes")
-
-    def compute_bytes(self, data: bytes) -> HashValue:  # pragma: no cover - per plug-in
-        raise NotImplementedError(f"{self.name} hashes decoded images; call compute")
-
-    def query_variants(self, image: DecodedImage, *, dihedral: bool = False) -> list[HashValue]:
-        """Extra hashes of the same image that a query is also looked up by (never stored
-        in lists), e.g. `cropdct`'s crop guesses, or with `dihedral` (dihedral matching on)
-        PDQ's rotations/flips. They are matched under the same rules as the hash itself
-        (quality floor, corroboration). Most algorithms have none."""
-        return []
 
     def hash_quality(self, value: str) -> int:
         """0-100 from the hash alone (how a list entry without an image is judged): low for
@@ -128,6 +119,33 @@ class HashAlgorithm(ABC):
         return bytes.fromhex(value)
 
 
+class ImageAlgorithm(HashAlgorithm):
+    """Hashes the decoded image (decoded once per image, shared by every such algorithm)."""
+
+    @abstractmethod
+    def compute(self, image: DecodedImage) -> HashValue:
+        """This algorithm's hash of `image`."""
+
+
+class BytesAlgorithm(HashAlgorithm):
+    """Hashes the raw bytes (cryptographic digests): no decoding needed."""
+
+    @abstractmethod
+    def compute_bytes(self, data: bytes) -> HashValue:
+        """This algorithm's hash of `data`."""
+
+
+class HasQueryVariants(ImageAlgorithm):
+    """Looks a query up by more hashes of the same image than `compute`'s."""
+
+    @abstractmethod
+    def query_variants(self, image: DecodedImage, *, dihedral: bool = False) -> list[HashValue]:
+        """Extra hashes of the same image that a query is also looked up by (never stored
+        in lists), e.g. `cropdct`'s crop guesses, or with `dihedral` (dihedral matching on)
+        PDQ's rotations/flips. They are matched under the same rules as the hash itself
+        (quality floor, corroboration)."""
+
+
 class AlgorithmRegistry:
     """Algorithms by name (case-insensitive); rejects a second plug-in of the same name."""
 
@@ -135,6 +153,9 @@ class AlgorithmRegistry:
         self._by_name: dict[str, HashAlgorithm] = {}
 
     def register(self, algorithm: HashAlgorithm) -> HashAlgorithm:
+        if not isinstance(algorithm, ImageAlgorithm | BytesAlgorithm):
+            raise PluginError(f"hash algorithm {algorithm.name!r} must derive from "
+                              "ImageAlgorithm or BytesAlgorithm")
         key = algorithm.name.lower()
         if key in self._by_name:
             raise DuplicateAlgorithm(key)

@@ -5,15 +5,14 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING
 
-from spinneret.matcher.algorithms.base import HashAlgorithm, HashValue
+from spinneret.matcher.algorithms.base import BytesAlgorithm, HashValue
 
 if TYPE_CHECKING:
     from spinneret.matcher.index import HashIndex
 
 
-class _DigestAlgorithm(HashAlgorithm):
+class _DigestAlgorithm(BytesAlgorithm):
     exact = True
-    from_bytes = True
 
     def compute_bytes(self, data: bytes) -> HashValue:
         return HashValue(self.name, hashlib.new(self.name, data).hexdigest())

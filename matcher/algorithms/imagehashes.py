@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from spinneret.matcher.algorithms.base import HashAlgorithm, HashValue, bits_to_hex
+from spinneret.matcher.algorithms.base import HashValue, ImageAlgorithm, bits_to_hex
 from spinneret.matcher.algorithms.quality import quality
 from spinneret.matcher.decode import DecodedImage
 
@@ -76,7 +76,7 @@ def dhash_bits(gray: Image.Image | np.ndarray, hash_size: int = HASH_SIZE) -> np
     return _dhash_margins(gray, hash_size)[0]
 
 
-class PHash(HashAlgorithm):
+class PHash(ImageAlgorithm):
     name = "phash"
     bits = 64
     has_quality = True
@@ -94,7 +94,7 @@ class PHash(HashAlgorithm):
                          quality(bits, margins, PHASH_STABLE_LEVELS))
 
 
-class DHash(HashAlgorithm):
+class DHash(ImageAlgorithm):
     name = "dhash"
     bits = 64
     has_quality = True

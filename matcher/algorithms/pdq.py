@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from spinneret.matcher.algorithms.base import HashAlgorithm, HashValue
+from spinneret.matcher.algorithms.base import HashValue, HasQueryVariants
 from spinneret.matcher.decode import DecodedImage
 
 
@@ -30,12 +30,12 @@ def _dct(image: DecodedImage) -> tuple[np.ndarray, int]:
     return cached
 
 
-class Pdq(HashAlgorithm):
+class Pdq(HasQueryVariants):
+    """Its query variants are the 7 rotations/flips, with dihedral matching on."""
+
     name = "pdq"
     bits = 256
     has_quality = True
-    #: Its query variants are the 7 rotations/flips, with dihedral matching on.
-    has_query_variants = True
     default_auto_distance = 31
     default_review_distance = 40
     default_min_quality = 50
