@@ -24,6 +24,7 @@ Contract (key layout in docs/redis-keys.md):
 from __future__ import annotations
 
 import binascii
+import logging
 import re
 import time
 import uuid
@@ -51,6 +52,8 @@ from spinneret.matcher.errors import (
     ListNotFound,
     MatcherError,
 )
+
+log = logging.getLogger(__name__)
 
 KINDS = ("block", "allow")
 #: The error our scripts raise when the list's token moved under them: try again.
@@ -404,6 +407,15 @@ class FingerprintStore:
         wanted = self._registry.get(algorithm).name
         return [a for a in algorithms if a == wanted]
 
+    def _installed(self, name: str, algorithms: list[str]) -> list[str]:
+        """The algorithms this process has: a list keeps the rows of a plug-in that was
+        removed (SPINNERET_PLUGINS), and the warm start loads the others."""
+        missing = [alg for alg in algorithms if alg not in self._registry]
+        if missing:
+            log.warning("list %s: skipping its %s entries (algorithm not installed)",
+                        name, ", ".join(missing))
+        return [alg for alg in algorithms if alg in self._registry]
+
     def entries(self, name: str, algorithm: str | None = None) -> Iterator[ListEntry]:
         """Stream a list's entries in HSCAN batches (an entry changed meanwhile may be missed or
         seen twice, as with any HSCAN)."""
@@ -429,7 +441,7 @@ class FingerprintStore:
             meta = self._meta(keys)
             if meta is None:
                 raise ListNotFound(name)
-            algorithms = self._algorithms_of(meta, algorithm)
+            algorithms = self._installed(name, self._algorithms_of(meta, algorithm))
             token = meta["token"]
             columns = {
                 alg: self._read_columns(name, keys.entries(token, alg), alg)

@@ -98,6 +98,26 @@ def test_a_plugin_flows_through_hash_import_match_and_recheck(
     assert not still_matches(other, evidence, settings)
 
 
+def test_lists_keep_working_when_the_plugin_is_removed(toy, settings, redis_client):
+    """Rows of an algorithm no longer installed stay in the store; the warm start skips them
+    and matches the list's other rows."""
+    image = encode(generate(4, (320, 240)))
+    sha = HashOptions(("sha256",))
+    from spinneret.matcher.service import hash_and_match
+
+    store = FingerprintStore(redis_client, settings.redis_key_prefix)
+    digest = hash_and_match(image, Matcher(Thresholds()), sha)[0].sha256
+    store.replace_list("mixed", [ListEntry("toymean", "00ff" * 4, "toy", "t"),
+                                 ListEntry("sha256", digest, "same", "s")])
+    default_registry().unregister("toymean")
+    try:
+        matcher = Matcher.from_store(store, Thresholds.from_settings(settings))
+        assert matcher.size() == {"sha256": 1}
+        assert [m.source_id for m in hash_and_match(image, matcher, sha)[1]] == ["s"]
+    finally:
+        load_plugins(default_registry(), PLUGIN)  # the fixture removes it again
+
+
 def test_the_plugin_quality_floor_holds_a_flat_image_to_corroboration(toy, settings):
     """A flat image's toymean hash is all zeros: below the plug-in's floor it never decides
     alone, whatever the distance."""
