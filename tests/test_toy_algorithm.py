@@ -147,3 +147,20 @@ def test_a_plugin_module_that_cannot_load_is_one_clear_error(tmp_path, cli_env):
     assert result.stderr.strip() == (
         "error: SPINNERET_PLUGINS: cannot import 'no_such_plugin': "
         "No module named 'no_such_plugin'")
+
+
+def test_the_shared_plugin_tests_pass_for_the_plugin():
+    """tests/test_algorithms.py runs its per-plug-in suite over the default registry, with
+    each plug-in's own example (`reference_hash`): loaded through SPINNERET_PLUGINS, the toy
+    plug-in gets the same suite, with no list to edit."""
+    import os
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+         str(ROOT / "tests" / "test_algorithms.py"), "-k", "TestEveryAlgorithm and toymean"],
+        capture_output=True, text=True, cwd=ROOT, timeout=300,
+        env={**os.environ, PLUGINS_ENV: PLUGIN, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert "10 passed" in result.stdout

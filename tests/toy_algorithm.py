@@ -71,6 +71,7 @@ class ScanIndex:
 class ToyMean(ImageAlgorithm):
     name = "toymean"
     bits = 64
+    reference_hash = "0000020b1f7fffff"
     default_auto_distance = 3
     default_review_distance = 7
     default_min_quality = 20

@@ -41,6 +41,16 @@ def first_not_hex(values: Sequence[str]) -> int | None:
     return next(i for i, value in enumerate(values) if not is_hex(value))
 
 
+def reference_image() -> bytes:
+    """A 96x64 synthetic image as binary PPM (bytes no encoder can change): what every
+    plug-in's `reference_hash` is of."""
+    ys, xs = np.mgrid[0:64, 0:96]
+    red = (xs * 255 // 95).astype(np.uint8)
+    green = (ys * 255 // 63).astype(np.uint8)
+    blue = (((xs // 12) + (ys // 16)) % 2 * 200 + 20).astype(np.uint8)
+    return b"P6\n96 64\n255\n" + np.dstack([red, green, blue]).tobytes()
+
+
 def bits_to_hex(bits: np.ndarray) -> str:
     """An array of bits (bool or 0/1), flattened row-major, MSB first, to hex."""
     return np.packbits(np.asarray(bits, dtype=bool).reshape(-1)).tobytes().hex()
@@ -73,6 +83,9 @@ class HashAlgorithm(ABC):
     default_min_quality: ClassVar[int] = 0
     #: Beyond review, up to this distance, a match counts only with another algorithm's.
     default_corroborate_distance: ClassVar[int] = 0
+    #: The plug-in's example for the shared plug-in tests: its hash of `reference_image()`,
+    #: pinned there (a change to it changes every stored list's matches).
+    reference_hash: ClassVar[str]
 
     @property
     def hex_length(self) -> int:

@@ -70,6 +70,7 @@ def window_hashes(
 class CropDct(HasQueryVariants):
     name = "cropdct"
     bits = 256
+    reference_hash = "52aa77d1ad01bf2aec41855dad4134e847ebc51717bbadcb52fa4c6bed019005"
     has_quality = True
     # Review only in practice (docs/matching.md): over its 36 guesses, different stripe
     # patterns came within 2 bits (and any quality floor keeps them), so only an identical

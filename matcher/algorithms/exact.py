@@ -27,8 +27,10 @@ class _DigestAlgorithm(BytesAlgorithm):
 class Sha256(_DigestAlgorithm):
     name = "sha256"
     bits = 256
+    reference_hash = "6d5a43cd74aad847181a9efee5aaf369926d9e4bbc64f72bf9da64eedcc43dc0"
 
 
 class Md5(_DigestAlgorithm):
     name = "md5"
     bits = 128
+    reference_hash = "dc9172b7a0eaf20b96d88bdffa92c02a"

@@ -79,6 +79,7 @@ def dhash_bits(gray: Image.Image | np.ndarray, hash_size: int = HASH_SIZE) -> np
 class PHash(ImageAlgorithm):
     name = "phash"
     bits = 64
+    reference_hash = "a822352a965f9577"
     has_quality = True
     # Calibrated on real-image distractors (bench/calibrate.py, docs/matching.md): from
     # quality 30 up (50 kept, the safer end), no unrelated pair was nearer than 12 bits (tune)
@@ -97,6 +98,7 @@ class PHash(ImageAlgorithm):
 class DHash(ImageAlgorithm):
     name = "dhash"
     bits = 64
+    reference_hash = "bdbd5a5abdbd5a5a"
     has_quality = True
     # Calibrated as pHash's: dHash's bits are strongly correlated (31 effective of 64); below
     # quality 60 unrelated wallpapers came within 2-4 bits, from 60 up within 9; the fit

@@ -35,6 +35,7 @@ class Pdq(HasQueryVariants):
 
     name = "pdq"
     bits = 256
+    reference_hash = "5530a2d788510aff78d77700c7277da8ce4e2ad5b05d28fde20b7f025d80d7a8"
     has_quality = True
     default_auto_distance = 31
     default_review_distance = 40
