@@ -11,6 +11,7 @@ import pytest
 import redis
 from redis.crc import key_slot
 
+from spinneret.matcher.algorithms import default_registry
 from spinneret.matcher.errors import (
     InvalidHash,
     InvalidHashList,
@@ -22,12 +23,10 @@ from spinneret.matcher.hashlist import import_file
 from spinneret.matcher.store import FingerprintStore, ListChange, ListEntry, StoreChange
 from spinneret.runtime.context import AppContext
 
-LENGTHS = {"md5": 32, "sha256": 64, "phash": 16, "dhash": 16, "pdq": 64}
-
 
 def make_entries(n: int, algorithm: str = "pdq", seed: int = 1, label: str = "") -> list[ListEntry]:
     rnd = random.Random(seed)
-    digits = LENGTHS[algorithm]
+    digits = default_registry().get(algorithm).hex_length
     return [
         ListEntry(algorithm, f"{rnd.getrandbits(digits * 4):0{digits}x}", label, str(i))
         for i in range(n)
