@@ -15,7 +15,6 @@ from spinneret.api.crawls import CrawlManager
 from spinneret.api.reports import ReportManager
 from spinneret.matcher.following import FollowingMatcher
 from spinneret.matcher.hashing import HashOptions
-from spinneret.matcher.matching import Thresholds
 from spinneret.matcher.store import FingerprintStore
 from spinneret.notices.clock import Clock
 from spinneret.notices.links import OwnerLinks, load_secret_key
@@ -64,12 +63,7 @@ class Services:
         if self._matcher is None:
             async with self._matcher_lock:
                 if self._matcher is None:
-                    self._matcher = await asyncio.to_thread(
-                        lambda: FollowingMatcher(
-                            self.store, Thresholds.from_settings(self.settings),
-                            dihedral=self.settings.match_dihedral,
-                            poll_interval_s=self.settings.index_sync_interval_s,
-                        ).start())
+                    self._matcher = await asyncio.to_thread(self.context.following_matcher)
         matcher = self._matcher
         if await asyncio.to_thread(self.store.version) != matcher.version:
             await asyncio.to_thread(matcher.sync_now)

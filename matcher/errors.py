@@ -26,6 +26,10 @@ class DuplicateAlgorithm(MatcherError):
         super().__init__(f"hash algorithm {name!r} is already registered")
 
 
+class PluginError(MatcherError):
+    """An algorithm plug-in named in SPINNERET_PLUGINS cannot be loaded."""
+
+
 class InvalidHash(MatcherError):
     """A hash string is not valid for its algorithm (length, alphabet)."""
 
@@ -50,13 +54,20 @@ class EntryNotFound(MatcherError):
 
 
 class InvalidListName(MatcherError):
-    """A list name the store cannot use as a key part (or an unknown list kind)."""
+    """A list name the store cannot use as a key part."""
+
+
+class InvalidListKind(MatcherError):
+    """A list kind other than block or allow."""
 
 
 class HashListFileError(InvalidHashList):
-    """A hash-list file as a whole is unusable (unreadable, unknown format, missing option)."""
+    """A hash-list file as a whole is unusable (unreadable, unknown format, missing option);
+    `line` is 0 (no row is to blame) and the message is the reason alone."""
 
     def __init__(self, reason: str) -> None:
-        MatcherError.__init__(self, reason)
-        self.line = 0
-        self.reason = reason
+        super().__init__(0, reason)
+        self.args = (reason,)
+
+    def __str__(self) -> str:
+        return self.reason

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from spinneret.matcher.algorithms import AlgorithmRegistry, HashValue, default_registry
+from spinneret.matcher.algorithms.base import BytesAlgorithm, HasQueryVariants
 from spinneret.matcher.borders import without_border
 from spinneret.matcher.decode import (
     DEFAULT_MAX_PIXELS,
@@ -84,23 +85,19 @@ def hash_image_decoded(
     algorithms = [registry.get(name) for name in options.algorithms]
     decoded = decode_image(data, max_pixels=options.max_pixels, working_size=options.working_size)
     values = tuple(
-        algo.compute_bytes(data) if algo.from_bytes else algo.compute(decoded)
+        algo.compute_bytes(data) if isinstance(algo, BytesAlgorithm) else algo.compute(decoded)
         for algo in algorithms
     )
     extra: tuple[HashValue, ...] = ()
     if variants:
         extra = tuple(v for algo in algorithms
-                      if algo.has_query_variants and (variants is True or algo.name in variants)
+                      if isinstance(algo, HasQueryVariants)
+                      and (variants is True or algo.name in variants)
                       for v in algo.query_variants(decoded, dihedral=dihedral))
     if trim_borders:
         inner = without_border(decoded)
         if inner is not None:
-            extra += tuple(algo.compute(inner) for algo in algorithms if not algo.from_bytes)
+            extra += tuple(algo.compute(inner) for algo in algorithms
+                           if not isinstance(algo, BytesAlgorithm))
     hashes = ImageHashes(values, decoded.format, decoded.width, decoded.height, len(data), extra)
     return hashes, decoded
-
-
-def hash_many(
-    items: Sequence[bytes], options: HashOptions | None = None
-) -> list[ImageHashes]:  # convenience for benchmarks and tests
-    return [hash_image(item, options) for item in items]

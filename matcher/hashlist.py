@@ -32,6 +32,7 @@ from typing import IO, TextIO
 
 from spinneret.matcher import exchange
 from spinneret.matcher.algorithms import AlgorithmRegistry, default_registry
+from spinneret.matcher.algorithms.base import first_not_hex, is_hex
 from spinneret.matcher.columns import FIELD_SEPARATOR, RECORD_SEPARATOR
 from spinneret.matcher.errors import (
     HashListFileError,
@@ -42,7 +43,6 @@ from spinneret.matcher.errors import (
 from spinneret.matcher.store import FingerprintStore, ImportResult, ListEntry
 
 BATCH_ROWS = 20_000
-_HEX_BYTES = b"0123456789abcdef"
 
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
@@ -343,14 +343,11 @@ def _quality(value: object, line: int) -> int | None:
 
 def _checked_batch(batch: list[tuple[int, str, str, str, str, int | None]]
                    ) -> Iterator[ListEntry]:
-    joined = "".join(row[2] for row in batch)
-    if not (joined.isascii() and not joined.encode("ascii").translate(None, _HEX_BYTES)):
-        for line, name, value, _label, _source, _q in batch:
-            if not (value.isascii() and not value.encode("ascii").translate(None, _HEX_BYTES)):
-                bad = next(c for c in value if c not in "0123456789abcdef")
-                raise InvalidHashList(
-                    line, f"{name} hash has a character other than 0-9a-f: {bad!r}"
-                )
+    bad = first_not_hex([row[2] for row in batch])
+    if bad is not None:
+        line, name, value = batch[bad][:3]
+        char = next(c for c in value if not is_hex(c))
+        raise InvalidHashList(line, f"{name} hash has a character other than 0-9a-f: {char!r}")
     for _line, name, value, label, source_id, quality in batch:
         yield ListEntry(name, value, label, source_id, quality)
 

@@ -44,7 +44,7 @@ from spinneret.matcher.columns import EntryColumns, PayloadRecord, Payloads
 from spinneret.matcher.controls import ListControls
 from spinneret.matcher.errors import ListNotFound, MatcherError
 from spinneret.matcher.hashing import ImageHashes
-from spinneret.matcher.index import ExactIndex, HammingIndex, bytes_to_words
+from spinneret.matcher.index import HashIndex
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +140,7 @@ class _AlgorithmIndex:
     (packed, decoded only for matches)."""
 
     algorithm: HashAlgorithm
-    index: HammingIndex | ExactIndex
+    index: HashIndex
     payloads: Payloads
 
 
@@ -228,10 +228,7 @@ class Matcher:
             if algorithm is None:
                 continue
             index = self._new_index(algorithm)
-            if isinstance(index, HammingIndex):
-                index.add(part.words())
-            else:
-                index.add(bytes_to_words(part.digests, part.digest_size), part.digest_size * 2)
+            index.add_digests(part.digests)
             by_algorithm[algorithm.name] = _AlgorithmIndex(algorithm, index, part.payloads)
         return _LoadedList(info, by_algorithm)
 
@@ -242,10 +239,9 @@ class Matcher:
             return None
         return self.registry.get(name)
 
-    def _new_index(self, algorithm: HashAlgorithm) -> HammingIndex | ExactIndex:
-        if algorithm.exact:
-            return ExactIndex()
-        return HammingIndex(algorithm.bits, self.thresholds.get(algorithm).radius)
+    def _new_index(self, algorithm: HashAlgorithm) -> HashIndex:
+        # The plug-in picks its index; it is planned for the farthest distance that counts.
+        return algorithm.new_index(self.thresholds.get(algorithm).radius)
 
     def remove_list(self, name: str) -> None:
         self._lists.pop(name, None)
@@ -357,7 +353,7 @@ class Matcher:
                 limits = self.limits(loaded, part.algorithm)
                 hexes = [value for value, _ in values]
                 for (value, informative), (ids, found) in zip(
-                        values, _search(part, hexes, limits.radius), strict=True):
+                        values, part.index.search_many(hexes, limits.radius), strict=True):
                     if not len(ids):
                         continue
                     if is_allow:
@@ -420,10 +416,7 @@ class Matcher:
             loaded = self._lists[name]
             part = loaded.by_algorithm[alg_name]
             limits = self.limits(loaded, part.algorithm)
-            if isinstance(part.index, HammingIndex):
-                entry_hash = part.index.hashes_of([entry_id])[0]
-            else:
-                entry_hash = hit.query
+            entry_hash = part.index.hashes_of([entry_id])[0]
             if (alg_name, entry_hash) in loaded.controls.disabled_entries:
                 continue  # an analyst switched this entry off
             records = part.payloads.records(entry_id)
@@ -549,9 +542,3 @@ def _quality(algorithm: HashAlgorithm, value: HashValue) -> int:
         return value.quality
     return algorithm.hash_quality(value.hex)
 
-
-def _search(part: _AlgorithmIndex, values: list[str], radius: int
-            ) -> list[tuple[np.ndarray, np.ndarray]]:
-    if isinstance(part.index, ExactIndex):
-        return [part.index.search(value) for value in values]
-    return part.index.search_many(values, radius)

@@ -17,7 +17,7 @@ import numpy as np
 
 from spinneret.matcher.algorithms import AlgorithmRegistry, default_registry
 from spinneret.matcher.columns import EntryColumns
-from spinneret.matcher.index import ExactIndex, HammingIndex, as_words, bytes_to_words
+from spinneret.matcher.index import HashIndex
 from spinneret.matcher.matching import Thresholds
 
 
@@ -29,20 +29,26 @@ class SeenHashIndex:
                  ) -> None:
         self.thresholds = thresholds
         self.registry = registry or default_registry()
-        self._indexes: dict[str, HammingIndex | ExactIndex] = {}
+        self._indexes: dict[str, HashIndex] = {}
         self._owners: dict[str, np.ndarray] = {}
 
     def add_packed(self, algorithm: str, owners: np.ndarray, digests: bytes,
                    digest_size: int) -> None:
         """`add` from concatenated digests of `digest_size` bytes (`records`' packed column)."""
-        words = bytes_to_words(digests, digest_size)
-        if self.registry.get(algorithm).exact:
-            index = ExactIndex()
-            if len(words):
-                index.add(words, 2 * digest_size)
-            self._put(algorithm, index, owners)
-            return
-        self.add(algorithm, owners, words)
+        plugin = self.registry.get(algorithm)
+        if digests and plugin.bits != 8 * digest_size:
+            raise ValueError(f"{plugin.name} hashes are {plugin.bits} bits, not {8 * digest_size}")
+        index = self._new_index(plugin)
+        if digests:
+            index.add_digests(digests)
+        self._put(algorithm, index, owners)
+
+    def _radius(self, plugin) -> int:
+        # Exact digests match only when equal; perceptual ones out to the widest live radius.
+        return 0 if plugin.exact else self.thresholds.get(plugin).radius
+
+    def _new_index(self, plugin) -> HashIndex:
+        return plugin.new_index(self._radius(plugin))  # the plug-in picks its index
 
     def _put(self, algorithm: str, index, owners: np.ndarray) -> None:
         name = self.registry.get(algorithm).name
@@ -62,14 +68,9 @@ class SeenHashIndex:
             raise ValueError(f"{plugin.name} hashes are indexed already")
         if len(owners) != len(hashes):
             raise ValueError("one owner per hash")
-        if plugin.exact:
-            index: HammingIndex | ExactIndex = ExactIndex()
-            if len(hashes):
-                index.add(list(hashes))
-        else:
-            index = HammingIndex(plugin.bits, self.thresholds.get(plugin).radius)
-            index.add(as_words(hashes, plugin.bits) if len(hashes) else
-                      np.zeros((0, index.width), dtype=np.uint64))
+        index = self._new_index(plugin)
+        if len(hashes):
+            index.add(hashes if isinstance(hashes, np.ndarray) else list(hashes))
         self._put(plugin.name, index, owners if isinstance(owners, np.ndarray)
                   else np.asarray(owners, dtype=object))
 
@@ -92,16 +93,12 @@ class SeenHashIndex:
                     found.update(_text(owner) for owner in owners[ids].tolist())
         return found
 
-    def _search(self, algorithm: str, index: HammingIndex | ExactIndex, part: EntryColumns):
-        if isinstance(index, ExactIndex):
-            for value in part.hexes():
-                yield index.search(value)[0]
-            return
-        radius = self.thresholds.get(self.registry.get(algorithm)).radius
+    def _search(self, algorithm: str, index: HashIndex, part: EntryColumns):
+        radius = self._radius(self.registry.get(algorithm))
         # One entry at a time: `search` takes the compiled multi-index path, where a large
         # batch in `search_many` would fall back to a full scan (probes x batch > n).
-        for row in part.words():
-            yield index.search(row, radius)[0]
+        for value in part.hexes():
+            yield index.search(value, radius)[0]
 
 
 def _text(owner):

@@ -6,6 +6,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from spinneret.matcher.algorithms import default_registry
+from spinneret.matcher.algorithms.base import HasQueryVariants
 from spinneret.matcher.hashing import HashOptions, ImageHashes, hash_image_decoded
 from spinneret.matcher.matching import Match, Matcher, Thresholds
 from spinneret.matcher.store import ListEntry
@@ -16,7 +17,7 @@ def variant_algorithms(matcher) -> frozenset[str]:
     guesses (~1.3 ms an image) is wasted when no loaded list has cropdct entries."""
     registry = default_registry()
     return frozenset(name for name in matcher.size()
-                     if name in registry and registry.get(name).has_query_variants)
+                     if name in registry and isinstance(registry.get(name), HasQueryVariants))
 
 
 def hash_for_matching(

@@ -24,16 +24,19 @@ Contract (key layout in docs/redis-keys.md):
 from __future__ import annotations
 
 import binascii
+import logging
 import re
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 import redis
 
 from spinneret.matcher.algorithms import AlgorithmRegistry, default_registry
+from spinneret.matcher.algorithms.base import first_not_hex, is_hex
 from spinneret.matcher.algorithms.quality import shape_qualities
 from spinneret.matcher.columns import (
     RECORD_SEPARATOR,
@@ -46,15 +49,21 @@ from spinneret.matcher.controls import ListControls, parse_controls
 from spinneret.matcher.errors import (
     EntryNotFound,
     InvalidHash,
+    InvalidListKind,
     InvalidListName,
     ListNotFound,
     MatcherError,
 )
 
+log = logging.getLogger(__name__)
+
 KINDS = ("block", "allow")
+#: The error our scripts raise when the list's token moved under them: try again.
+_CONFLICT = "SPINNERET_CONFLICT"
+_ATTEMPTS = 5
+T = TypeVar("T")
 # No braces (they would break the hash tag), no colons or spaces (keys stay parseable).
 _LIST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-_HEX_BYTES = b"0123456789abcdef"
 
 
 @dataclass(frozen=True)
@@ -145,6 +154,24 @@ class StoreConflict(MatcherError):
     """The list changed underneath an operation (or its aside data expired); retry it."""
 
 
+class _ListChanged(Exception):
+    """The list's token moved while an operation read or wrote it: try again."""
+
+
+def _retry_on_conflict(attempt: Callable[[], T], failure: str) -> T:
+    """`attempt()`, tried again while the list changes under it (a script's SPINNERET_CONFLICT
+    error, or `_ListChanged`); `StoreConflict(failure)` after the last try."""
+    for _ in range(_ATTEMPTS):
+        try:
+            return attempt()
+        except _ListChanged:
+            continue
+        except redis.ResponseError as exc:
+            if not str(exc).startswith(_CONFLICT):
+                raise
+    raise StoreConflict(failure)
+
+
 class StoreCorrupt(MatcherError):
     """Entries in Redis that the store did not write (wrong length or not hex)."""
 
@@ -187,7 +214,7 @@ return {old_token or '', old_algorithms or '', version}
 # guarantees they are still the ones stored).
 _RETRACT_LUA = """
 if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1] then
-  return redis.error_reply('CONFLICT list changed')
+  return redis.error_reply('SPINNERET_CONFLICT list changed')
 end
 local removed = {}
 for i = 2, #KEYS do
@@ -261,7 +288,7 @@ return {added, shared}
 # KEYS: meta, entry keys... ARGV: token
 _DELETE_LUA = """
 if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1] then
-  return redis.error_reply('CONFLICT list changed')
+  return redis.error_reply('SPINNERET_CONFLICT list changed')
 end
 redis.call('UNLINK', unpack(KEYS))
 return 1
@@ -516,6 +543,15 @@ class FingerprintStore:
         wanted = self._registry.get(algorithm).name
         return [a for a in algorithms if a == wanted]
 
+    def _installed(self, name: str, algorithms: list[str]) -> list[str]:
+        """The algorithms this process has: a list keeps the rows of a plug-in that was
+        removed (SPINNERET_PLUGINS), and the warm start loads the others."""
+        missing = [alg for alg in algorithms if alg not in self._registry]
+        if missing:
+            log.warning("list %s: skipping its %s entries (algorithm not installed)",
+                        name, ", ".join(missing))
+        return [alg for alg in algorithms if alg in self._registry]
+
     def entries(self, name: str, algorithm: str | None = None) -> Iterator[ListEntry]:
         """Stream a list's entries in HSCAN batches (an entry changed meanwhile may be missed or
         seen twice, as with any HSCAN)."""
@@ -536,11 +572,12 @@ class FingerprintStore:
         straight into one bytes block each, no object per entry). One consistent version: if
         the list is replaced during the read, it is read again."""
         keys = self.list_keys(name)
-        for _attempt in range(5):
+
+        def read() -> dict[str, EntryColumns]:
             meta = self._meta(keys)
             if meta is None:
                 raise ListNotFound(name)
-            algorithms = self._algorithms_of(meta, algorithm)
+            algorithms = self._installed(name, self._algorithms_of(meta, algorithm))
             token = meta["token"]
             columns = {
                 alg: self._read_columns(name, keys.entries(token, alg), alg)
@@ -548,9 +585,11 @@ class FingerprintStore:
             }
             # A replace swaps the token and UNLINKs the old keys: a scan that overlapped it
             # may have ended early on the vanished key.
-            if _s(self._r.hget(keys.meta, "token")) == token:
-                return columns
-        raise StoreConflict(f"list {name!r} kept changing while being read")
+            if _s(self._r.hget(keys.meta, "token")) != token:
+                raise _ListChanged
+            return columns
+
+        return _retry_on_conflict(read, f"list {name!r} kept changing while being read")
 
     def _read_columns(self, name: str, key: str, algorithm: str) -> EntryColumns:
         size = self._registry.get(algorithm).hex_length // 2
@@ -668,7 +707,7 @@ class FingerprintStore:
         the row's own quality. Weak rows are kept; matching lets them only corroborate."""
         keys = self.list_keys(name)
         if kind not in KINDS:
-            raise InvalidListName(f"invalid list kind {kind!r} (use block or allow)")
+            raise InvalidListKind(f"invalid list kind {kind!r} (use block or allow)")
         self._clean_orphans(keys)
         token = uuid.uuid4().hex[:16]
         self._r.hset(keys.aside, token, time.time() + self._lease_s)
@@ -722,21 +761,17 @@ class FingerprintStore:
 
     def delete_list(self, name: str) -> None:
         keys = self.list_keys(name)
-        for _attempt in range(5):
+
+        def delete() -> None:
             meta = self._meta(keys)
             if meta is None:
                 raise ListNotFound(name)
             token = meta["token"]
             entry_keys = [keys.entries(token, a) for a in _split(meta.get("algorithms", ""))]
-            try:
-                self._delete(keys=[keys.meta, *entry_keys, keys.controls, keys.disabled,
-                                   keys.flood], args=[token])
-                break
-            except redis.ResponseError as exc:
-                if "CONFLICT" not in str(exc):
-                    raise
-        else:
-            raise StoreConflict(f"list {name!r} kept changing; delete not done")
+            self._delete(keys=[keys.meta, *entry_keys, keys.controls, keys.disabled,
+                               keys.flood], args=[token])
+
+        _retry_on_conflict(delete, f"list {name!r} kept changing; delete not done")
         extras = [_s(k) for k in self._r.smembers(keys.extras)]
         self._r.unlink(keys.extras, *extras)
         self._r.srem(self.registry_key, name)
@@ -755,34 +790,30 @@ class FingerprintStore:
             value = hash.strip().lower()
             if value.startswith("0x"):
                 value = value[2:]
-            if not value or value.encode("ascii", "replace").translate(None, _HEX_BYTES):
+            if not value or not is_hex(value):
                 raise InvalidHash(f"hash {hash!r} has characters other than 0-9a-f")
             candidates = [a.name for a in self._registry if a.hex_length == len(value)]
             if not candidates:
                 raise InvalidHash(f"no hash algorithm has {len(value)}-digit hashes")
-        for _attempt in range(5):
+
+        def retract() -> list:
             meta = self._meta(keys)
             if meta is None:
                 raise ListNotFound(name)
             present = [a for a in _split(meta.get("algorithms", "")) if a in candidates]
             if not present:
-                return 0
+                return []
             token = meta["token"]
             per_algorithm: list[str | int] = []
             for alg in present:
                 per_algorithm += [alg, *self._row_counts(meta, keys.entries(token, alg), alg,
                                                          value)]
-            try:
-                removed = self._retract(
-                    keys=[keys.meta, *(keys.entries(token, a) for a in present)],
-                    args=[token, value, time.time(), by, *per_algorithm],
-                )
-                break
-            except redis.ResponseError as exc:
-                if "CONFLICT" not in str(exc):
-                    raise
-        else:
-            raise StoreConflict(f"list {name!r} kept changing; retract not done")
+            return self._retract(
+                keys=[keys.meta, *(keys.entries(token, a) for a in present)],
+                args=[token, value, time.time(), by, *per_algorithm],
+            )
+
+        removed = _retry_on_conflict(retract, f"list {name!r} kept changing; retract not done")
         for alg in removed:
             self._log(name, "retract", _s(alg), value)
         return len(removed)
@@ -861,11 +892,10 @@ class FingerprintStore:
     ) -> None:
         for alg, by_hash in pending.items():
             fields = list(by_hash)
-            joined = "".join(fields)
-            if not joined.isascii() or joined.encode().translate(None, _HEX_BYTES):
-                bad = next(h for h in fields if not h.isascii()
-                           or h.encode().translate(None, _HEX_BYTES))
-                raise InvalidHash(f"{alg} hash has characters other than 0-9a-f: {bad!r}")
+            bad = first_not_hex(fields)
+            if bad is not None:
+                raise InvalidHash(
+                    f"{alg} hash has characters other than 0-9a-f: {fields[bad]!r}")
             algorithm = self._registry.get(alg)
             floor = floors.get(alg, algorithm.default_min_quality)
             weak = 0

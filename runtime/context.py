@@ -19,6 +19,7 @@ from spinneret.runtime import redis_clients
 from spinneret.runtime.embedded_redis import EmbeddedRedis
 
 if TYPE_CHECKING:
+    from spinneret.matcher.following import FollowingMatcher
     from spinneret.records.db import Database
 
 
@@ -67,6 +68,20 @@ class AppContext:
     @functools.cached_property
     def store(self) -> FingerprintStore:
         return FingerprintStore(self.redis, self.settings.redis_key_prefix)
+
+    def following_matcher(self) -> FollowingMatcher:
+        """A new matcher loaded from the store and started (its thread applies the store's
+        changes), with the settings' thresholds, dihedral matching and sync interval: what
+        every worker process and the API match with. The caller stops it."""
+        # Imported here: numpy and the index kernels only for the processes that match.
+        from spinneret.matcher.following import FollowingMatcher
+        from spinneret.matcher.matching import Thresholds
+
+        settings = self.settings
+        return FollowingMatcher(
+            self.store, Thresholds.from_settings(settings), dihedral=settings.match_dihedral,
+            poll_interval_s=settings.index_sync_interval_s,
+        ).start()
 
     @functools.cached_property
     def db(self) -> Database:

@@ -11,10 +11,8 @@ import logging
 import threading
 
 from spinneret.matcher.flood import FloodGuard
-from spinneret.matcher.following import FollowingMatcher
 from spinneret.matcher.hash_cache import HashCache
 from spinneret.matcher.hashing import HashOptions
-from spinneret.matcher.matching import Thresholds
 from spinneret.notices.service import NoticeService
 from spinneret.records.images import ImageRecorder
 from spinneret.runtime.context import AppContext
@@ -28,12 +26,7 @@ class WorkerState:
     def __init__(self, context: AppContext) -> None:
         settings = context.settings
         self.context = context
-        self.matcher = FollowingMatcher(
-            context.store,
-            Thresholds.from_settings(settings),
-            dihedral=settings.match_dihedral,
-            poll_interval_s=settings.index_sync_interval_s,
-        ).start()
+        self.matcher = context.following_matcher()
         self.recorder = ImageRecorder(context.db)
         self.processor = ImageProcessor(
             self.matcher,

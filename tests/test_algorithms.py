@@ -11,42 +11,16 @@ from PIL import Image
 
 from spinneret.demo.images import generate
 from spinneret.matcher.algorithms import AlgorithmRegistry, HashAlgorithm, default_registry
-from spinneret.matcher.algorithms.imagehashes import (
-    DHash,
-    PHash,
-    bits_to_hex,
-    dhash_bits,
-    phash_bits,
-)
+from spinneret.matcher.algorithms.base import BytesAlgorithm, bits_to_hex, reference_image
+from spinneret.matcher.algorithms.imagehashes import DHash, PHash, dhash_bits, phash_bits
 from spinneret.matcher.decode import decode_image
 from spinneret.matcher.errors import DuplicateAlgorithm, InvalidHash, UnknownAlgorithm
 
 ALGORITHMS = list(default_registry())
 
 
-def fixed_image_ppm() -> bytes:
-    """A 96x64 synthetic image as binary PPM: bytes that do not depend on any encoder."""
-    ys, xs = np.mgrid[0:64, 0:96]
-    red = (xs * 255 // 95).astype(np.uint8)
-    green = (ys * 255 // 63).astype(np.uint8)
-    blue = (((xs // 12) + (ys // 16)) % 2 * 200 + 20).astype(np.uint8)
-    pixels = np.dstack([red, green, blue])
-    return b"P6\n96 64\n255\n" + pixels.tobytes()
-
-
-# Pinned outputs for fixed_image_ppm(); a change here changes every stored hash list match.
-PINNED = {
-    "sha256": "6d5a43cd74aad847181a9efee5aaf369926d9e4bbc64f72bf9da64eedcc43dc0",
-    "md5": "dc9172b7a0eaf20b96d88bdffa92c02a",
-    "phash": "a822352a965f9577",
-    "dhash": "bdbd5a5abdbd5a5a",
-    "pdq": "5530a2d788510aff78d77700c7277da8ce4e2ad5b05d28fde20b7f025d80d7a8",
-    "cropdct": "52aa77d1ad01bf2aec41855dad4134e847ebc51717bbadcb52fa4c6bed019005",
-}
-
-
 def compute(algorithm: HashAlgorithm, data: bytes):
-    if algorithm.from_bytes:
+    if isinstance(algorithm, BytesAlgorithm):
         return algorithm.compute_bytes(data)
     return algorithm.compute(decode_image(data))
 
@@ -96,7 +70,7 @@ class TestEveryAlgorithm:
             algorithm.parse(bad)
 
     def test_computes_a_valid_deterministic_hash(self, algorithm: HashAlgorithm):
-        data = fixed_image_ppm()
+        data = reference_image()
         first, second = compute(algorithm, data), compute(algorithm, data)
         assert first == second
         assert first.algorithm == algorithm.name
@@ -104,7 +78,8 @@ class TestEveryAlgorithm:
         assert (first.quality is not None) == algorithm.has_quality
 
     def test_pinned_hash_of_fixed_synthetic_image(self, algorithm: HashAlgorithm):
-        assert compute(algorithm, fixed_image_ppm()).hex == PINNED[algorithm.name]
+        # The plug-in's own example (a change here changes every stored list's matches).
+        assert compute(algorithm, reference_image()).hex == algorithm.reference_hash
 
     def test_small_jpeg_reencode(self, algorithm: HashAlgorithm):
         image = generate(3, (320, 240))
@@ -134,6 +109,21 @@ def test_registry_rejects_duplicate_names_case_insensitively():
     with pytest.raises(DuplicateAlgorithm):
         registry.register(ShoutingPHash())
     assert registry.names() == ["phash"]
+
+
+def test_registry_refuses_an_algorithm_that_hashes_nothing():
+    """A plug-in says what it hashes by what it derives from; one that derives from neither
+    kind is refused at registration, not when the first image arrives."""
+    from spinneret.matcher.errors import PluginError
+
+    class Nothing(HashAlgorithm):
+        name = "nothing"
+        bits = 64
+
+    registry = AlgorithmRegistry()
+    with pytest.raises(PluginError, match="must derive from ImageAlgorithm or BytesAlgorithm"):
+        registry.register(Nothing())
+    assert registry.names() == []
 
 
 def test_registry_lookup_is_case_insensitive():

@@ -173,7 +173,7 @@ def test_exact_index():
 def test_buckets_larger_than_the_kernel_candidate_list(compiled):
     """Many entries sharing substrings overflow the compiled kernel's candidate list (one
     bucket alone bigger than it, and many mid-sized ones): every hit is still returned once."""
-    from spinneret.matcher import index as index_module
+    from spinneret.matcher.index import hamming as index_module
 
     rng = np.random.default_rng(11)
     chunk = index_module._KERNEL_CHUNK
@@ -190,3 +190,37 @@ def test_buckets_larger_than_the_kernel_candidate_list(compiled):
     queries = np.vstack([base.reshape(1, 1), _flip(rng, base, 3).reshape(1, 1),
                          other[:3].reshape(-1, 1)])
     _assert_exact(index, data, ids, np.ones(len(data), bool), queries, 8)
+
+
+@pytest.mark.parametrize("index", [HammingIndex(64, 4), ExactIndex(64)],
+                         ids=["hamming", "exact"])
+def test_both_indexes_speak_the_hash_index_protocol(index):
+    """What `Matcher` relies on, the same on both kinds: add as hex or as the store's raw
+    bytes, search a batch, read hashes back by id, remove by hash, reject bad bytes."""
+    from spinneret.matcher.index import HashIndex
+
+    assert isinstance(index, HashIndex)
+    first = index.add(["00000000000000ff", "ffffffffffffffff"])
+    second = index.add_digests(bytes.fromhex("0123456789abcdef"))
+    assert first.tolist() == [0, 1] and second.tolist() == [2] and len(index) == 3
+    assert index.hashes_of([2, 0]) == ["0123456789abcdef", "00000000000000ff"]
+    hits = index.search_many(["0123456789abcdef", "00000000000000fe"], 4)
+    assert [ids.tolist() for ids, _ in hits][0] == [2]
+    # One bit off: within the Hamming radius, not equal for the exact index.
+    expected_near = [0] if isinstance(index, HammingIndex) else []
+    assert hits[1][0].tolist() == expected_near
+    assert index.remove_hashes(["ffffffffffffffff"]).tolist() == [1] and len(index) == 2
+    with pytest.raises(ValueError, match="not whole"):
+        index.add_digests(b"\x01\x02\x03")
+    assert len(index) == 2  # nothing added by the bad call
+
+
+def test_exact_index_reads_back_digests_shorter_than_whole_words():
+    index = ExactIndex(160)  # sha1: 20 bytes, padded to three words
+    digest = "da39a3ee5e6b4b0d3255bfef95601890afd80709"
+    index.add_digests(bytes.fromhex(digest) * 2)
+    assert index.hashes_of([1]) == [digest]
+    assert index.search_many([digest, "00" * 20], 0)[1][0].tolist() == []
+    assert index.search_many([digest], 0)[0][0].tolist() == [0, 1]
+    with pytest.raises(KeyError):
+        index.hashes_of([2])

@@ -14,7 +14,8 @@ from PIL import Image
 
 from spinneret.demo.images import generate
 from spinneret.matcher.algorithms import _pdq_kernel
-from spinneret.matcher.algorithms.pdq import Pdq, bits_to_hex
+from spinneret.matcher.algorithms.base import bits_to_hex
+from spinneret.matcher.algorithms.pdq import Pdq
 from spinneret.matcher.decode import decode_image
 from tests.conftest import DATA_DIR, reference_dir, report
 

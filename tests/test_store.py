@@ -11,17 +11,22 @@ import pytest
 import redis
 from redis.crc import key_slot
 
-from spinneret.matcher.errors import InvalidHash, InvalidHashList, InvalidListName, ListNotFound
+from spinneret.matcher.algorithms import default_registry
+from spinneret.matcher.errors import (
+    InvalidHash,
+    InvalidHashList,
+    InvalidListKind,
+    InvalidListName,
+    ListNotFound,
+)
 from spinneret.matcher.hashlist import import_file
 from spinneret.matcher.store import FingerprintStore, ListChange, ListEntry, StoreChange
 from spinneret.runtime.context import AppContext
 
-LENGTHS = {"md5": 32, "sha256": 64, "phash": 16, "dhash": 16, "pdq": 64}
-
 
 def make_entries(n: int, algorithm: str = "pdq", seed: int = 1, label: str = "") -> list[ListEntry]:
     rnd = random.Random(seed)
-    digits = LENGTHS[algorithm]
+    digits = default_registry().get(algorithm).hex_length
     return [
         ListEntry(algorithm, f"{rnd.getrandbits(digits * 4):0{digits}x}", label, str(i))
         for i in range(n)
@@ -340,7 +345,7 @@ def test_bad_names_and_kinds_are_refused(store):
     for name in ("", "a b", "x{y}", "a:b", "-lead", "x" * 129):
         with pytest.raises(InvalidListName):
             store.replace_list(name, [])
-    with pytest.raises(InvalidListName, match="kind"):
+    with pytest.raises(InvalidListKind, match="kind"):
         store.replace_list("ok", [], kind="maybe")
     with pytest.raises(ListNotFound):
         store.get_list("ok")
@@ -366,3 +371,47 @@ def test_empty_list_and_context_store(settings):
         assert list(store.entries("empty")) == []
     finally:
         context.close()
+
+
+@pytest.mark.parametrize("operation", ["retract", "delete"])
+def test_a_change_between_read_and_write_is_retried_then_refused(store, redis_client,
+                                                                 key_prefix, monkeypatch,
+                                                                 operation):
+    """The script refuses a list whose token moved after it was read (a replace by another
+    client): the operation reads again and succeeds; a list that never stops changing gets
+    StoreConflict and is left as it was."""
+    from spinneret.matcher.store import StoreConflict
+
+    entries = make_entries(5)
+    store.replace_list("l", entries)
+    other = FingerprintStore(redis_client, key_prefix)
+    real_meta = store._meta
+    replaces = {"left": 1}
+
+    def meta_then_replace(keys):
+        meta = real_meta(keys)
+        if replaces["left"]:
+            replaces["left"] -= 1
+            other.replace_list("l", entries)  # same entries, new token
+        return meta
+
+    def run():
+        if operation == "retract":
+            return store.retract("l", entries[0].hash, "pdq")
+        return store.delete_list("l")
+
+    monkeypatch.setattr(store, "_meta", meta_then_replace)
+    result = run()
+    assert replaces["left"] == 0
+    if operation == "retract":
+        assert result == 1 and as_set(store.entries("l")) == set(entries[1:])
+    else:
+        with pytest.raises(ListNotFound):
+            store.get_list("l")
+
+    store.replace_list("l", entries)
+    replaces["left"] = 99
+    with pytest.raises(StoreConflict, match=f"kept changing; {operation} not done"):
+        run()
+    replaces["left"] = 0
+    assert as_set(store.entries("l")) == set(entries)

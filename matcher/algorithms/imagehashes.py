@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from spinneret.matcher.algorithms.base import HashAlgorithm, HashValue
+from spinneret.matcher.algorithms.base import HashValue, ImageAlgorithm, bits_to_hex
 from spinneret.matcher.algorithms.quality import quality
 from spinneret.matcher.decode import DecodedImage
 
@@ -31,11 +31,6 @@ DHASH_STABLE_LEVELS = 3
 #: Distance from the median, in gray levels (orthonormal DCT), past which a pHash bit rarely
 #: flips (<= 0.5%; 6 would do for stability, 10 also keeps smooth ramps out).
 PHASH_STABLE_LEVELS = 10
-
-
-def bits_to_hex(bits: np.ndarray) -> str:
-    """A boolean array, flattened row-major, MSB first, to hex (imagehash's `str()`)."""
-    return np.packbits(bits.reshape(-1)).tobytes().hex()
 
 
 def _shrink(gray: Image.Image | np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -105,9 +100,10 @@ def dhash_bits(gray: Image.Image | np.ndarray, hash_size: int = HASH_SIZE) -> np
     return _dhash_margins(gray, hash_size)[0]
 
 
-class PHash(HashAlgorithm):
+class PHash(ImageAlgorithm):
     name = "phash"
     bits = 64
+    reference_hash = "a822352a965f9577"
     has_quality = True
     # Calibrated on real-image distractors (bench/calibrate.py, docs/matching.md): from
     # quality 30 up (50 kept, the safer end), no unrelated pair was nearer than 12 bits (tune)
@@ -123,9 +119,10 @@ class PHash(HashAlgorithm):
                          quality(bits, margins, PHASH_STABLE_LEVELS))
 
 
-class DHash(HashAlgorithm):
+class DHash(ImageAlgorithm):
     name = "dhash"
     bits = 64
+    reference_hash = "bdbd5a5abdbd5a5a"
     has_quality = True
     # Calibrated as pHash's: dHash's bits are strongly correlated (31 effective of 64); below
     # quality 60 unrelated wallpapers came within 2-4 bits, from 60 up within 9; the fit

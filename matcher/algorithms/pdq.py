@@ -10,14 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from spinneret.matcher.algorithms.base import HashAlgorithm, HashValue
+from spinneret.matcher.algorithms.base import HashValue, HasQueryVariants
 from spinneret.matcher.decode import DecodedImage
-
-
-def bits_to_hex(bits: np.ndarray) -> str:
-    """A 256-long 0/1 vector (MSB first) to 64 hex digits."""
-    packed = np.packbits(bits.astype(np.uint8))
-    return packed.tobytes().hex()
 
 
 def _kernel():
@@ -36,12 +30,13 @@ def _dct(image: DecodedImage) -> tuple[np.ndarray, int]:
     return cached
 
 
-class Pdq(HashAlgorithm):
+class Pdq(HasQueryVariants):
+    """Its query variants are the 7 rotations/flips, with dihedral matching on."""
+
     name = "pdq"
     bits = 256
+    reference_hash = "5530a2d788510aff78d77700c7277da8ce4e2ad5b05d28fde20b7f025d80d7a8"
     has_quality = True
-    #: Its query variants are the 7 rotations/flips, with dihedral matching on.
-    has_query_variants = True
     default_auto_distance = 31
     default_review_distance = 40
     default_min_quality = 50

@@ -28,7 +28,7 @@ from spinneret.matcher.backup import (
 )
 from spinneret.matcher.errors import EntryNotFound, HashListFileError
 from spinneret.matcher.hashlist import ListFormat, export_list, import_file
-from spinneret.matcher.store import ListInfo
+from spinneret.matcher.store import KINDS, ListInfo
 from spinneret.runtime.context import app_context
 
 # Files smaller than this import too fast for a progress bar to help.
@@ -36,9 +36,8 @@ PROGRESS_MIN_BYTES = 4 * 1024 * 1024
 
 
 
-class ListKind(enum.StrEnum):
-    block = "block"
-    allow = "allow"
+#: --kind's choices: the store's list kinds.
+ListKind = enum.StrEnum("ListKind", {kind: kind for kind in KINDS})
 
 
 def _who() -> str:

@@ -1,4 +1,4 @@
-"""Exact Hamming range search over fixed-length binary hashes, and an exact-hash index.
+"""Exact Hamming range search over fixed-length binary hashes.
 
 `HammingIndex` returns exactly what a brute-force scan returns (every live hash within the
 radius), but looks at only a small part of the data: multi-index hashing.
@@ -42,7 +42,7 @@ import numpy as np
 
 from spinneret.matcher._bucket_kernel import bucket_fill
 from spinneret.matcher._hamming_kernel import probe_and_verify
-from spinneret.matcher.errors import InvalidHash
+from spinneret.matcher.index.words import as_words, brute_force, distances, words_for, words_to_hex
 
 # Cost model weights (nanoseconds, measured roughly on one core; see docs/benchmarks.md).
 _PROBE_NS = 8.0  # one neighbour key: two directory reads plus bookkeeping
@@ -57,72 +57,6 @@ _DELTA_MIN = 4096  # scanned tail allowed before tables are rebuilt ...
 _DELTA_FRACTION = 16  # ... or 1/16 of the indexed part, whichever is larger
 _DEAD_FRACTION = 4  # compact when more than 1/4 of the entries are tombstones
 _KERNEL_CHUNK = 8192  # candidates the compiled kernel gathers before verifying them
-
-
-# --- hex <-> uint64 words ---------------------------------------------------------------
-
-
-def words_for(bits: int) -> int:
-    if bits <= 0 or bits % 64:
-        raise ValueError(f"Hamming hashes must be a positive multiple of 64 bits, got {bits}")
-    return bits // 64
-
-
-def hex_to_words(hexes: Sequence[str], bits: int) -> np.ndarray:
-    """Hex strings (MSB first) to an (n, bits/64) uint64 array; `InvalidHash` if malformed."""
-    width = words_for(bits)
-    raw = _hex_bytes(hexes, bits // 4, f"{bits}-bit hash")
-    return np.frombuffer(raw, dtype=">u8").astype(np.uint64).reshape(len(hexes), width)
-
-
-def _hex_bytes(hexes: Sequence[str], digits: int, noun: str = "hash") -> bytes:
-    """The bytes of equal-length hex strings, concatenated; `InvalidHash` if malformed."""
-    for text in hexes:
-        if len(text) != digits:
-            raise InvalidHash(f"{noun} must be {digits} hex digits, got {len(text)}")
-    try:
-        return bytes.fromhex("".join(hexes))
-    except ValueError:
-        raise InvalidHash("hash has characters other than 0-9a-f") from None
-
-
-def words_to_hex(words: np.ndarray) -> list[str]:
-    words = np.atleast_2d(np.asarray(words, dtype=np.uint64))
-    raw = words.astype(">u8").tobytes()
-    step = words.shape[1] * 8
-    return [raw[i : i + step].hex() for i in range(0, len(raw), step)]
-
-
-def as_words(hashes: np.ndarray | Sequence[str], bits: int) -> np.ndarray:
-    """Accept hex strings, an (n, W) uint64 array, or (n,) uint64 for 64-bit hashes."""
-    width = words_for(bits)
-    if isinstance(hashes, np.ndarray):
-        array = hashes
-        if array.ndim == 1 and width == 1:
-            array = array.reshape(-1, 1)
-        if array.ndim != 2 or array.shape[1] != width:
-            raise ValueError(f"expected an (n, {width}) uint64 array, got shape {array.shape}")
-        return np.ascontiguousarray(array, dtype=np.uint64)
-    if isinstance(hashes, str):
-        hashes = [hashes]
-    return hex_to_words(list(hashes), bits)
-
-
-def distances(hashes: np.ndarray, query: np.ndarray) -> np.ndarray:
-    """Hamming distance of each row of (n, W) `hashes` to the (W,) `query`, as int32."""
-    return np.bitwise_count(hashes ^ query).sum(axis=1, dtype=np.int32)
-
-
-def brute_force(
-    hashes: np.ndarray, query: np.ndarray, radius: int, alive: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Reference search: (positions, distances) of every row within `radius`, by position."""
-    found = distances(hashes, query)
-    ok = found <= radius
-    if alive is not None:
-        ok &= alive
-    positions = np.flatnonzero(ok)
-    return positions, found[positions]
 
 
 # --- planning ----------------------------------------------------------------------------
@@ -229,7 +163,6 @@ class _Probe:
     bases: np.ndarray  # (K,) int64: start of that table's directory in `offsets`
     used: list[int] = field(default_factory=list)  # substrings probed
 
-
 # --- the Hamming index -------------------------------------------------------------------
 
 
@@ -267,7 +200,6 @@ class HammingIndex:
         self._offsets = np.zeros(1, dtype=np.uint32)
         self._perm = np.zeros(0, dtype=np.uint32)
         self._dir_base: list[int] = []
-        self._perm_base: list[int] = []
         self._probes: dict[int, _Probe] = {}
         self._probe_counts: dict[int, int] = {}
         self._scratch = threading.local()
@@ -288,9 +220,6 @@ class HammingIndex:
             + self._alive.nbytes
             + self._offsets.nbytes + self._perm.nbytes + probes
         )
-
-    def raw_bytes(self) -> int:
-        return len(self) * self.width * 8
 
     def hashes_of(self, ids: Sequence[int] | np.ndarray) -> list[str]:
         """Hex of each stored id (removed ones too, until compaction); KeyError if unknown."""
@@ -326,6 +255,13 @@ class HammingIndex:
         if self._n - self._indexed > max(_DELTA_MIN, self._indexed // _DELTA_FRACTION):
             self.rebuild()
         return ids
+
+    def add_digests(self, digests: bytes) -> np.ndarray:
+        """Add hashes given as their raw bytes, concatenated (the store's column layout)."""
+        if len(digests) % (self.width * 8):
+            raise ValueError(f"{len(digests)} bytes are not whole {self.bits}-bit hashes")
+        words = np.frombuffer(digests, dtype=">u8").astype(np.uint64)
+        return self.add(words.reshape(-1, self.width))
 
     def remove(self, ids: Iterable[int] | np.ndarray) -> int:
         """Remove entries by id; unknown or already removed ids are ignored. Returns count."""
@@ -383,7 +319,7 @@ class HammingIndex:
         directory = sum((1 << p.width) + 1 for p in self._parts)
         self._offsets = np.empty(directory, dtype=position_type)
         self._perm = np.empty(n * m, dtype=np.uint32 if n < 2**32 else np.int64)
-        self._dir_base, self._perm_base = [], []
+        self._dir_base = []
         dir_at = 0
         hashes = self._hashes[:n]
         for i, part in enumerate(self._parts):
@@ -401,7 +337,6 @@ class HammingIndex:
             self._offsets[dir_at] = i * n
             self._offsets[dir_at + 1 : dir_at + size] = ends + i * n
             self._dir_base.append(dir_at)
-            self._perm_base.append(i * n)
             dir_at += size
 
     def _reserve(self, size: int) -> None:
@@ -594,109 +529,3 @@ class HammingIndex:
             return owners, candidates, found
         _, first = np.unique(owners * self._n + candidates, return_index=True)
         return owners[first], candidates[first], found[first]
-
-
-# --- exact hashes ------------------------------------------------------------------------
-
-
-class ExactIndex:
-    """md5/sha256 lookups: equal or not. Same id contract as `HammingIndex`.
-
-    The digests are one (n, W) uint64 array in id order (right-padded with zero bytes to whole
-    words) plus their positions sorted by the first word: a lookup is a binary search and a
-    check of the (almost always one-long) run sharing that word. ~(9W + 9) bytes per entry,
-    where a dict of hex strings took ~300 and ~13 s per million entries to fill. Removals are
-    tombstones; ids are positions and never reused.
-    """
-
-    def __init__(self) -> None:
-        self._words = np.zeros((0, 1), dtype=np.uint64)
-        self._alive = np.zeros(0, dtype=bool)
-        self._order = np.zeros(0, dtype=np.int64)  # positions sorted by their first word
-        self._first = np.zeros(0, dtype=np.uint64)  # first words, sorted
-        self._digits = 0  # hex digits per hash, fixed by the first add
-        self._dead = 0
-
-    def __len__(self) -> int:
-        return len(self._alive) - self._dead
-
-    def add(self, hashes: Iterable[str] | np.ndarray, digits: int | None = None) -> np.ndarray:
-        """Add hex digests (any case), or an (n, W) uint64 array of padded digests of
-        `digits` hex digits (default: W * 16)."""
-        if isinstance(hashes, np.ndarray):
-            words = np.ascontiguousarray(hashes, dtype=np.uint64).reshape(len(hashes), -1)
-            digits = digits or words.shape[1] * 16
-        else:
-            texts = list(hashes)
-            if not texts:
-                return np.zeros(0, dtype=np.int64)
-            digits = len(texts[0])
-            words = digest_words(texts, digits)
-        if len(self._alive) and (digits != self._digits or
-                                 words.shape[1] != self._words.shape[1]):
-            raise InvalidHash(f"expected {self._digits}-digit hashes, got {digits}")
-        start = len(self._alive)
-        self._digits = digits
-        self._words = np.concatenate([self._words, words]) if start else words
-        self._alive = np.concatenate([self._alive, np.ones(len(words), dtype=bool)])
-        self._order = np.argsort(self._words[:, 0])
-        self._first = self._words[self._order, 0]
-        return np.arange(start, len(self._alive), dtype=np.int64)
-
-    def remove(self, ids: Iterable[int]) -> int:
-        wanted = np.unique(np.fromiter((int(i) for i in ids), dtype=np.int64))
-        wanted = wanted[(wanted >= 0) & (wanted < len(self._alive))]
-        wanted = wanted[self._alive[wanted]]
-        self._alive[wanted] = False
-        self._dead += len(wanted)
-        return len(wanted)
-
-    def remove_hashes(self, hashes: Iterable[str]) -> np.ndarray:
-        found = [self.search(text)[0] for text in hashes]
-        ids = np.unique(np.concatenate(found)) if found else np.zeros(0, dtype=np.int64)
-        self.remove(ids)
-        return ids
-
-    def search(self, query: str, radius: int = 0) -> tuple[np.ndarray, np.ndarray]:
-        """(ids, zeros) of the live entries equal to `query`, by id; none for a malformed one."""
-        none = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int32))
-        if len(query) != self._digits:
-            return none
-        try:
-            raw = bytes.fromhex(query)
-        except ValueError:
-            return none
-        raw += bytes(-len(raw) % 8)
-        first = np.uint64(int.from_bytes(raw[:8], "big"))
-        lo = int(self._first.searchsorted(first, side="left"))
-        hi = int(self._first.searchsorted(first, side="right"))
-        if lo == hi:
-            return none
-        positions = self._order[lo:hi]
-        words = np.frombuffer(raw, dtype=">u8").astype(np.uint64)
-        equal = (self._words[positions] == words).all(axis=1) & self._alive[positions]
-        positions = np.sort(positions[equal])
-        return positions, np.zeros(len(positions), dtype=np.int32)
-
-    def memory_bytes(self) -> int:
-        return (self._words.nbytes + self._alive.nbytes + self._order.nbytes
-                + self._first.nbytes)
-
-
-def digest_words(hexes: Sequence[str], digits: int) -> np.ndarray:
-    """Equal-length hex digests to an (n, ceil(digits / 16)) uint64 array, each right-padded
-    with zero bytes to whole words; `InvalidHash` if malformed."""
-    if digits <= 0 or digits % 2:
-        raise InvalidHash(f"a hex digest has an even number of digits, not {digits}")
-    return bytes_to_words(_hex_bytes(hexes, digits), digits // 2)
-
-
-def bytes_to_words(raw: bytes, size: int) -> np.ndarray:
-    """n digests of `size` bytes, concatenated, as right-padded (n, ceil(size / 8)) words."""
-    width = -(-size // 8)
-    count = len(raw) // size if size else 0
-    if size % 8:
-        padded = np.zeros((count, width * 8), dtype=np.uint8)
-        padded[:, :size] = np.frombuffer(raw, dtype=np.uint8).reshape(count, size)
-        raw = padded.tobytes()
-    return np.frombuffer(raw, dtype=">u8").astype(np.uint64).reshape(count, width)
