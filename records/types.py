@@ -249,3 +249,13 @@ class MatchedImage:
     @property
     def best(self) -> Evidence:
         return self.evidence[0]
+
+
+@dataclass(frozen=True)
+class ListedEntry:
+    """A listed hash as a match recorded it: what a recheck compares the served image with."""
+
+    algorithm: str
+    hash: str
+    label: str = ""
+    source_id: str = ""
