@@ -22,7 +22,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from spinneret.notices.clock import Clock, as_utc
@@ -35,18 +35,21 @@ from spinneret.notices.coverage import (
 )
 from spinneret.notices.errors import NoticeError, NoticeNotFound
 from spinneret.notices.types import match_kind
+from spinneret.records import deliveries, notices
 from spinneret.records.audit import write_event
-from spinneret.records.models import (
-    Delivery,
-    Match,
-    Notice,
-    NoticeItem,
-    Site,
+from spinneret.records.models import Match, Notice, NoticeItem, Site
+from spinneret.records.states import (
+    DeliveryChannel,
+    DeliveryKind,
+    MatchDecision,
+    MatchStatus,
+    NoticeItemStatus,
+    NoticeStatus,
 )
 
 # Notices whose owner is still being asked to act.
-LIVE_NOTICE_STATUSES = ("sent", "acknowledged")
-NOTIFY_KINDS = ("initial", "reminder")
+LIVE_NOTICE_STATUSES = (NoticeStatus.SENT, NoticeStatus.ACKNOWLEDGED)
+NOTIFY_KINDS = (DeliveryKind.INITIAL, DeliveryKind.REMINDER)
 
 
 @dataclass
@@ -83,8 +86,8 @@ def collect(session: Session, *, clock: Clock, window_s: float) -> CollectResult
     now = clock.now()
     result = CollectResult()
     pending = select(Match).where(
-        ((Match.status == "new") & (Match.decision == "auto"))
-        | (Match.status == "reviewed_confirmed"),
+        ((Match.status == MatchStatus.NEW) & (Match.decision == MatchDecision.AUTO))
+        | (Match.status == MatchStatus.REVIEWED_CONFIRMED),
         Match.list_kind == "block",
     ).order_by(Match.id)
     matches = list(session.scalars(pending))
@@ -94,7 +97,7 @@ def collect(session: Session, *, clock: Clock, window_s: float) -> CollectResult
     by_site: dict[int, list[Match]] = defaultdict(list)
     for match in matches:
         if match.id in suppressed_ids:
-            match.status = "suppressed"
+            match.status = MatchStatus.SUPPRESSED.value
             result.suppressed += 1
         else:
             by_site[match.site_id].append(match)
@@ -123,7 +126,7 @@ def _collecting_notice(session: Session, site_id: int, now: datetime,
                        window_s: float) -> Notice | None:
     return session.scalars(
         select(Notice).where(
-            Notice.site_id == site_id, Notice.status == "open",
+            Notice.site_id == site_id, Notice.status == NoticeStatus.OPEN,
             Notice.window_start > now - timedelta(seconds=window_s),
         ).order_by(Notice.id.desc()).limit(1)
     ).first()
@@ -131,7 +134,7 @@ def _collecting_notice(session: Session, site_id: int, now: datetime,
 
 def _new_notice(session: Session, site_id: int, now: datetime, window_s: float) -> Notice:
     notice = Notice(
-        site_id=site_id, status="open", window_start=now,
+        site_id=site_id, status=NoticeStatus.OPEN.value, window_start=now,
         window_end=now + timedelta(seconds=window_s),
         reference=f"SPN-{now:%Y%m%d}-{secrets.token_hex(4).upper()}",
         created_at=now, updated_at=now, reminder_count=0,
@@ -159,10 +162,10 @@ def _fresh_matches(session: Session, notice: Notice | None, matches: list[Match]
     for match in matches:
         key = (match.image_url, match.list_name)
         if match.id in gone and match.id not in live:
-            match.status = "removed"
+            match.status = MatchStatus.REMOVED.value
             result.already_removed += 1
             continue
-        match.status = "in_notice"
+        match.status = MatchStatus.IN_NOTICE.value
         if match.id in live or key in in_this:
             result.duplicates += 1
         elif key not in best:
@@ -183,7 +186,7 @@ def _add_items(session: Session, notice: Notice, matches: list[Match]) -> None:
             page_url=match.page_url, first_detected=match.created_at,
             list_name=match.list_name, source=match.source, category=match.category,
             label=match.label, algorithm=match.algorithm, distance=match.distance,
-            reference_id=f"{notice.reference}-{count}", status="open",
+            reference_id=f"{notice.reference}-{count}", status=NoticeItemStatus.OPEN.value,
         ))
     session.flush()
 
@@ -195,7 +198,7 @@ def seal_due(session: Session, *, clock: Clock, window_s: float) -> list[int]:
     notices; older databases may hold some)."""
     now = clock.now()
     due = list(session.scalars(
-        select(Notice).where(Notice.status == "open",
+        select(Notice).where(Notice.status == NoticeStatus.OPEN,
                              Notice.window_start <= now - timedelta(seconds=window_s))
         .order_by(Notice.id)
     ))
@@ -211,7 +214,7 @@ def send_now(session: Session, *, clock: Clock, actor: str, window_s: float,
 
     A listed notice that is not open raises `NoticeError` (nothing is changed)."""
     now = clock.now()
-    query = select(Notice).where(Notice.status == "open").order_by(Notice.id)
+    query = select(Notice).where(Notice.status == NoticeStatus.OPEN).order_by(Notice.id)
     if notice_ids is not None:
         query = select(Notice).where(Notice.id.in_(notice_ids)).order_by(Notice.id)
     notices = list(session.scalars(query))
@@ -220,7 +223,7 @@ def send_now(session: Session, *, clock: Clock, actor: str, window_s: float,
         for notice_id in notice_ids:
             if notice_id not in found:
                 raise NoticeNotFound(notice_id)
-            if found[notice_id].status != "open":
+            if found[notice_id].status != NoticeStatus.OPEN:
                 raise NoticeError(f"notice {notice_id} is {found[notice_id].status}, not "
                                   "waiting to be sent (resend it instead)")
     sealed = []
@@ -240,66 +243,46 @@ def _seal(session: Session, notice: Notice, now: datetime) -> bool:
     notice.window_end = now
     notice.updated_at = now
     if not item_count(session, notice.id):
-        notice.status = "closed"
+        notice.status = NoticeStatus.CLOSED.value
         audit(session, now, "system", "notice.closed_empty", f"notice:{notice.id}")
         return False
     site = session.get(Site, notice.site_id)
-    created = queue_deliveries(session, notice, site, kind="initial", now=now)
-    notice.status = "sent" if created else "failed"
+    created = queue_deliveries(session, notice, site, kind=DeliveryKind.INITIAL, now=now)
+    notice.status = (NoticeStatus.SENT if created else NoticeStatus.FAILED).value
     audit(session, now, "system", "notice.sealed", f"notice:{notice.id}",
           deliveries=created)
     return True
 
 
 def item_count(session: Session, notice_id: int) -> int:
-    return session.scalar(
-        select(func.count()).select_from(NoticeItem).where(NoticeItem.notice_id == notice_id)
-    ) or 0
+    return notices.item_count(session, notice_id)
 
 
-def queue_deliveries(session: Session, notice: Notice, site: Site | None, *, kind: str,
-                     now: datetime) -> int:
-    """Outbox rows for one message of `kind` to the site's channels. Returns how many."""
+def queue_deliveries(session: Session, notice, site, *, kind: str, now: datetime) -> int:
+    """Outbox rows for one message of `kind` to the site's channels (`site`: a row or a
+    `SiteRecord`; None: nowhere to send). Returns how many."""
     if site is None:
         return 0
     targets: list[tuple[str, str]] = []
-    if kind == "escalation":
+    if kind == DeliveryKind.ESCALATION:
         if site.abuse_email:
-            targets.append(("email", site.abuse_email))
+            targets.append((DeliveryChannel.EMAIL, site.abuse_email))
     else:
         if site.owner_email:
-            targets.append(("email", site.owner_email))
+            targets.append((DeliveryChannel.EMAIL, site.owner_email))
         if site.webhook_url:
-            targets.append(("webhook", site.webhook_url))
-    for channel, recipient in targets:
-        session.add(Delivery(
-            notice_id=notice.id, channel=channel, recipient=recipient, kind=kind,
-            status="pending", attempts=0, next_attempt_at=now, message_id=new_message_key(),
-            created_at=now,
-        ))
-    session.flush()
-    return len(targets)
+            targets.append((DeliveryChannel.WEBHOOK, site.webhook_url))
+    return deliveries.queue(session, notice.id, targets, kind=kind, now=now,
+                            message_ids=(new_message_key() for _ in targets))
 
 
 def last_notified_at(session: Session, notice_id: int) -> datetime | None:
     """When the owner was last told (initial or reminder): sent time, else queued time."""
-    rows = session.execute(
-        select(Delivery.sent_at, Delivery.created_at).where(
-            Delivery.notice_id == notice_id, Delivery.kind.in_(NOTIFY_KINDS),
-            Delivery.status != "failed",
-        )
-    ).all()
-    times = [sent or created for sent, created in rows]
-    return max(times) if times else None
+    return deliveries.last_notified_at(session, notice_id, NOTIFY_KINDS)
 
 
 def first_notified_at(session: Session, notice_id: int) -> datetime | None:
-    return session.scalar(
-        select(func.min(Delivery.sent_at)).where(
-            Delivery.notice_id == notice_id, Delivery.kind == "initial",
-            Delivery.sent_at.is_not(None),
-        )
-    )
+    return deliveries.first_sent_at(session, notice_id)
 
 
 @dataclass
@@ -328,14 +311,14 @@ def follow_up(session: Session, *, clock: Clock, reminder_after_s: float,
             continue
         site = session.get(Site, notice.site_id)
         if notice.reminder_count < max_reminders:
-            if queue_deliveries(session, notice, site, kind="reminder", now=now):
+            if queue_deliveries(session, notice, site, kind=DeliveryKind.REMINDER, now=now):
                 notice.reminder_count += 1
                 notice.updated_at = now
                 result.reminders.append(notice.id)
                 audit(session, now, "system", "notice.reminder", f"notice:{notice.id}",
                       number=notice.reminder_count)
         elif site is not None and site.abuse_email:
-            queue_deliveries(session, notice, site, kind="escalation", now=now)
+            queue_deliveries(session, notice, site, kind=DeliveryKind.ESCALATION, now=now)
             notice.escalated_at = now
             notice.updated_at = now
             result.escalations.append(notice.id)

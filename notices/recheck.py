@@ -16,13 +16,12 @@ import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from spinneret.notices.clock import Clock, SystemClock
 from spinneret.notices.coverage import live_item_notice
 from spinneret.notices.errors import NoticeError
-from spinneret.notices.policy import audit, first_notified_at
+from spinneret.notices.policy import audit
 from spinneret.notices.ports import (
     FetchedImage,
     FetchResult,
@@ -30,8 +29,10 @@ from spinneret.notices.ports import (
     RecheckPorts,
     StillMatches,
 )
-from spinneret.records.models import Match, Notice, NoticeItem
-from spinneret.records.types import ListedEntry
+from spinneret.records import deliveries
+from spinneret.records import notices as notices_repo
+from spinneret.records.states import NoticeItemStatus, NoticeStatus
+from spinneret.records.types import ListedEntry, NoticeRecord, RecheckDue
 
 log = logging.getLogger(__name__)
 
@@ -70,17 +71,6 @@ class RecheckResult:
     unknown: list[int] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class _Due:
-    item_id: int
-    url: str
-    status: str
-    #: The listed entries that matched the image when it was found (None: not recorded).
-    evidence: list[ListedEntry] | None
-    etag: str | None
-    last_modified: str | None
-
-
 class Rechecker:
     """`ports`: the fetcher and the hasher (needed to run a pass, not to list what is due)."""
 
@@ -92,7 +82,8 @@ class Rechecker:
         self.clock = clock or SystemClock()
         self.concurrency = concurrency
 
-    def due(self, session: Session, limit: int, notice_id: int | None = None) -> list[_Due]:
+    def due(self, session: Session, limit: int,
+            notice_id: int | None = None) -> list[RecheckDue]:
         """Items due a recheck; with `notice_id`, every item of that notice, due or not (an
         analyst asked for it)."""
         now = self.clock.now()
@@ -100,33 +91,9 @@ class Rechecker:
         removed_before = now - timedelta(seconds=self.settings.removed_recheck_interval_s)
         if notice_id is not None:
             open_before = removed_before = now
-        query = (
-            select(NoticeItem, Match)
-            .join(Notice, Notice.id == NoticeItem.notice_id)
-            .outerjoin(Match, Match.id == NoticeItem.match_id)
-            .where(Notice.status != "open")  # not yet notified: nothing to recheck
-        )
-        if notice_id is not None:
-            query = query.where(Notice.id == notice_id)
-        rows = session.execute(
-            query.where(or_(
-                and_(NoticeItem.status.in_(("open", "reappeared")),
-                     or_(NoticeItem.last_checked_at.is_(None),
-                         NoticeItem.last_checked_at <= open_before)),
-                and_(NoticeItem.status == "removed",
-                     or_(NoticeItem.last_checked_at.is_(None),
-                         NoticeItem.last_checked_at <= removed_before)),
-            ))
-            .order_by(NoticeItem.last_checked_at.is_not(None), NoticeItem.last_checked_at,
-                      NoticeItem.id)
-            .limit(limit)
-        ).all()
-        return [
-            _Due(item.id, item.image_url, item.status,
-                 None if match is None else _evidence(session, match),
-                 item.etag, item.last_modified)
-            for item, match in rows
-        ]
+        return notices_repo.due_for_recheck(session, open_before=open_before,
+                                            removed_before=removed_before, limit=limit,
+                                            notice_id=notice_id)
 
     async def run_once(self, limit: int = 500, notice_id: int | None = None) -> RecheckResult:
         with self.db.session() as session:
@@ -141,11 +108,11 @@ class Rechecker:
             await self._check_all(fetcher, due, result)
         return result
 
-    async def _check_all(self, fetcher: ImageFetcher, due: list[_Due],
+    async def _check_all(self, fetcher: ImageFetcher, due: list[RecheckDue],
                          result: RecheckResult) -> None:
         semaphore = asyncio.Semaphore(self.concurrency)
 
-        async def one(item: _Due) -> tuple[_Due, FetchedImage]:
+        async def one(item: RecheckDue) -> tuple[RecheckDue, FetchedImage]:
             async with semaphore:
                 return item, await fetcher.fetch(item.url, etag=item.etag,
                                                  last_modified=item.last_modified)
@@ -158,38 +125,36 @@ class Rechecker:
             )
             self._apply(item, fetched, found, reason, result)
 
-    def _apply(self, due: _Due, fetched: FetchedImage, found: str, reason: str | None,
+    def _apply(self, due: RecheckDue, fetched: FetchedImage, found: str, reason: str | None,
                result: RecheckResult) -> None:
         now = self.clock.now()
         result.checked += 1
         with self.db.session() as session:
-            item = session.get(NoticeItem, due.item_id)
-            notice = session.get(Notice, item.notice_id)
-            item.last_checked_at = now
-            if fetched.status in (200, 304):
-                item.etag = fetched.etag or item.etag
-                item.last_modified = fetched.last_modified or item.last_modified
-            elif fetched.status in (404, 410):
-                item.etag = item.last_modified = None
+            item = notices_repo.get_item(session, due.item_id)
+            notice = notices_repo.get(session, item.notice_id)
+            validated = fetched.status in (200, 304)  # other answers' validators mean nothing
+            notices_repo.record_check(
+                session, item.id, now, etag=fetched.etag if validated else None,
+                last_modified=fetched.last_modified if validated else None,
+                forget_validators=fetched.status in (404, 410))
+            active = item.status in (NoticeItemStatus.OPEN, NoticeItemStatus.REAPPEARED)
             if found == UNKNOWN:
                 result.unknown.append(item.id)
                 log.info("recheck %s: cannot tell (%s)", item.image_url,
                          fetched.error or fetched.status)
-            elif found == GONE and item.status in ("open", "reappeared"):
-                item.status = "removed"
-                item.removed_at = now
-                item.closed_reason = reason
-                notified = first_notified_at(session, notice.id) or notice.window_end
-                item.time_to_removal_s = max(0.0, (now - notified).total_seconds())
+            elif found == GONE and active:
+                notified = deliveries.first_sent_at(session, notice.id) or notice.window_end
+                time_to_removal_s = max(0.0, (now - notified).total_seconds())
+                notices_repo.close_item(session, item.id, now, reason=reason,
+                                        time_to_removal_s=time_to_removal_s)
                 result.removed.append(item.id)
                 audit(session, now, "system", "notice_item.removed", f"notice:{notice.id}",
-                      item=item.id, time_to_removal_s=item.time_to_removal_s, reason=reason)
-            elif found == PRESENT and item.status == "removed":
+                      item=item.id, time_to_removal_s=time_to_removal_s, reason=reason)
+            elif found == PRESENT and item.status == NoticeItemStatus.REMOVED:
                 newer = live_item_notice(session, notice.site_id, item.image_url,
                                          except_item_id=item.id)
                 if newer is None:
-                    item.status = "reappeared"
-                    item.closed_reason = None
+                    notices_repo.reopen_item(session, item.id)
                 # else a crawl found the re-upload first and a newer notice follows it: the
                 # owner hears about the URL once, so this item stays closed.
                 result.reappeared.append(item.id)
@@ -200,29 +165,10 @@ class Rechecker:
             self._update_notice(session, notice, now)
 
     @staticmethod
-    def _update_notice(session: Session, notice: Notice, now) -> None:
-        statuses = set(session.scalars(
-            select(NoticeItem.status).where(NoticeItem.notice_id == notice.id)))
-        if statuses == {"removed"} and notice.status != "removed":
-            notice.status = "removed"
-            notice.updated_at = now
-        elif "reappeared" in statuses and notice.status == "removed":
-            notice.status = "sent"  # live again: reminders resume
-            notice.updated_at = now
-
-
-def _evidence(session: Session, match: Match) -> list[ListedEntry]:
-    """The listed entries that matched this image when it was found: the item's own match and
-    every other match of the same image (URL and bytes) on the same list and listed image
-    (source id) — what the crawl's corroboration saw. Rejected reviews are not evidence."""
-    same_image = select(Match.algorithm, Match.entry_hash, Match.label, Match.source_id).where(
-        Match.image_url_key == match.image_url_key, Match.sha256 == match.sha256,
-        Match.list_name == match.list_name, Match.status != "reviewed_rejected")
-    if match.source_id:
-        same_image = same_image.where(Match.source_id == match.source_id)
-    else:
-        same_image = same_image.where(Match.algorithm == match.algorithm,
-                                      Match.entry_hash == match.entry_hash)
-    entries = {ListedEntry(*row) for row in session.execute(same_image.distinct())}
-    entries.add(ListedEntry(match.algorithm, match.entry_hash, match.label, match.source_id))
-    return sorted(entries, key=lambda e: (e.algorithm, e.hash, e.source_id))
+    def _update_notice(session: Session, notice: NoticeRecord, now) -> None:
+        statuses = notices_repo.item_statuses(session, notice.id)
+        if statuses == {NoticeItemStatus.REMOVED} and notice.status != NoticeStatus.REMOVED:
+            notices_repo.set_status(session, notice.id, NoticeStatus.REMOVED, now)
+        elif NoticeItemStatus.REAPPEARED in statuses and notice.status == NoticeStatus.REMOVED:
+            # live again: reminders resume
+            notices_repo.set_status(session, notice.id, NoticeStatus.SENT, now)

@@ -259,3 +259,64 @@ class ListedEntry:
     hash: str
     label: str = ""
     source_id: str = ""
+
+
+@dataclass(frozen=True)
+class DeliveryRecord:
+    """One outbox row: one message of one notice to one recipient on one channel."""
+
+    id: int
+    notice_id: int
+    channel: str
+    recipient: str
+    kind: str
+    status: str
+    attempts: int
+    next_attempt_at: datetime | None
+    last_error: str | None
+    message_id: str  # also the webhook idempotency key and the e-mail Message-ID
+    created_at: datetime
+    sent_at: datetime | None
+
+
+@dataclass(frozen=True)
+class NoticeRecord:
+    id: int
+    site_id: int
+    status: str
+    window_start: datetime
+    window_end: datetime
+    reference: str
+    created_at: datetime
+    updated_at: datetime
+    reminder_count: int
+    escalated_at: datetime | None
+    owner_token_nonce: str | None
+
+
+@dataclass(frozen=True)
+class NoticeItemRecord:
+    id: int
+    notice_id: int
+    match_id: int | None
+    image_url: str
+    status: str
+    removed_at: datetime | None
+    closed_reason: str | None
+    time_to_removal_s: float | None
+    last_checked_at: datetime | None
+    etag: str | None
+    last_modified: str | None
+
+
+@dataclass(frozen=True)
+class RecheckDue:
+    """A notice item due a recheck, with what the recheck compares the served image with."""
+
+    item_id: int
+    url: str
+    status: str
+    #: The listed entries that matched the image when it was found (None: not recorded).
+    evidence: list[ListedEntry] | None
+    etag: str | None
+    last_modified: str | None
