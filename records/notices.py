@@ -7,19 +7,22 @@ policy's business (`spinneret.notices`); here is only how it is stored.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from spinneret.records.models import Match, Notice, NoticeItem, Site
+from spinneret.records.models import Match, Notice, NoticeItem, OwnerResponse, Site
 from spinneret.records.sites import to_record as site_record
-from spinneret.records.states import MatchStatus, NoticeItemStatus, NoticeStatus
+from spinneret.records.states import MatchStatus, NoticeItemStatus, NoticeStatus, OwnerAction
 from spinneret.records.types import (
     ListedEntry,
     NoticeItemRecord,
     NoticeRecord,
+    OwnerResponseRecord,
     RecheckDue,
+    SiteItemRow,
     SiteRecord,
 )
 
@@ -36,7 +39,9 @@ def to_record(row: Notice) -> NoticeRecord:
 def item_record(row: NoticeItem) -> NoticeItemRecord:
     return NoticeItemRecord(
         id=row.id, notice_id=row.notice_id, match_id=row.match_id, image_url=row.image_url,
-        status=row.status, removed_at=row.removed_at, closed_reason=row.closed_reason,
+        page_url=row.page_url, first_detected=row.first_detected, list_name=row.list_name,
+        source=row.source, category=row.category, label=row.label, algorithm=row.algorithm,
+        distance=row.distance, reference_id=row.reference_id, status=row.status, removed_at=row.removed_at, closed_reason=row.closed_reason,
         time_to_removal_s=row.time_to_removal_s, last_checked_at=row.last_checked_at,
         etag=row.etag, last_modified=row.last_modified,
     )
@@ -45,6 +50,24 @@ def item_record(row: NoticeItem) -> NoticeItemRecord:
 def get(session: Session, notice_id: int) -> NoticeRecord | None:
     row = session.get(Notice, notice_id)
     return None if row is None else to_record(row)
+
+
+def listed(session: Session, *, site: str | None = None, statuses: Iterable[str] = (),
+           limit: int = 1000) -> list[NoticeRecord]:
+    """Notices oldest first, of the site named `site` and in `statuses` when given."""
+    query = select(Notice).join(Site, Site.id == Notice.site_id).order_by(Notice.id)
+    if site:
+        query = query.where(Site.name == site)
+    statuses = list(statuses)
+    if statuses:
+        query = query.where(Notice.status.in_(statuses))
+    return [to_record(row) for row in session.scalars(query.limit(limit))]
+
+
+def items_of(session: Session, notice_id: int) -> list[NoticeItemRecord]:
+    rows = session.scalars(select(NoticeItem).where(NoticeItem.notice_id == notice_id)
+                           .order_by(NoticeItem.id))
+    return [item_record(row) for row in rows]
 
 
 def site_of(session: Session, notice: NoticeRecord) -> SiteRecord | None:
@@ -67,6 +90,38 @@ def set_status(session: Session, notice_id: int, status: str, now: datetime, *,
     if window_end is not None:
         row.window_end = window_end
     session.flush()
+
+
+def items_by_site(session: Session) -> list[SiteItemRow]:
+    rows = session.execute(
+        select(Site.name, Notice.id, Notice.status, NoticeItem.status,
+               NoticeItem.time_to_removal_s)
+        .join(Notice, Notice.site_id == Site.id)
+        .join(NoticeItem, NoticeItem.notice_id == Notice.id))
+    return [SiteItemRow(*row) for row in rows]
+
+
+def touch(session: Session, notice_id: int, now: datetime) -> None:
+    """Something happened to the notice that changes no status (its updated time moves)."""
+    session.get(Notice, notice_id).updated_at = now
+    session.flush()
+
+
+# --- owner responses ------------------------------------------------------------------------
+
+
+def add_owner_response(session: Session, notice_id: int, action: str, comment: str, *,
+                       at: datetime, ip: str | None) -> None:
+    session.add(OwnerResponse(notice_id=notice_id, action=OwnerAction(action).value,
+                              comment=comment, at=at, ip=ip))
+    session.flush()
+
+
+def owner_responses(session: Session, notice_id: int) -> list[OwnerResponseRecord]:
+    rows = session.scalars(select(OwnerResponse).where(OwnerResponse.notice_id == notice_id)
+                           .order_by(OwnerResponse.id))
+    return [OwnerResponseRecord(id=r.id, notice_id=r.notice_id, action=r.action,
+                                comment=r.comment, at=r.at, ip=r.ip) for r in rows]
 
 
 # --- items and the recheck ------------------------------------------------------------------
@@ -131,6 +186,16 @@ def _evidence(session: Session, match: Match) -> list[ListedEntry]:
     entries = {ListedEntry(*row) for row in session.execute(same_image.distinct())}
     entries.add(ListedEntry(match.algorithm, match.entry_hash, match.label, match.source_id))
     return sorted(entries, key=lambda e: (e.algorithm, e.hash, e.source_id))
+
+
+def recheck_soon(session: Session, notice_id: int) -> None:
+    """Make the notice's live items due on the next recheck pass (the owner says removed)."""
+    session.execute(
+        update(NoticeItem)
+        .where(NoticeItem.notice_id == notice_id,
+               NoticeItem.status.in_((NoticeItemStatus.OPEN, NoticeItemStatus.REAPPEARED)))
+        .values(last_checked_at=None)
+        .execution_options(synchronize_session=False))
 
 
 def record_check(session: Session, item_id: int, now: datetime, *, etag: str | None,

@@ -300,6 +300,15 @@ class NoticeItemRecord:
     notice_id: int
     match_id: int | None
     image_url: str
+    page_url: str | None
+    first_detected: datetime
+    list_name: str
+    source: str
+    category: str
+    label: str
+    algorithm: str
+    distance: int
+    reference_id: str
     status: str
     removed_at: datetime | None
     closed_reason: str | None
@@ -320,3 +329,26 @@ class RecheckDue:
     evidence: list[ListedEntry] | None
     etag: str | None
     last_modified: str | None
+
+
+@dataclass(frozen=True)
+class OwnerResponseRecord:
+    """What a site owner answered through the notice's signed link."""
+
+    id: int
+    notice_id: int
+    action: str
+    comment: str
+    at: datetime
+    ip: str | None
+
+
+@dataclass(frozen=True)
+class SiteItemRow:
+    """One notice item with its notice and site, for per-site statistics."""
+
+    site: str
+    notice_id: int
+    notice_status: str
+    item_status: str
+    time_to_removal_s: float | None
