@@ -352,3 +352,25 @@ class SiteItemRow:
     notice_status: str
     item_status: str
     time_to_removal_s: float | None
+
+
+@dataclass(frozen=True)
+class DeploymentCounts:
+    """Whole-deployment totals for the metrics scrape."""
+
+    images_hashed: int
+    matches_by_decision: dict[str, int]
+    deliveries: list[tuple[str, str, int]]  # (channel, status, count)
+    times_to_removal_s: list[float]
+    pages_fetched: int  # as recorded in SQL
+    running_crawls: list[tuple[int, int]]  # (crawl id, pages recorded so far)
+
+
+@dataclass(frozen=True)
+class NoticeFigures:
+    """The dashboard's notice figures."""
+
+    still_online: int  # distinct image URLs in live items
+    open_notices: int
+    times_to_removal_s: list[float]
+    removed_at: list[datetime]  # removals since the day asked for
