@@ -22,12 +22,11 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from spinneret.notices.clock import Clock, as_utc
 from spinneret.notices.coverage import (
-    ACTIVE_ITEM_STATUSES,
     in_live_item_clause,
     match_ids_where,
     removed_since_found_clause,
@@ -37,15 +36,15 @@ from spinneret.notices.errors import NoticeError, NoticeNotFound
 from spinneret.notices.types import match_kind
 from spinneret.records import deliveries, notices
 from spinneret.records.audit import write_event
-from spinneret.records.models import Match, Notice, NoticeItem, Site
+from spinneret.records.models import Match
 from spinneret.records.states import (
     DeliveryChannel,
     DeliveryKind,
     MatchDecision,
     MatchStatus,
-    NoticeItemStatus,
     NoticeStatus,
 )
+from spinneret.records.types import NoticeRecord
 
 # Notices whose owner is still being asked to act.
 LIVE_NOTICE_STATUSES = (NoticeStatus.SENT, NoticeStatus.ACKNOWLEDGED)
@@ -117,35 +116,27 @@ def collect(session: Session, *, clock: Clock, window_s: float) -> CollectResult
     return result
 
 
-def window_end(notice: Notice, window_s: float) -> datetime:
+def window_end(notice: NoticeRecord, window_s: float) -> datetime:
     """When an open notice's window ends under the window setting in force now."""
     return notice.window_start + timedelta(seconds=window_s)
 
 
 def _collecting_notice(session: Session, site_id: int, now: datetime,
-                       window_s: float) -> Notice | None:
-    return session.scalars(
-        select(Notice).where(
-            Notice.site_id == site_id, Notice.status == NoticeStatus.OPEN,
-            Notice.window_start > now - timedelta(seconds=window_s),
-        ).order_by(Notice.id.desc()).limit(1)
-    ).first()
+                       window_s: float) -> NoticeRecord | None:
+    return notices.collecting(session, site_id,
+                              started_after=now - timedelta(seconds=window_s))
 
 
-def _new_notice(session: Session, site_id: int, now: datetime, window_s: float) -> Notice:
-    notice = Notice(
-        site_id=site_id, status=NoticeStatus.OPEN.value, window_start=now,
-        window_end=now + timedelta(seconds=window_s),
+def _new_notice(session: Session, site_id: int, now: datetime,
+                window_s: float) -> NoticeRecord:
+    return notices.open_new(
+        session, site_id, now=now, window_end=now + timedelta(seconds=window_s),
         reference=f"SPN-{now:%Y%m%d}-{secrets.token_hex(4).upper()}",
-        created_at=now, updated_at=now, reminder_count=0,
         owner_token_nonce=secrets.token_urlsafe(12),
     )
-    session.add(notice)
-    session.flush()
-    return notice
 
 
-def _fresh_matches(session: Session, notice: Notice | None, matches: list[Match],
+def _fresh_matches(session: Session, notice: NoticeRecord | None, matches: list[Match],
                    result: CollectResult) -> list[Match]:
     """The matches of one site that become items: one per URL and list, none covered.
 
@@ -155,9 +146,7 @@ def _fresh_matches(session: Session, notice: Notice | None, matches: list[Match]
     live = match_ids_where(session, ids, in_live_item_clause(
         except_notice_id=notice.id if notice is not None else None))
     gone = match_ids_where(session, ids, removed_since_found_clause())
-    in_this = set() if notice is None else {(url, list_name) for url, list_name in session.execute(
-        select(NoticeItem.image_url, NoticeItem.list_name)
-        .where(NoticeItem.notice_id == notice.id))}
+    in_this = set() if notice is None else notices.item_keys(session, notice.id)
     best: dict[tuple[str, str], Match] = {}
     for match in matches:
         key = (match.image_url, match.list_name)
@@ -177,18 +166,8 @@ def _fresh_matches(session: Session, notice: Notice | None, matches: list[Match]
     return list(best.values())
 
 
-def _add_items(session: Session, notice: Notice, matches: list[Match]) -> None:
-    count = item_count(session, notice.id)
-    for match in matches:
-        count += 1
-        session.add(NoticeItem(
-            notice_id=notice.id, match_id=match.id, image_url=match.image_url,
-            page_url=match.page_url, first_detected=match.created_at,
-            list_name=match.list_name, source=match.source, category=match.category,
-            label=match.label, algorithm=match.algorithm, distance=match.distance,
-            reference_id=f"{notice.reference}-{count}", status=NoticeItemStatus.OPEN.value,
-        ))
-    session.flush()
+def _add_items(session: Session, notice: NoticeRecord, matches: list[Match]) -> None:
+    notices.add_items(session, notice, [match.id for match in matches])
 
 
 def seal_due(session: Session, *, clock: Clock, window_s: float) -> list[int]:
@@ -197,11 +176,7 @@ def seal_due(session: Session, *, clock: Clock, window_s: float) -> list[int]:
     A notice without items is never sent: it is closed (`collect` does not create such
     notices; older databases may hold some)."""
     now = clock.now()
-    due = list(session.scalars(
-        select(Notice).where(Notice.status == NoticeStatus.OPEN,
-                             Notice.window_start <= now - timedelta(seconds=window_s))
-        .order_by(Notice.id)
-    ))
+    due = notices.open_notices(session, started_by=now - timedelta(seconds=window_s))
     sealed = [notice.id for notice in due if _seal(session, notice, now)]
     session.flush()
     return sealed
@@ -214,12 +189,9 @@ def send_now(session: Session, *, clock: Clock, actor: str, window_s: float,
 
     A listed notice that is not open raises `NoticeError` (nothing is changed)."""
     now = clock.now()
-    query = select(Notice).where(Notice.status == NoticeStatus.OPEN).order_by(Notice.id)
+    listed = notices.open_notices(session, ids=notice_ids)
     if notice_ids is not None:
-        query = select(Notice).where(Notice.id.in_(notice_ids)).order_by(Notice.id)
-    notices = list(session.scalars(query))
-    if notice_ids is not None:
-        found = {notice.id: notice for notice in notices}
+        found = {notice.id: notice for notice in listed}
         for notice_id in notice_ids:
             if notice_id not in found:
                 raise NoticeNotFound(notice_id)
@@ -227,7 +199,7 @@ def send_now(session: Session, *, clock: Clock, actor: str, window_s: float,
                 raise NoticeError(f"notice {notice_id} is {found[notice_id].status}, not "
                                   "waiting to be sent (resend it instead)")
     sealed = []
-    for notice in notices:
+    for notice in listed:
         planned = as_utc(window_end(notice, window_s))
         if _seal(session, notice, now):
             sealed.append(notice.id)
@@ -237,18 +209,17 @@ def send_now(session: Session, *, clock: Clock, actor: str, window_s: float,
     return sealed
 
 
-def _seal(session: Session, notice: Notice, now: datetime) -> bool:
+def _seal(session: Session, notice: NoticeRecord, now: datetime) -> bool:
     """End an open notice's window now: queue its deliveries (`sent`, or `failed` without
     a channel), or close it when it has no item. True when it was sealed."""
-    notice.window_end = now
-    notice.updated_at = now
     if not item_count(session, notice.id):
-        notice.status = NoticeStatus.CLOSED.value
+        notices.set_status(session, notice.id, NoticeStatus.CLOSED, now, window_end=now)
         audit(session, now, "system", "notice.closed_empty", f"notice:{notice.id}")
         return False
-    site = session.get(Site, notice.site_id)
+    site = notices.site_of(session, notice)
     created = queue_deliveries(session, notice, site, kind=DeliveryKind.INITIAL, now=now)
-    notice.status = (NoticeStatus.SENT if created else NoticeStatus.FAILED).value
+    notices.set_status(session, notice.id, NoticeStatus.SENT if created else NoticeStatus.FAILED,
+                       now, window_end=now)
     audit(session, now, "system", "notice.sealed", f"notice:{notice.id}",
           deliveries=created)
     return True
@@ -297,30 +268,22 @@ def follow_up(session: Session, *, clock: Clock, reminder_after_s: float,
     message, up to `max_reminders`; then one escalation to the site's abuse contact."""
     now = clock.now()
     result = FollowUpResult()
-    live = list(session.scalars(
-        select(Notice).where(Notice.status.in_(LIVE_NOTICE_STATUSES)).where(
-            exists().where(NoticeItem.notice_id == Notice.id,
-                           NoticeItem.status.in_(ACTIVE_ITEM_STATUSES))
-        ).order_by(Notice.id)
-    ))
-    for notice in live:
+    for notice in notices.with_live_items(session, LIVE_NOTICE_STATUSES):
         if notice.escalated_at is not None:
             continue
         last = last_notified_at(session, notice.id)
         if last is None or (now - last).total_seconds() < reminder_after_s:
             continue
-        site = session.get(Site, notice.site_id)
+        site = notices.site_of(session, notice)
         if notice.reminder_count < max_reminders:
             if queue_deliveries(session, notice, site, kind=DeliveryKind.REMINDER, now=now):
-                notice.reminder_count += 1
-                notice.updated_at = now
+                number = notices.count_reminder(session, notice.id, now)
                 result.reminders.append(notice.id)
                 audit(session, now, "system", "notice.reminder", f"notice:{notice.id}",
-                      number=notice.reminder_count)
+                      number=number)
         elif site is not None and site.abuse_email:
             queue_deliveries(session, notice, site, kind=DeliveryKind.ESCALATION, now=now)
-            notice.escalated_at = now
-            notice.updated_at = now
+            notices.mark_escalated(session, notice.id, now)
             result.escalations.append(notice.id)
             audit(session, now, "system", "notice.escalated", f"notice:{notice.id}",
                   to=site.abuse_email)

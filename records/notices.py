@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from spinneret.records.models import Match, Notice, NoticeItem, OwnerResponse, Site
@@ -99,6 +99,91 @@ def items_by_site(session: Session) -> list[SiteItemRow]:
         .join(Notice, Notice.site_id == Site.id)
         .join(NoticeItem, NoticeItem.notice_id == Notice.id))
     return [SiteItemRow(*row) for row in rows]
+
+
+def collecting(session: Session, site_id: int, *,
+               started_after: datetime) -> NoticeRecord | None:
+    """The site's newest open notice whose window started after `started_after`."""
+    row = session.scalars(
+        select(Notice).where(
+            Notice.site_id == site_id, Notice.status == NoticeStatus.OPEN,
+            Notice.window_start > started_after,
+        ).order_by(Notice.id.desc()).limit(1)).first()
+    return None if row is None else to_record(row)
+
+
+def open_new(session: Session, site_id: int, *, now: datetime, window_end: datetime,
+             reference: str, owner_token_nonce: str) -> NoticeRecord:
+    row = Notice(
+        site_id=site_id, status=NoticeStatus.OPEN.value, window_start=now,
+        window_end=window_end, reference=reference, created_at=now, updated_at=now,
+        reminder_count=0, owner_token_nonce=owner_token_nonce,
+    )
+    session.add(row)
+    session.flush()
+    return to_record(row)
+
+
+def open_notices(session: Session, *, started_by: datetime | None = None,
+                 ids: Iterable[int] | None = None) -> list[NoticeRecord]:
+    """Open notices (whose window started by `started_by`), oldest first; with `ids`, those
+    notices whatever their status."""
+    if ids is not None:
+        query = select(Notice).where(Notice.id.in_(list(ids)))
+    else:
+        query = select(Notice).where(Notice.status == NoticeStatus.OPEN)
+        if started_by is not None:
+            query = query.where(Notice.window_start <= started_by)
+    return [to_record(row) for row in session.scalars(query.order_by(Notice.id))]
+
+
+def with_live_items(session: Session, statuses: Iterable[str]) -> list[NoticeRecord]:
+    """Notices in `statuses` with at least one item still online, oldest first."""
+    rows = session.scalars(
+        select(Notice).where(Notice.status.in_(list(statuses))).where(
+            exists().where(NoticeItem.notice_id == Notice.id,
+                           NoticeItem.status.in_((NoticeItemStatus.OPEN,
+                                                  NoticeItemStatus.REAPPEARED)))
+        ).order_by(Notice.id))
+    return [to_record(row) for row in rows]
+
+
+def count_reminder(session: Session, notice_id: int, now: datetime) -> int:
+    """One more reminder queued; returns how many the notice has had."""
+    row = session.get(Notice, notice_id)
+    row.reminder_count += 1
+    row.updated_at = now
+    session.flush()
+    return row.reminder_count
+
+
+def mark_escalated(session: Session, notice_id: int, now: datetime) -> None:
+    row = session.get(Notice, notice_id)
+    row.escalated_at = row.updated_at = now
+    session.flush()
+
+
+def item_keys(session: Session, notice_id: int) -> set[tuple[str, str]]:
+    """(image URL, list) of every item of the notice."""
+    rows = session.execute(select(NoticeItem.image_url, NoticeItem.list_name)
+                           .where(NoticeItem.notice_id == notice_id))
+    return {(url, list_name) for url, list_name in rows}
+
+
+def add_items(session: Session, notice: NoticeRecord, match_ids: Iterable[int]) -> None:
+    """One open item per match, numbered on from the notice's last item."""
+    count = item_count(session, notice.id)
+    for match_id in match_ids:
+        match = session.get(Match, match_id)
+        count += 1
+        session.add(NoticeItem(
+            notice_id=notice.id, match_id=match.id, image_url=match.image_url,
+            page_url=match.page_url, first_detected=match.created_at,
+            list_name=match.list_name, source=match.source, category=match.category,
+            label=match.label, algorithm=match.algorithm, distance=match.distance,
+            reference_id=f"{notice.reference}-{count}", status=NoticeItemStatus.OPEN.value,
+        ))
+    session.flush()
 
 
 def touch(session: Session, notice_id: int, now: datetime) -> None:
