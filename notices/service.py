@@ -24,6 +24,7 @@ from spinneret.notices.review import ReviewItem, confirm_review, reject_review, 
 from spinneret.notices.stats import SiteStats, site_stats
 from spinneret.notices.types import NoticeView
 from spinneret.records.db import Database
+from spinneret.records.states import NoticeStatus
 
 
 @dataclass
@@ -87,7 +88,7 @@ class NoticeService:
     async def recheck_notice(self, notice_id: int, *, actor: str) -> RecheckResult:
         """Recheck every item of one sent notice now, whatever its schedule (audited)."""
         view = self.show(notice_id)  # NoticeNotFound
-        if view.status == "open":
+        if view.status == NoticeStatus.OPEN:
             raise NoticeError(f"notice {notice_id} has not been sent yet: nothing to recheck")
         checked = await self.rechecker().run_once(len(view.items), notice_id)
         with self.db.session() as session:
