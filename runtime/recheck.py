@@ -33,12 +33,11 @@ def still_matches(body: bytes, evidence: Sequence[ListedEntry | ListEntry], sett
 
 
 def recheck_ports(settings) -> RecheckPorts:
+    def compare(body: bytes, evidence: Sequence[ListedEntry]) -> bool:
+        return still_matches(body, evidence, settings)
+
     return RecheckPorts(open_fetcher=partial(ConditionalFetcher.from_settings, settings),
-                        still_matches=partial(_still_matches, settings=settings))
-
-
-def _still_matches(body: bytes, evidence: Sequence[ListedEntry], *, settings) -> bool:
-    return still_matches(body, evidence, settings)
+                        still_matches=compare)
 
 
 def notice_service(db: Database, settings, *, clock: Clock | None = None) -> NoticeService:
