@@ -9,15 +9,15 @@ import statistics
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import func, select
-
-from spinneret.notices.coverage import ACTIVE_ITEM_STATUSES
 from spinneret.notices.review import review_queue_depth
 from spinneret.records.db import Database
 from spinneret.records.matched_images import count_images
-from spinneret.records.models import Match, Notice, NoticeItem
+from spinneret.records.metrics import notice_figures
+from spinneret.records.models import Match
+from spinneret.records.states import NoticeStatus
 
-OPEN_NOTICE_STATUSES = ("open", "sent", "acknowledged", "disputed", "failed")
+OPEN_NOTICE_STATUSES = (NoticeStatus.OPEN, NoticeStatus.SENT, NoticeStatus.ACKNOWLEDGED,
+                        NoticeStatus.DISPUTED, NoticeStatus.FAILED)
 
 
 @dataclass(frozen=True)
@@ -57,15 +57,11 @@ def figures(db: Database, *, now: datetime | None = None, days: int = 30) -> Fig
         images_today, urls_today = count_images(
             session, (Match.created_at >= midnight, Match.list_kind == "block"))
         pending_review = review_queue_depth(session)
-        still_online = session.scalar(
-            select(func.count(func.distinct(NoticeItem.image_url)))
-            .where(NoticeItem.status.in_(ACTIVE_ITEM_STATUSES))) or 0
-        open_notices = session.scalar(select(func.count()).select_from(Notice)
-                                      .where(Notice.status.in_(OPEN_NOTICE_STATUSES))) or 0
-        ttr = list(session.scalars(select(NoticeItem.time_to_removal_s).where(
-            NoticeItem.time_to_removal_s.is_not(None))))
-        removed_at = list(session.scalars(select(NoticeItem.removed_at).where(
-            NoticeItem.removed_at >= datetime.combine(first_day, datetime.min.time(), UTC))))
+        notices = notice_figures(
+            session, open_statuses=OPEN_NOTICE_STATUSES,
+            removed_since=datetime.combine(first_day, datetime.min.time(), UTC))
+    still_online, open_notices = notices.still_online, notices.open_notices
+    ttr, removed_at = notices.times_to_removal_s, notices.removed_at
     per_day: dict[date, int] = {}
     for at in removed_at:
         per_day[at.date()] = per_day.get(at.date(), 0) + 1

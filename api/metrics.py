@@ -12,11 +12,11 @@ from prometheus_client.core import (
     HistogramMetricFamily,
     Metric,
 )
-from sqlalchemy import func, select
 
 from spinneret.crawler.frontier import stats_key
 from spinneret.notices.review import review_queue_depth
-from spinneret.records.models import Crawl, Delivery, ImageEvent, Match, NoticeItem
+from spinneret.records.metrics import deployment_counts
+from spinneret.records.states import MatchDecision
 
 log = logging.getLogger(__name__)
 
@@ -48,27 +48,18 @@ class SpinneretCollector:
 
     def _sql(self) -> Iterator[Metric]:
         with self._svc.db.session(readonly=True) as session:
-            hashed = session.scalar(select(func.count()).select_from(ImageEvent)
-                                    .where(ImageEvent.status == "hashed")) or 0
-            by_decision = session.execute(
-                select(Match.decision, func.count()).group_by(Match.decision)).all()
+            counts = deployment_counts(session)
             review = review_queue_depth(session)
-            deliveries = session.execute(
-                select(Delivery.channel, Delivery.status, func.count())
-                .group_by(Delivery.channel, Delivery.status)).all()
-            ttr = list(session.scalars(select(NoticeItem.time_to_removal_s).where(
-                NoticeItem.time_to_removal_s.is_not(None))))
-            pages = session.scalar(select(func.sum(Crawl.pages_fetched))) or 0
-            running = session.execute(select(Crawl.id, Crawl.pages_fetched)
-                                      .where(Crawl.status == "running")).all()
-        pages += self._pages_since_recorded(running)
+        hashed, by_decision = counts.images_hashed, counts.matches_by_decision
+        deliveries, ttr = counts.deliveries, counts.times_to_removal_s
+        pages = counts.pages_fetched + self._pages_since_recorded(counts.running_crawls)
         images = CounterMetricFamily("spinneret_images_hashed", "Images hashed (all crawls)")
         images.add_metric([], hashed)
         yield images
         matches = CounterMetricFamily("spinneret_matches", "Matches recorded, by decision",
                                       labels=["decision"])
-        for decision in ("auto", "review"):
-            matches.add_metric([decision], dict(by_decision).get(decision, 0))
+        for decision in MatchDecision:
+            matches.add_metric([decision.value], by_decision.get(decision, 0))
         yield matches
         queue = GaugeMetricFamily("spinneret_review_queue_depth",
                                   "Images waiting for an analyst (one review item each)")

@@ -18,8 +18,8 @@ from spinneret.matcher.hashing import HashOptions
 from spinneret.matcher.store import FingerprintStore
 from spinneret.notices.clock import Clock
 from spinneret.notices.links import OwnerLinks, load_secret_key
-from spinneret.notices.service import NoticeService
 from spinneret.records.db import Database
+from spinneret.runtime.recheck import notice_service
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ class Services:
         self.secret_key = load_secret_key(self.settings)
         self.auth = Auth(db, self.secret_key)
         self.links = OwnerLinks.from_settings(self.settings, clock=clock)
-        self.notices = NoticeService(db, self.settings, clock=clock)
+        self.notices = notice_service(db, self.settings, clock=clock)
         self.hash_options = HashOptions.from_settings(self.settings)
         self.crawls = CrawlManager(context)
         self.reports = ReportManager(self)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
-
 from spinneret.notices.owner import responses
 from spinneret.notices.types import NoticeView
+from spinneret.records.audit import of_target
 from spinneret.records.db import Database
-from spinneret.records.models import AuditEvent
+from spinneret.records.states import DeliveryStatus
+from spinneret.records.types import AuditRecord
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ def notice_timeline(db: Database, view: NoticeView) -> list[TimelineEvent]:
         events.append(TimelineEvent(d.created_at, f"{d.purpose} queued", to))
         if d.sent_at:
             events.append(TimelineEvent(d.sent_at, f"{d.purpose} sent", to))
-        elif d.status == "failed":
+        elif d.status == DeliveryStatus.FAILED:
             events.append(TimelineEvent(d.next_attempt_at or d.created_at,
                                         f"{d.purpose} failed", d.last_error or ""))
     for item in view.items:
@@ -38,19 +38,19 @@ def notice_timeline(db: Database, view: NoticeView) -> list[TimelineEvent]:
     with db.session(readonly=True) as session:
         for r in responses(session, view.id):
             events.append(TimelineEvent(r.at, f"owner: {r.action}", r.comment, "site owner"))
-        audit = session.scalars(select(AuditEvent).where(
-            AuditEvent.target == f"notice:{view.id}",
-            # Shown above from the notice itself: the owner's responses and removals.
-            ~AuditEvent.action.like("notice.owner_%"),
-            AuditEvent.action != "notice_item.removed").order_by(AuditEvent.id))
-        for e in audit:
-            if _request_done(e):
+        for e in of_target(session, f"notice:{view.id}"):
+            if _shown_above(e) or _request_done(e):
                 continue  # the change it made has its own event (notice.send_now, ...)
             events.append(TimelineEvent(e.at, e.action, _details(e.details), e.actor))
     return sorted(events, key=lambda e: e.at)
 
 
-def _request_done(event: AuditEvent) -> bool:
+def _shown_above(event: AuditRecord) -> bool:
+    """Told from the notice itself: the owner's responses and the removals."""
+    return event.action.startswith("notice.owner_") or event.action == "notice_item.removed"
+
+
+def _request_done(event: AuditRecord) -> bool:
     """A successful UI/API request's own audit entry (a refused one stays: it says who
     tried what and why it was refused)."""
     return (event.action.startswith(("ui.", "api."))

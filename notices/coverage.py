@@ -16,8 +16,9 @@ from sqlalchemy import and_, exists, select
 from sqlalchemy.orm import Session
 
 from spinneret.records.models import Match, Notice, NoticeItem, Suppression
+from spinneret.records.states import NoticeItemStatus
 
-ACTIVE_ITEM_STATUSES = ("open", "reappeared")
+ACTIVE_ITEM_STATUSES = (NoticeItemStatus.OPEN.value, NoticeItemStatus.REAPPEARED.value)
 
 
 def suppressed_clause():

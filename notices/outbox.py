@@ -19,19 +19,19 @@ import random
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from spinneret.notices.clock import Clock, SystemClock
 from spinneret.notices.errors import DeliveryError, NoticeError, NoticeNotFound
 from spinneret.notices.links import OwnerLinks, load_secret_key
-from spinneret.notices.policy import audit, item_count, queue_deliveries
+from spinneret.notices.policy import audit, queue_deliveries
 from spinneret.notices.queries import notice_view
 from spinneret.notices.readiness import refusal
 from spinneret.notices.render import Renderer, webhook_payload
 from spinneret.notices.smtp import SmtpSender, build_message
 from spinneret.notices.webhook import WebhookSender, webhook_secret
-from spinneret.records.models import Delivery, Notice, Site
+from spinneret.records import deliveries, notices
+from spinneret.records.states import DeliveryChannel, DeliveryKind, DeliveryStatus, NoticeStatus
 
 log = logging.getLogger(__name__)
 
@@ -116,28 +116,14 @@ class Outbox:
         now = self.clock.now()
         claims: list[Claim] = []
         with self.db.session() as session:
-            rows = session.execute(
-                select(Delivery).where(
-                    or_(
-                        and_(Delivery.status == "pending", Delivery.next_attempt_at <= now),
-                        and_(Delivery.status == "sending", Delivery.next_attempt_at <= now),
-                    )
-                ).order_by(Delivery.next_attempt_at, Delivery.id).limit(limit)
-            ).scalars().all()
-            for row in rows:
-                if row.status == "sending" and row.attempts >= self.max_attempts:
+            for row in deliveries.due(session, now, limit):
+                if row.status == DeliveryStatus.SENDING and row.attempts >= self.max_attempts:
                     self._finish_failed(session, row.id, row.attempts,
-                                        "sender stopped during the last attempt", "sending")
+                                        "sender stopped during the last attempt",
+                                        DeliveryStatus.SENDING)
                     continue
-                claimed = session.execute(
-                    update(Delivery)
-                    .where(Delivery.id == row.id, Delivery.status == row.status,
-                           Delivery.attempts == row.attempts)
-                    .values(status="sending", attempts=row.attempts + 1,
-                            next_attempt_at=now + timedelta(seconds=self.lease_s))
-                    .execution_options(synchronize_session=False)
-                ).rowcount
-                if claimed == 1:
+                lease_until = now + timedelta(seconds=self.lease_s)
+                if deliveries.claim(session, row, lease_until=lease_until):
                     claims.append(Claim(
                         delivery_id=row.id, notice_id=row.notice_id, channel=row.channel,
                         recipient=row.recipient, kind=row.kind, message_id=row.message_id,
@@ -147,18 +133,8 @@ class Outbox:
 
     def hold_due(self, limit: int, reason: str) -> list[int]:
         """Record `reason` on up to `limit` due pending deliveries, changing nothing else."""
-        now = self.clock.now()
         with self.db.session() as session:
-            ids = list(session.scalars(
-                select(Delivery.id).where(Delivery.status == "pending",
-                                          Delivery.next_attempt_at <= now)
-                .order_by(Delivery.next_attempt_at, Delivery.id).limit(limit)))
-            if ids:
-                session.execute(
-                    update(Delivery).where(Delivery.id.in_(ids), Delivery.status == "pending")
-                    .values(last_error=f"held: {reason}"[:2000])
-                    .execution_options(synchronize_session=False))
-        return ids
+            return deliveries.hold_due(session, self.clock.now(), limit, reason)
 
     # --- sending -------------------------------------------------------------------------
 
@@ -192,15 +168,16 @@ class Outbox:
     async def _send(self, claim: Claim) -> None:
         with self.db.session() as session:
             view = notice_view(session, claim.notice_id)
-            notice = session.get(Notice, claim.notice_id)
-            site = session.get(Site, notice.site_id)
-            created_at = session.get(Delivery, claim.delivery_id).created_at
-            number = reminder_number(session, claim) if claim.kind == "reminder" else None
+            notice = notices.get(session, claim.notice_id)
+            site = notices.site_of(session, notice)
+            created_at = deliveries.get(session, claim.delivery_id).created_at
+            number = (reminder_number(session, claim) if claim.kind == DeliveryKind.REMINDER
+                      else None)
             nonce = notice.owner_token_nonce or ""
             site_secret = site.webhook_secret if site else None
         # Issued at the delivery's creation so every resend carries the same link.
         owner_url = self.links.url(claim.notice_id, nonce=nonce, issued_at=created_at)
-        if claim.channel == "email":
+        if claim.channel == DeliveryChannel.EMAIL:
             content = self.renderer.mail(view, claim.kind, owner_url, reminder_number=number,
                                          issued_at=created_at)
             message = build_message(
@@ -209,7 +186,7 @@ class Outbox:
                 reply_to=self.reply_to,
             )
             await self.smtp.send(message)
-        elif claim.channel == "webhook":
+        elif claim.channel == DeliveryChannel.WEBHOOK:
             secret = (site_secret.encode() if site_secret
                       else webhook_secret(self.secret_key, view.site_id))
             await self.webhook.send(
@@ -224,14 +201,8 @@ class Outbox:
     def _record_sent(self, claim: Claim) -> str:
         now = self.clock.now()
         with self.db.session() as session:
-            done = session.execute(
-                update(Delivery)
-                .where(Delivery.id == claim.delivery_id, Delivery.status == "sending",
-                       Delivery.attempts == claim.attempt)
-                .values(status="sent", sent_at=now, next_attempt_at=None, last_error=None)
-                .execution_options(synchronize_session=False)
-            ).rowcount
-        if done != 1:
+            done = deliveries.mark_sent(session, claim.delivery_id, claim.attempt, now)
+        if not done:
             log.warning("delivery %s: claim lost before completion (sent again elsewhere?)",
                         claim.delivery_id)
             return "lost_claim"
@@ -242,63 +213,45 @@ class Outbox:
         with self.db.session() as session:
             if permanent or claim.attempt >= self.max_attempts:
                 done = self._finish_failed(session, claim.delivery_id, claim.attempt, error,
-                                           "sending")
+                                           DeliveryStatus.SENDING)
                 return "failed" if done else "lost_claim"
             delay = backoff_s(claim.attempt, base_s=self.backoff_base_s,
                               max_s=self.backoff_max_s, rng=self.rng)
-            done = session.execute(
-                update(Delivery)
-                .where(Delivery.id == claim.delivery_id, Delivery.status == "sending",
-                       Delivery.attempts == claim.attempt)
-                .values(status="pending", last_error=error[:2000],
-                        next_attempt_at=now + timedelta(seconds=delay))
-                .execution_options(synchronize_session=False)
-            ).rowcount
-        return "retrying" if done == 1 else "lost_claim"
+            done = deliveries.mark_retry(session, claim.delivery_id, claim.attempt, error,
+                                         now + timedelta(seconds=delay))
+        return "retrying" if done else "lost_claim"
 
     def _finish_failed(self, session: Session, delivery_id: int, attempt: int, error: str,
                        from_status: str) -> bool:
-        done = session.execute(
-            update(Delivery)
-            .where(Delivery.id == delivery_id, Delivery.status == from_status,
-                   Delivery.attempts == attempt)
-            .values(status="failed", last_error=error[:2000], next_attempt_at=None)
-            .execution_options(synchronize_session=False)
-        ).rowcount == 1
+        done = deliveries.mark_failed(session, delivery_id, attempt, error,
+                                      from_status=from_status)
         if done:
-            delivery = session.get(Delivery, delivery_id)
-            notice = session.get(Notice, delivery.notice_id)
-            initial = session.scalars(select(Delivery.status).where(
-                Delivery.notice_id == notice.id, Delivery.kind == "initial")).all()
-            if initial and all(status == "failed" for status in initial):
-                notice.status = "failed"
-                notice.updated_at = self.clock.now()
+            notice_id = deliveries.get(session, delivery_id).notice_id
+            if deliveries.every_initial_failed(session, notice_id):
+                notices.set_status(session, notice_id, NoticeStatus.FAILED, self.clock.now())
         return done
 
 
 def reminder_number(session: Session, claim: Claim) -> int:
     """Which reminder of its notice (1, 2, ...) a reminder delivery is, on its channel; the
     same on every retry, whatever was queued after it."""
-    return session.scalar(select(func.count()).select_from(Delivery).where(
-        Delivery.notice_id == claim.notice_id, Delivery.kind == "reminder",
-        Delivery.channel == claim.channel, Delivery.id <= claim.delivery_id,
-    )) or 1
+    return deliveries.reminder_number(session, claim.notice_id, claim.channel,
+                                      claim.delivery_id)
 
 
 def resend(session: Session, notice_id: int, *, clock: Clock, actor: str = "cli") -> int:
     """Queue the notice again to the site's current channels (new Message-IDs)."""
-    notice = session.get(Notice, notice_id)
+    notice = notices.get(session, notice_id)
     if notice is None:
         raise NoticeNotFound(notice_id)
-    if not item_count(session, notice.id):
+    if not notices.item_count(session, notice.id):
         raise NoticeError(f"notice {notice_id} has no items: nothing to send")
     now = clock.now()
-    created = queue_deliveries(session, notice, session.get(Site, notice.site_id),
-                               kind="initial", now=now)
-    if created and notice.status in ("failed", "open"):
+    created = queue_deliveries(session, notice, notices.site_of(session, notice),
+                               kind=DeliveryKind.INITIAL, now=now)
+    if created and notice.status in (NoticeStatus.FAILED, NoticeStatus.OPEN):
         # An open notice is sealed now, so its window's end does not queue it a second time.
-        notice.window_end = min(notice.window_end, now)
-        notice.status = "sent"
-        notice.updated_at = now
+        notices.set_status(session, notice.id, NoticeStatus.SENT, now,
+                           window_end=min(notice.window_end, now))
     audit(session, now, actor, "notice.resend", f"notice:{notice.id}", deliveries=created)
     return created

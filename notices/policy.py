@@ -22,12 +22,11 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from spinneret.notices.clock import Clock, as_utc
 from spinneret.notices.coverage import (
-    ACTIVE_ITEM_STATUSES,
     in_live_item_clause,
     match_ids_where,
     removed_since_found_clause,
@@ -36,18 +35,21 @@ from spinneret.notices.coverage import (
 from spinneret.notices.errors import NoticeError, NoticeNotFound
 from spinneret.notices.recipients import email_recipients
 from spinneret.notices.types import match_kind
+from spinneret.records import deliveries, notices
 from spinneret.records.audit import write_event
-from spinneret.records.models import (
-    Delivery,
-    Match,
-    Notice,
-    NoticeItem,
-    Site,
+from spinneret.records.models import Match
+from spinneret.records.states import (
+    DeliveryChannel,
+    DeliveryKind,
+    MatchDecision,
+    MatchStatus,
+    NoticeStatus,
 )
+from spinneret.records.types import NoticeRecord
 
 # Notices whose owner is still being asked to act.
-LIVE_NOTICE_STATUSES = ("sent", "acknowledged")
-NOTIFY_KINDS = ("initial", "reminder")
+LIVE_NOTICE_STATUSES = (NoticeStatus.SENT, NoticeStatus.ACKNOWLEDGED)
+NOTIFY_KINDS = (DeliveryKind.INITIAL, DeliveryKind.REMINDER)
 
 
 @dataclass
@@ -84,8 +86,8 @@ def collect(session: Session, *, clock: Clock, window_s: float) -> CollectResult
     now = clock.now()
     result = CollectResult()
     pending = select(Match).where(
-        ((Match.status == "new") & (Match.decision == "auto"))
-        | (Match.status == "reviewed_confirmed"),
+        ((Match.status == MatchStatus.NEW) & (Match.decision == MatchDecision.AUTO))
+        | (Match.status == MatchStatus.REVIEWED_CONFIRMED),
         Match.list_kind == "block",
     ).order_by(Match.id)
     matches = list(session.scalars(pending))
@@ -95,7 +97,7 @@ def collect(session: Session, *, clock: Clock, window_s: float) -> CollectResult
     by_site: dict[int, list[Match]] = defaultdict(list)
     for match in matches:
         if match.id in suppressed_ids:
-            match.status = "suppressed"
+            match.status = MatchStatus.SUPPRESSED.value
             result.suppressed += 1
         else:
             by_site[match.site_id].append(match)
@@ -115,35 +117,27 @@ def collect(session: Session, *, clock: Clock, window_s: float) -> CollectResult
     return result
 
 
-def window_end(notice: Notice, window_s: float) -> datetime:
+def window_end(notice: NoticeRecord, window_s: float) -> datetime:
     """When an open notice's window ends under the window setting in force now."""
     return notice.window_start + timedelta(seconds=window_s)
 
 
 def _collecting_notice(session: Session, site_id: int, now: datetime,
-                       window_s: float) -> Notice | None:
-    return session.scalars(
-        select(Notice).where(
-            Notice.site_id == site_id, Notice.status == "open",
-            Notice.window_start > now - timedelta(seconds=window_s),
-        ).order_by(Notice.id.desc()).limit(1)
-    ).first()
+                       window_s: float) -> NoticeRecord | None:
+    return notices.collecting(session, site_id,
+                              started_after=now - timedelta(seconds=window_s))
 
 
-def _new_notice(session: Session, site_id: int, now: datetime, window_s: float) -> Notice:
-    notice = Notice(
-        site_id=site_id, status="open", window_start=now,
-        window_end=now + timedelta(seconds=window_s),
+def _new_notice(session: Session, site_id: int, now: datetime,
+                window_s: float) -> NoticeRecord:
+    return notices.open_new(
+        session, site_id, now=now, window_end=now + timedelta(seconds=window_s),
         reference=f"SPN-{now:%Y%m%d}-{secrets.token_hex(4).upper()}",
-        created_at=now, updated_at=now, reminder_count=0,
         owner_token_nonce=secrets.token_urlsafe(12),
     )
-    session.add(notice)
-    session.flush()
-    return notice
 
 
-def _fresh_matches(session: Session, notice: Notice | None, matches: list[Match],
+def _fresh_matches(session: Session, notice: NoticeRecord | None, matches: list[Match],
                    result: CollectResult) -> list[Match]:
     """The matches of one site that become items: one per URL and list, none covered.
 
@@ -153,17 +147,15 @@ def _fresh_matches(session: Session, notice: Notice | None, matches: list[Match]
     live = match_ids_where(session, ids, in_live_item_clause(
         except_notice_id=notice.id if notice is not None else None))
     gone = match_ids_where(session, ids, removed_since_found_clause())
-    in_this = set() if notice is None else {(url, list_name) for url, list_name in session.execute(
-        select(NoticeItem.image_url, NoticeItem.list_name)
-        .where(NoticeItem.notice_id == notice.id))}
+    in_this = set() if notice is None else notices.item_keys(session, notice.id)
     best: dict[tuple[str, str], Match] = {}
     for match in matches:
         key = (match.image_url, match.list_name)
         if match.id in gone and match.id not in live:
-            match.status = "removed"
+            match.status = MatchStatus.REMOVED.value
             result.already_removed += 1
             continue
-        match.status = "in_notice"
+        match.status = MatchStatus.IN_NOTICE.value
         if match.id in live or key in in_this:
             result.duplicates += 1
         elif key not in best:
@@ -175,18 +167,8 @@ def _fresh_matches(session: Session, notice: Notice | None, matches: list[Match]
     return list(best.values())
 
 
-def _add_items(session: Session, notice: Notice, matches: list[Match]) -> None:
-    count = item_count(session, notice.id)
-    for match in matches:
-        count += 1
-        session.add(NoticeItem(
-            notice_id=notice.id, match_id=match.id, image_url=match.image_url,
-            page_url=match.page_url, first_detected=match.created_at,
-            list_name=match.list_name, source=match.source, category=match.category,
-            label=match.label, algorithm=match.algorithm, distance=match.distance,
-            reference_id=f"{notice.reference}-{count}", status="open",
-        ))
-    session.flush()
+def _add_items(session: Session, notice: NoticeRecord, matches: list[Match]) -> None:
+    notices.add_items(session, notice, [match.id for match in matches])
 
 
 def seal_due(session: Session, *, clock: Clock, window_s: float) -> list[int]:
@@ -195,11 +177,7 @@ def seal_due(session: Session, *, clock: Clock, window_s: float) -> list[int]:
     A notice without items is never sent: it is closed (`collect` does not create such
     notices; older databases may hold some)."""
     now = clock.now()
-    due = list(session.scalars(
-        select(Notice).where(Notice.status == "open",
-                             Notice.window_start <= now - timedelta(seconds=window_s))
-        .order_by(Notice.id)
-    ))
+    due = notices.open_notices(session, started_by=now - timedelta(seconds=window_s))
     sealed = [notice.id for notice in due if _seal(session, notice, now)]
     session.flush()
     return sealed
@@ -212,20 +190,17 @@ def send_now(session: Session, *, clock: Clock, actor: str, window_s: float,
 
     A listed notice that is not open raises `NoticeError` (nothing is changed)."""
     now = clock.now()
-    query = select(Notice).where(Notice.status == "open").order_by(Notice.id)
+    listed = notices.open_notices(session, ids=notice_ids)
     if notice_ids is not None:
-        query = select(Notice).where(Notice.id.in_(notice_ids)).order_by(Notice.id)
-    notices = list(session.scalars(query))
-    if notice_ids is not None:
-        found = {notice.id: notice for notice in notices}
+        found = {notice.id: notice for notice in listed}
         for notice_id in notice_ids:
             if notice_id not in found:
                 raise NoticeNotFound(notice_id)
-            if found[notice_id].status != "open":
+            if found[notice_id].status != NoticeStatus.OPEN:
                 raise NoticeError(f"notice {notice_id} is {found[notice_id].status}, not "
                                   "waiting to be sent (resend it instead)")
     sealed = []
-    for notice in notices:
+    for notice in listed:
         planned = as_utc(window_end(notice, window_s))
         if _seal(session, notice, now):
             sealed.append(notice.id)
@@ -235,73 +210,52 @@ def send_now(session: Session, *, clock: Clock, actor: str, window_s: float,
     return sealed
 
 
-def _seal(session: Session, notice: Notice, now: datetime) -> bool:
+def _seal(session: Session, notice: NoticeRecord, now: datetime) -> bool:
     """End an open notice's window now: queue its deliveries (`sent`, or `failed` without
     a channel), or close it when it has no item. True when it was sealed."""
-    notice.window_end = now
-    notice.updated_at = now
     if not item_count(session, notice.id):
-        notice.status = "closed"
+        notices.set_status(session, notice.id, NoticeStatus.CLOSED, now, window_end=now)
         audit(session, now, "system", "notice.closed_empty", f"notice:{notice.id}")
         return False
-    site = session.get(Site, notice.site_id)
-    created = queue_deliveries(session, notice, site, kind="initial", now=now)
-    notice.status = "sent" if created else "failed"
+    site = notices.site_of(session, notice)
+    created = queue_deliveries(session, notice, site, kind=DeliveryKind.INITIAL, now=now)
+    notices.set_status(session, notice.id, NoticeStatus.SENT if created else NoticeStatus.FAILED,
+                       now, window_end=now)
     audit(session, now, "system", "notice.sealed", f"notice:{notice.id}",
           deliveries=created)
     return True
 
 
 def item_count(session: Session, notice_id: int) -> int:
-    return session.scalar(
-        select(func.count()).select_from(NoticeItem).where(NoticeItem.notice_id == notice_id)
-    ) or 0
+    return notices.item_count(session, notice_id)
 
 
-def queue_deliveries(session: Session, notice: Notice, site: Site | None, *, kind: str,
-                     now: datetime) -> int:
-    """Outbox rows for one message of `kind` to the site's channels. Returns how many."""
+def queue_deliveries(session: Session, notice, site, *, kind: str, now: datetime) -> int:
+    """Outbox rows for one message of `kind` to the site's channels (`site`: a row or a
+    `SiteRecord`; None: nowhere to send). Returns how many."""
     if site is None:
         return 0
     targets: list[tuple[str, str, str]] = []  # channel, recipient, where it came from
-    if kind == "escalation":
+    if kind == DeliveryKind.ESCALATION:
         if site.abuse_email:
-            targets.append(("email", site.abuse_email, "registered"))
+            targets.append((DeliveryChannel.EMAIL, site.abuse_email, "registered"))
     else:
         # The owner e-mail as registered, or an override, or a looked-up contact.
-        targets.extend(("email", email, source)
+        targets.extend((DeliveryChannel.EMAIL, email, source)
                        for email, source in email_recipients(session, site))
         if site.webhook_url:
-            targets.append(("webhook", site.webhook_url, "registered"))
-    for channel, recipient, source in targets:
-        session.add(Delivery(
-            notice_id=notice.id, channel=channel, recipient=recipient, kind=kind,
-            status="pending", attempts=0, next_attempt_at=now, message_id=new_message_key(),
-            created_at=now, recipient_source=source,
-        ))
-    session.flush()
-    return len(targets)
+            targets.append((DeliveryChannel.WEBHOOK, site.webhook_url, "registered"))
+    return deliveries.queue(session, notice.id, targets, kind=kind, now=now,
+                            message_ids=(new_message_key() for _ in targets))
 
 
 def last_notified_at(session: Session, notice_id: int) -> datetime | None:
     """When the owner was last told (initial or reminder): sent time, else queued time."""
-    rows = session.execute(
-        select(Delivery.sent_at, Delivery.created_at).where(
-            Delivery.notice_id == notice_id, Delivery.kind.in_(NOTIFY_KINDS),
-            Delivery.status != "failed",
-        )
-    ).all()
-    times = [sent or created for sent, created in rows]
-    return max(times) if times else None
+    return deliveries.last_notified_at(session, notice_id, NOTIFY_KINDS)
 
 
 def first_notified_at(session: Session, notice_id: int) -> datetime | None:
-    return session.scalar(
-        select(func.min(Delivery.sent_at)).where(
-            Delivery.notice_id == notice_id, Delivery.kind == "initial",
-            Delivery.sent_at.is_not(None),
-        )
-    )
+    return deliveries.first_sent_at(session, notice_id)
 
 
 @dataclass
@@ -316,30 +270,22 @@ def follow_up(session: Session, *, clock: Clock, reminder_after_s: float,
     message, up to `max_reminders`; then one escalation to the site's abuse contact."""
     now = clock.now()
     result = FollowUpResult()
-    live = list(session.scalars(
-        select(Notice).where(Notice.status.in_(LIVE_NOTICE_STATUSES)).where(
-            exists().where(NoticeItem.notice_id == Notice.id,
-                           NoticeItem.status.in_(ACTIVE_ITEM_STATUSES))
-        ).order_by(Notice.id)
-    ))
-    for notice in live:
+    for notice in notices.with_live_items(session, LIVE_NOTICE_STATUSES):
         if notice.escalated_at is not None:
             continue
         last = last_notified_at(session, notice.id)
         if last is None or (now - last).total_seconds() < reminder_after_s:
             continue
-        site = session.get(Site, notice.site_id)
+        site = notices.site_of(session, notice)
         if notice.reminder_count < max_reminders:
-            if queue_deliveries(session, notice, site, kind="reminder", now=now):
-                notice.reminder_count += 1
-                notice.updated_at = now
+            if queue_deliveries(session, notice, site, kind=DeliveryKind.REMINDER, now=now):
+                number = notices.count_reminder(session, notice.id, now)
                 result.reminders.append(notice.id)
                 audit(session, now, "system", "notice.reminder", f"notice:{notice.id}",
-                      number=notice.reminder_count)
+                      number=number)
         elif site is not None and site.abuse_email:
-            queue_deliveries(session, notice, site, kind="escalation", now=now)
-            notice.escalated_at = now
-            notice.updated_at = now
+            queue_deliveries(session, notice, site, kind=DeliveryKind.ESCALATION, now=now)
+            notices.mark_escalated(session, notice.id, now)
             result.escalations.append(notice.id)
             audit(session, now, "system", "notice.escalated", f"notice:{notice.id}",
                   to=site.abuse_email)

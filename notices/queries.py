@@ -4,19 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from spinneret.notices.errors import NoticeNotFound
-from spinneret.notices.policy import first_notified_at, window_end
+from spinneret.notices.policy import window_end
 from spinneret.notices.types import DeliveryView, NoticeItemView, NoticeView, match_kind
-from spinneret.records.models import Delivery, Notice, NoticeItem, Site
+from spinneret.records import deliveries, notices
+from spinneret.records.states import NoticeStatus
+from spinneret.records.types import NoticeRecord
 
 
 def notice_view(session: Session, notice_id: int, *,
                 window_s: float | None = None) -> NoticeView:
     """`window_s`: the batching window in force, so an open notice says when it goes out."""
-    notice = session.get(Notice, notice_id)
+    notice = notices.get(session, notice_id)
     if notice is None:
         raise NoticeNotFound(notice_id)
     return _view(session, notice, window_s)
@@ -26,34 +27,24 @@ def list_notices(
     session: Session, *, site: str | None = None, statuses: Iterable[str] = (),
     limit: int = 1000, window_s: float | None = None,
 ) -> list[NoticeView]:
-    query = select(Notice).join(Site, Site.id == Notice.site_id).order_by(Notice.id)
-    if site:
-        query = query.where(Site.name == site)
-    statuses = list(statuses)
-    if statuses:
-        query = query.where(Notice.status.in_(statuses))
     return [_view(session, notice, window_s)
-            for notice in session.scalars(query.limit(limit))]
+            for notice in notices.listed(session, site=site, statuses=statuses, limit=limit)]
 
 
-def _view(session: Session, notice: Notice, window_s: float | None) -> NoticeView:
-    site = session.get(Site, notice.site_id)
-    items = session.scalars(
-        select(NoticeItem).where(NoticeItem.notice_id == notice.id).order_by(NoticeItem.id)
-    )
-    deliveries = session.scalars(
-        select(Delivery).where(Delivery.notice_id == notice.id).order_by(Delivery.id)
-    )
+def _view(session: Session, notice: NoticeRecord, window_s: float | None) -> NoticeView:
+    site = notices.site_of(session, notice)
     ends = notice.window_end
-    if notice.status == "open" and window_s is not None:
+    is_open = notice.status == NoticeStatus.OPEN
+    if is_open and window_s is not None:
         ends = window_end(notice, window_s)
     return NoticeView(
         id=notice.id, reference=notice.reference, site_id=notice.site_id,
         site_name=site.name if site else "", site_url=site.base_url if site else "",
         status=notice.status, created_at=notice.created_at,
-        window_ends_at=ends, sends_at=ends if notice.status == "open" else None,
-        sent_at=first_notified_at(session, notice.id),
-        closed_at=None if notice.status not in ("removed", "closed") else notice.updated_at,
+        window_ends_at=ends, sends_at=ends if is_open else None,
+        sent_at=deliveries.first_sent_at(session, notice.id),
+        closed_at=(notice.updated_at if notice.status in (NoticeStatus.REMOVED,
+                                                           NoticeStatus.CLOSED) else None),
         reminders_sent=notice.reminder_count, escalated_at=notice.escalated_at,
         items=[
             NoticeItemView(
@@ -64,7 +55,7 @@ def _view(session: Session, notice: Notice, window_s: float | None) -> NoticeVie
                 match_kind=match_kind(i.algorithm), status=i.status, removed_at=i.removed_at,
                 time_to_removal_s=i.time_to_removal_s, closed_reason=i.closed_reason,
             )
-            for i in items
+            for i in notices.items_of(session, notice.id)
         ],
         deliveries=[
             DeliveryView(
@@ -74,6 +65,6 @@ def _view(session: Session, notice: Notice, window_s: float | None) -> NoticeVie
                 last_error=d.last_error, created_at=d.created_at,
                 recipient_source=d.recipient_source,
             )
-            for d in deliveries
+            for d in deliveries.of_notice(session, notice.id)
         ],
     )

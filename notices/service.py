@@ -19,6 +19,7 @@ from spinneret.notices.policy import (
     seal_due,
     send_now,
 )
+from spinneret.notices.ports import RecheckPorts
 from spinneret.notices.queries import list_notices, notice_view
 from spinneret.notices.recheck import Rechecker, RecheckResult
 from spinneret.notices.recipients import sites_needing_lookup
@@ -27,6 +28,7 @@ from spinneret.notices.stats import SiteStats, site_stats
 from spinneret.notices.types import NoticeView
 from spinneret.records.db import Database
 from spinneret.records.sites import to_record
+from spinneret.records.states import NoticeStatus
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +41,12 @@ class PolicyResult:
 
 
 class NoticeService:
+    """`recheck`: the recheck's fetcher and hasher (`spinneret.runtime.recheck` wires them);
+    without them everything but the recheck works."""
+
     def __init__(self, db: Database, settings, *, clock: Clock | None = None,
-                 rng: random.Random | None = None, contact_lookup: dict | None = None) -> None:
+                 rng: random.Random | None = None, recheck: RecheckPorts | None = None,
+                 contact_lookup: dict | None = None) -> None:
         """`contact_lookup`: `ContactResolver` options (tests: `http_resolver`,
         `addresses`)."""
         self.contact_lookup = dict(contact_lookup or {})
@@ -48,12 +54,17 @@ class NoticeService:
         self.settings = settings
         self.clock = clock or SystemClock()
         self.rng = rng
+        self.recheck_ports = recheck
 
     @classmethod
-    def from_settings(cls, settings, *, clock: Clock | None = None) -> NoticeService:
+    def from_settings(cls, settings, *, clock: Clock | None = None,
+                      recheck: RecheckPorts | None = None) -> NoticeService:
         db = Database.from_settings(settings)
         db.upgrade()
-        return cls(db, settings, clock=clock)
+        return cls(db, settings, clock=clock, recheck=recheck)
+
+    def rechecker(self) -> Rechecker:
+        return Rechecker(self.db, self.settings, ports=self.recheck_ports, clock=self.clock)
 
     # --- grouping and outbox ------------------------------------------------------------
 
@@ -102,21 +113,17 @@ class NoticeService:
                 log.exception("contact lookup for site %s failed", site.name)
         return found
 
-    async def recheck_once(self, limit: int = 500, fetcher=None) -> tuple[RecheckResult,
-                                                                           FollowUpResult]:
+    async def recheck_once(self, limit: int = 500) -> tuple[RecheckResult, FollowUpResult]:
         """One recheck pass over due items, then reminders/escalations for what is still up."""
-        checked = await Rechecker(self.db, self.settings, clock=self.clock,
-                                  fetcher=fetcher).run_once(limit)
+        checked = await self.rechecker().run_once(limit)
         return checked, self.follow_up()
 
-    async def recheck_notice(self, notice_id: int, *, actor: str, fetcher=None
-                             ) -> RecheckResult:
+    async def recheck_notice(self, notice_id: int, *, actor: str) -> RecheckResult:
         """Recheck every item of one sent notice now, whatever its schedule (audited)."""
         view = self.show(notice_id)  # NoticeNotFound
-        if view.status == "open":
+        if view.status == NoticeStatus.OPEN:
             raise NoticeError(f"notice {notice_id} has not been sent yet: nothing to recheck")
-        checked = await Rechecker(self.db, self.settings, clock=self.clock,
-                                  fetcher=fetcher).run_once(len(view.items), notice_id)
+        checked = await self.rechecker().run_once(len(view.items), notice_id)
         with self.db.session() as session:
             audit(session, self.clock.now(), actor, "notice.recheck", f"notice:{notice_id}",
                   checked=checked.checked, removed=len(checked.removed),

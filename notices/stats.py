@@ -6,10 +6,10 @@ import statistics
 from collections import defaultdict
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from spinneret.records.models import Notice, NoticeItem, Site
+from spinneret.records import notices as notices_repo
+from spinneret.records.states import NoticeItemStatus, NoticeStatus
 
 
 @dataclass(frozen=True)
@@ -35,25 +35,21 @@ def percentile(values: list[float], fraction: float) -> float | None:
 
 
 def site_stats(session: Session) -> list[SiteStats]:
-    rows = session.execute(
-        select(Site.name, Notice.id, Notice.status, NoticeItem.status,
-               NoticeItem.time_to_removal_s)
-        .join(Notice, Notice.site_id == Site.id)
-        .join(NoticeItem, NoticeItem.notice_id == Notice.id)
-    ).all()
+    rows = notices_repo.items_by_site(session)
     counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     notices: dict[str, set[int]] = defaultdict(set)
     ttr: dict[str, list[float]] = defaultdict(list)
-    for site, notice_id, notice_status, item_status, time_to_removal in rows:
-        notices[site].add(notice_id)
-        if notice_status == "disputed" and item_status != "removed":
+    for row in rows:
+        site, removed = row.site, row.item_status == NoticeItemStatus.REMOVED
+        notices[site].add(row.notice_id)
+        if row.notice_status == NoticeStatus.DISPUTED and not removed:
             counts[site]["disputed"] += 1
-        elif item_status == "removed":
+        elif removed:
             counts[site]["removed"] += 1
         else:
             counts[site]["open"] += 1
-        if item_status == "removed" and time_to_removal is not None:
-            ttr[site].append(time_to_removal)
+        if removed and row.time_to_removal_s is not None:
+            ttr[site].append(row.time_to_removal_s)
     return [
         SiteStats(
             site=site, open=counts[site]["open"], removed=counts[site]["removed"],

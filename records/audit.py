@@ -30,6 +30,13 @@ def to_record(row: AuditEvent) -> AuditRecord:
     )
 
 
+def of_target(session: Session, target: str) -> list[AuditRecord]:
+    """Every event about `target`, oldest first, inside the caller's session."""
+    rows = session.scalars(select(AuditEvent).where(AuditEvent.target == target)
+                           .order_by(AuditEvent.id))
+    return [to_record(row) for row in rows]
+
+
 class AuditLog:
     def __init__(self, db: Database) -> None:
         self._db = db

@@ -9,9 +9,10 @@ from spinneret.records.db import Database
 from spinneret.records.errors import CrawlNotFound, InvalidCrawlState, SiteNotFound
 from spinneret.records.models import CRAWL_STATUSES, Crawl, ImageEvent, Report, Site
 from spinneret.records.sqltypes import utcnow
+from spinneret.records.states import CrawlStatus, ImageEventStatus
 from spinneret.records.types import CrawlFinish, CrawlRecord
 
-END_STATUSES = ("finished", "failed", "stopped")
+END_STATUSES = (CrawlStatus.FINISHED.value, CrawlStatus.FAILED.value, CrawlStatus.STOPPED.value)
 
 
 def _to_record(row: Crawl, site_name: str) -> CrawlRecord:
@@ -42,10 +43,10 @@ def image_counts(session: Session, crawl_id: int) -> tuple[int, int, dict[str, i
         .where(ImageEvent.crawl_id == crawl_id)
         .group_by(ImageEvent.status, ImageEvent.skip_reason)
     ).all()
-    hashed = sum(n for status, _, n in rows if status == "hashed")
+    hashed = sum(n for status, _, n in rows if status == ImageEventStatus.HASHED)
     reasons: dict[str, int] = {}
     for status, reason, n in rows:
-        if status == "skipped":
+        if status == ImageEventStatus.SKIPPED:
             reasons[reason or "unknown"] = reasons.get(reason or "unknown", 0) + n
     return hashed, sum(reasons.values()), reasons
 
@@ -60,7 +61,7 @@ class CrawlRepository:
             site = session.get(Site, site_id)
             if site is None:
                 raise SiteNotFound(site_id)
-            row = Crawl(site_id=site_id, status="queued", skipped_reasons={}, errors={},
+            row = Crawl(site_id=site_id, status=CrawlStatus.QUEUED.value, skipped_reasons={}, errors={},
                         urls_skipped={})
             session.add(row)
             session.flush()
@@ -72,7 +73,7 @@ class CrawlRepository:
             row, site_name = _load(session, crawl_id)
             if row.status in END_STATUSES:
                 raise InvalidCrawlState(f"crawl {crawl_id} is already {row.status}")
-            row.status = "running"
+            row.status = CrawlStatus.RUNNING.value
             if row.started_at is None:
                 row.started_at = utcnow()
             session.flush()

@@ -18,7 +18,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from spinneret.records.errors import DatabaseUnavailable, MissingDatabaseDriver
+from spinneret.records.errors import DatabaseUnavailable, MissingDatabaseDriver, RecordsError
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -85,24 +85,6 @@ def _sqlite_engine(url: URL, **kwargs: Any) -> Engine:
         connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
     return engine
-
-
-@contextlib.contextmanager
-def _sqlite_foreign_keys_off(connection: Any) -> Iterator[None]:
-    """SQLite alters a table by copying it and dropping the old one (Alembic's batch mode);
-    with foreign keys on, that drop deletes every row referencing it (ON DELETE CASCADE).
-    Migrations run with them off, as SQLite's documentation prescribes for such changes;
-    the pragma only takes effect outside a transaction, so it is set on the driver's
-    connection before the migration's transaction begins."""
-    if connection.dialect.name != "sqlite":
-        yield
-        return
-    driver = connection.connection.driver_connection
-    driver.execute("PRAGMA foreign_keys = OFF")
-    try:
-        yield
-    finally:
-        driver.execute("PRAGMA foreign_keys = ON")
 
 
 def alembic_config() -> Config:
@@ -178,14 +160,26 @@ class Database:
     def _migrate(self, run: Any) -> None:
         cfg = alembic_config()
         try:
-            with self.engine.connect() as connection, _sqlite_foreign_keys_off(connection):
-                with connection.begin():
-                    if connection.dialect.name == "postgresql":
-                        connection.exec_driver_sql(
-                            f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK_ID})"
-                        )
-                    cfg.attributes["connection"] = connection
-                    run(cfg)
+            with self.engine.connect() as connection:
+                sqlite = connection.dialect.name == "sqlite"
+                if sqlite:
+                    # SQLite rebuilds a table to change its constraints (copy, drop,
+                    # rename); with foreign keys on, the drop would cascade into the rows
+                    # that point at it. The pragma only takes effect outside a transaction.
+                    connection.connection.dbapi_connection.execute("PRAGMA foreign_keys = OFF")
+                try:
+                    with connection.begin():
+                        if connection.dialect.name == "postgresql":
+                            connection.exec_driver_sql(
+                                f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK_ID})"
+                            )
+                        cfg.attributes["connection"] = connection
+                        run(cfg)
+                        if sqlite:
+                            _refuse_dangling_references(connection)
+                finally:
+                    if sqlite:
+                        connection.connection.dbapi_connection.execute("PRAGMA foreign_keys = ON")
         except OperationalError as exc:
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
             raise DatabaseUnavailable(
@@ -194,3 +188,11 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _refuse_dangling_references(connection: Any) -> None:
+    """With foreign keys off nothing checked them during the migration: check now, inside
+    its transaction, so a migration that broke a reference is rolled back."""
+    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        raise RecordsError(f"migration left rows pointing at nothing: {broken[:5]}")

@@ -21,6 +21,7 @@ from spinneret.records.errors import InvalidImageRecord
 from spinneret.records.image_hashes import insert_hashes
 from spinneret.records.models import MATCH_DECISIONS, ImageEvent, Match, SeenImage, Suppression
 from spinneret.records.sqltypes import url_key, utcnow
+from spinneret.records.states import ImageEventStatus, MatchStatus
 from spinneret.records.types import (
     ImageEventRecord,
     MatchRecordInput,
@@ -70,8 +71,8 @@ def _insert_matches(
             source=m.source, algorithm=m.algorithm, entry_hash=m.entry_hash,
             query_hash=m.query_hash, distance=m.distance, label=m.label,
             source_id=m.source_id, decision=m.decision,
-            status="suppressed"
-            if (m.list_name, m.algorithm, m.entry_hash) in suppressed else "new",
+            status=(MatchStatus.SUPPRESSED if (m.list_name, m.algorithm, m.entry_hash)
+                    in suppressed else MatchStatus.NEW).value,
             created_at=now, updated_at=now,
         )
         for m in matches
@@ -101,7 +102,7 @@ class ImageRecorder:
         key = url_key(image_url)
         with self._db.session() as session:
             if not self._claim(session, crawl_id, site_id, key, image_url, sha256, page_url,
-                               "hashed", None):
+                               ImageEventStatus.HASHED.value, None):
                 return False
             now = utcnow()
             upsert = _insert(session, SeenImage).values(
@@ -160,7 +161,8 @@ class ImageRecorder:
         sha256 = _check_sha256(sha256) if sha256 else ""
         with self._db.session() as session:
             return self._claim(session, crawl_id, site_id, url_key(image_url), image_url,
-                               sha256, page_url, "skipped", reason.strip())
+                               sha256, page_url, ImageEventStatus.SKIPPED.value,
+                               reason.strip())
 
     def _claim(
         self, session: Session, crawl_id: int, site_id: int, key: str, url: str, sha256: str,

@@ -2,7 +2,8 @@
 
 Every timestamp is timezone-aware UTC (`UTCDateTime`). Unique constraints make recording
 idempotent: a retried or duplicated task hits them and is counted as "already recorded".
-Status columns are plain strings; the allowed values are the `*_STATUSES` tuples below.
+Status columns are strings holding a `records.states` vocabulary; a check constraint per
+column (migration 0004) refuses anything else. The `*_STATUSES` tuples are their values.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Boolean,
+    CheckConstraint,
     Float,
     ForeignKey,
     Index,
@@ -26,6 +28,21 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from spinneret.records.sqltypes import UTCDateTime, utcnow
+from spinneret.records.states import (
+    CrawlStatus,
+    DeliveryChannel,
+    DeliveryKind,
+    DeliveryStatus,
+    ImageEventStatus,
+    MatchDecision,
+    MatchStatus,
+    NoticeItemStatus,
+    NoticeStatus,
+    OwnerAction,
+    ReviewDecision,
+    check_sql,
+    values,
+)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -35,19 +52,17 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-CRAWL_STATUSES = ("queued", "running", "finished", "failed", "stopped")
-IMAGE_EVENT_STATUSES = ("hashed", "skipped")
-MATCH_DECISIONS = ("auto", "review")
-MATCH_STATUSES = (
-    "new", "in_notice", "reviewed_confirmed", "reviewed_rejected", "suppressed", "removed",
-)
-REVIEW_DECISIONS = ("confirm", "reject")
-NOTICE_STATUSES = ("open", "sent", "acknowledged", "removed", "disputed", "closed", "failed")
-NOTICE_ITEM_STATUSES = ("open", "removed", "reappeared")
-DELIVERY_CHANNELS = ("email", "webhook")
-DELIVERY_KINDS = ("initial", "reminder", "escalation")
-DELIVERY_STATUSES = ("pending", "sending", "sent", "failed")
-OWNER_ACTIONS = ("acknowledge", "removed", "dispute")
+CRAWL_STATUSES = values(CrawlStatus)
+IMAGE_EVENT_STATUSES = values(ImageEventStatus)
+MATCH_DECISIONS = values(MatchDecision)
+MATCH_STATUSES = values(MatchStatus)
+REVIEW_DECISIONS = values(ReviewDecision)
+NOTICE_STATUSES = values(NoticeStatus)
+NOTICE_ITEM_STATUSES = values(NoticeItemStatus)
+DELIVERY_CHANNELS = values(DeliveryChannel)
+DELIVERY_KINDS = values(DeliveryKind)
+DELIVERY_STATUSES = values(DeliveryStatus)
+OWNER_ACTIONS = values(OwnerAction)
 TOKEN_ROLES = ("admin", "analyst", "viewer")
 CONTACT_SOURCES = ("override", "registered", "security.txt", "rdap")
 SITE_ORIGINS = ("registered", "reported")  # reported: created for a reported URL's host
@@ -57,6 +72,11 @@ REPORT_STATUSES = ("queued", "fetched", "matched", "noticed", "removed", "no_mat
 
 SHA256_LEN = 64
 SHORT = 255
+
+
+def one_of(column: str, states) -> CheckConstraint:
+    """The column admits only `states` (named ck_<table>_<column> by the convention)."""
+    return CheckConstraint(check_sql(column, states), name=column)
 
 
 class Base(DeclarativeBase):
@@ -96,11 +116,12 @@ class Crawl(Base):
     __table_args__ = (
         Index("ix_crawls_site_id_created_at", "site_id", "created_at"),
         Index("ix_crawls_status", "status"),
+        one_of("status", CrawlStatus),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
-    status: Mapped[str] = mapped_column(String(20), default="queued")
+    status: Mapped[str] = mapped_column(String(20), default=CrawlStatus.QUEUED.value)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
@@ -166,6 +187,7 @@ class ImageEvent(Base):
     __table_args__ = (
         UniqueConstraint("crawl_id", "url_key", "sha256"),
         Index("ix_image_events_crawl_id_status", "crawl_id", "status"),
+        one_of("status", ImageEventStatus),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -195,6 +217,8 @@ class Match(Base):
         Index("uq_matches_retro_image_entry", "image_url_key", "sha256", "list_name",
               "algorithm", "entry_hash", unique=True, sqlite_where=text("crawl_id IS NULL"),
               postgresql_where=text("crawl_id IS NULL")),
+        one_of("decision", MatchDecision),
+        one_of("status", MatchStatus),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -215,7 +239,7 @@ class Match(Base):
     label: Mapped[str] = mapped_column(Text, default="")
     source_id: Mapped[str] = mapped_column(String(SHORT), default="")
     decision: Mapped[str] = mapped_column(String(20))
-    status: Mapped[str] = mapped_column(String(30), default="new")
+    status: Mapped[str] = mapped_column(String(30), default=MatchStatus.NEW.value)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -275,11 +299,14 @@ class EntryFeedback(Base):
 
 class Notice(Base):
     __tablename__ = "notices"
-    __table_args__ = (Index("ix_notices_site_id_status", "site_id", "status"),)
+    __table_args__ = (
+        Index("ix_notices_site_id_status", "site_id", "status"),
+        one_of("status", NoticeStatus),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
-    status: Mapped[str] = mapped_column(String(20), default="open")
+    status: Mapped[str] = mapped_column(String(20), default=NoticeStatus.OPEN.value)
     window_start: Mapped[datetime]
     window_end: Mapped[datetime]
     reference: Mapped[str] = mapped_column(String(100), unique=True)
@@ -295,6 +322,7 @@ class NoticeItem(Base):
     __table_args__ = (
         UniqueConstraint("notice_id", "match_id"),
         Index("ix_notice_items_status_last_checked_at", "status", "last_checked_at"),
+        one_of("status", NoticeItemStatus),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -310,7 +338,7 @@ class NoticeItem(Base):
     algorithm: Mapped[str] = mapped_column(String(50))
     distance: Mapped[int] = mapped_column(Integer)
     reference_id: Mapped[str] = mapped_column(String(SHORT), default="")
-    status: Mapped[str] = mapped_column(String(20), default="open")
+    status: Mapped[str] = mapped_column(String(20), default=NoticeItemStatus.OPEN.value)
     removed_at: Mapped[datetime | None]
     #: Why the recheck closed the item (e.g. "HTTP 404", "no longer matches"); None if open.
     closed_reason: Mapped[str | None] = mapped_column(Text)
@@ -325,14 +353,17 @@ class Delivery(Base):
     __table_args__ = (
         Index("ix_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
         Index("ix_deliveries_notice_id", "notice_id"),
+        one_of("channel", DeliveryChannel),
+        one_of("kind", DeliveryKind),
+        one_of("status", DeliveryStatus),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     notice_id: Mapped[int] = mapped_column(ForeignKey("notices.id", ondelete="CASCADE"))
     channel: Mapped[str] = mapped_column(String(20))
     recipient: Mapped[str] = mapped_column(Text)
-    kind: Mapped[str] = mapped_column(String(20), default="initial")
-    status: Mapped[str] = mapped_column(String(20), default="pending")
+    kind: Mapped[str] = mapped_column(String(20), default=DeliveryKind.INITIAL.value)
+    status: Mapped[str] = mapped_column(String(20), default=DeliveryStatus.PENDING.value)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
@@ -378,6 +409,7 @@ class ContactOverride(Base):
 
 class OwnerResponse(Base):
     __tablename__ = "owner_responses"
+    __table_args__ = (one_of("action", OwnerAction),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     notice_id: Mapped[int] = mapped_column(

@@ -301,3 +301,129 @@ class StoredHashColumn:
 
     def __len__(self) -> int:
         return len(self.owners)
+
+
+@dataclass(frozen=True)
+class ListedEntry:
+    """A listed hash as a match recorded it: what a recheck compares the served image with."""
+
+    algorithm: str
+    hash: str
+    label: str = ""
+    source_id: str = ""
+
+
+@dataclass(frozen=True)
+class DeliveryRecord:
+    """One outbox row: one message of one notice to one recipient on one channel."""
+
+    id: int
+    notice_id: int
+    channel: str
+    recipient: str
+    kind: str
+    status: str
+    attempts: int
+    next_attempt_at: datetime | None
+    last_error: str | None
+    message_id: str  # also the webhook idempotency key and the e-mail Message-ID
+    created_at: datetime
+    sent_at: datetime | None
+    recipient_source: str = "registered"  # override, registered, security.txt or rdap
+
+
+@dataclass(frozen=True)
+class NoticeRecord:
+    id: int
+    site_id: int
+    status: str
+    window_start: datetime
+    window_end: datetime
+    reference: str
+    created_at: datetime
+    updated_at: datetime
+    reminder_count: int
+    escalated_at: datetime | None
+    owner_token_nonce: str | None
+
+
+@dataclass(frozen=True)
+class NoticeItemRecord:
+    id: int
+    notice_id: int
+    match_id: int | None
+    image_url: str
+    page_url: str | None
+    first_detected: datetime
+    list_name: str
+    source: str
+    category: str
+    label: str
+    algorithm: str
+    distance: int
+    reference_id: str
+    status: str
+    removed_at: datetime | None
+    closed_reason: str | None
+    time_to_removal_s: float | None
+    last_checked_at: datetime | None
+    etag: str | None
+    last_modified: str | None
+
+
+@dataclass(frozen=True)
+class RecheckDue:
+    """A notice item due a recheck, with what the recheck compares the served image with."""
+
+    item_id: int
+    url: str
+    status: str
+    #: The listed entries that matched the image when it was found (None: not recorded).
+    evidence: list[ListedEntry] | None
+    etag: str | None
+    last_modified: str | None
+
+
+@dataclass(frozen=True)
+class OwnerResponseRecord:
+    """What a site owner answered through the notice's signed link."""
+
+    id: int
+    notice_id: int
+    action: str
+    comment: str
+    at: datetime
+    ip: str | None
+
+
+@dataclass(frozen=True)
+class SiteItemRow:
+    """One notice item with its notice and site, for per-site statistics."""
+
+    site: str
+    notice_id: int
+    notice_status: str
+    item_status: str
+    time_to_removal_s: float | None
+
+
+@dataclass(frozen=True)
+class DeploymentCounts:
+    """Whole-deployment totals for the metrics scrape."""
+
+    images_hashed: int
+    matches_by_decision: dict[str, int]
+    deliveries: list[tuple[str, str, int]]  # (channel, status, count)
+    times_to_removal_s: list[float]
+    pages_fetched: int  # as recorded in SQL
+    running_crawls: list[tuple[int, int]]  # (crawl id, pages recorded so far)
+
+
+@dataclass(frozen=True)
+class NoticeFigures:
+    """The dashboard's notice figures."""
+
+    still_online: int  # distinct image URLs in live items
+    open_notices: int
+    times_to_removal_s: list[float]
+    removed_at: list[datetime]  # removals since the day asked for

@@ -27,6 +27,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 
+from spinneret.crawler.conditional import ConditionalFetcher
 from spinneret.matcher.algorithms import HashValue
 from spinneret.matcher.columns import EntryColumns
 from spinneret.matcher.errors import ListNotFound, UnhashableImage
@@ -35,7 +36,8 @@ from spinneret.matcher.matching import Match, Matcher, Thresholds
 from spinneret.matcher.retro_index import SeenHashIndex
 from spinneret.matcher.service import hash_for_matching, variant_algorithms
 from spinneret.matcher.store import FingerprintStore
-from spinneret.notices.recheck import GONE, PRESENT, HttpImageFetcher, ImageFetcher, verdict
+from spinneret.notices.ports import ImageFetcher
+from spinneret.notices.recheck import GONE, PRESENT, verdict
 from spinneret.records.image_hashes import ImageHashRepository
 from spinneret.records.images import ImageRecorder
 from spinneret.records.types import MatchRecordInput, SeenImageRecord, StoredHash
@@ -161,7 +163,7 @@ class RetroMatcher:
             if self.fetcher is not None:
                 await self._check_all(self.fetcher, sightings, matcher, wanted, counts)
             else:
-                async with HttpImageFetcher.from_settings(self.settings) as fetcher:
+                async with ConditionalFetcher.from_settings(self.settings) as fetcher:
                     await self._check_all(fetcher, sightings, matcher, wanted, counts)
         return RetroResult(
             name, version, new_entries=new_entries, candidates=len(contents),
@@ -202,8 +204,9 @@ class RetroMatcher:
                 return seen, await fetcher.fetch(seen.url, etag=None, last_modified=None)
 
         for seen, fetched in await asyncio.gather(*(one(s) for s in sightings)):
+            # Served or gone only: whether it still matches is the live matcher's call below.
             found, _reason = verdict(fetched, previous="open", evidence=None,
-                                     settings=self.settings)
+                                     still_matches=_never_asked)
             if found == GONE:
                 counts.gone += 1
                 continue
@@ -308,3 +311,9 @@ def start_retro_match(context, name: str, version: int) -> RetroResult:
         return queued
     return asyncio.run(RetroMatcher(context.store, context.db, context.settings).run(
         name, version))
+
+
+def _never_asked(body: bytes, evidence) -> bool:
+    # `verdict` compares bodies only when given evidence; retro-match gives none and lets the
+    # live matcher decide on the fetched body instead.
+    raise AssertionError("verdict compared a body without evidence")

@@ -18,6 +18,7 @@ from spinneret.records.images import ImageRecorder
 from spinneret.runtime.context import AppContext
 from spinneret.runtime.ledger import TaskLedger, redeliver_stale
 from spinneret.runtime.pipeline import ImageProcessor, audit_quarantine
+from spinneret.runtime.recheck import notice_service
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ class WorkerState:
 
     @functools.cached_property
     def notices(self) -> NoticeService:
-        return NoticeService(self.context.db, self.context.settings)
+        return notice_service(self.context.db, self.context.settings)
 
     def close(self) -> None:
         self._sweeper.stop()

@@ -20,7 +20,7 @@ from spinneret.matcher.errors import PluginError
 from spinneret.matcher.hashing import HashOptions
 from spinneret.matcher.matching import Matcher, Thresholds
 from spinneret.matcher.store import FingerprintStore, ListEntry
-from spinneret.notices.recheck import still_matches
+from spinneret.runtime.recheck import still_matches
 from spinneret.records.crawls import CrawlRepository
 from spinneret.records.images import ImageRecorder
 from spinneret.records.matches import MatchRepository

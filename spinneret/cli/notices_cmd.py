@@ -19,10 +19,11 @@ from spinneret.notices.render import duration_words
 from spinneret.notices.service import NoticeService
 from spinneret.notices.types import NoticeView
 from spinneret.records.models import NOTICE_STATUSES
+from spinneret.runtime.recheck import notice_service_from_settings
 
 
 def _service() -> NoticeService:
-    return NoticeService.from_settings(get_settings())
+    return notice_service_from_settings(get_settings())
 
 
 def _when(value) -> str:

@@ -24,12 +24,12 @@ from spinneret.matcher.hashing import HashOptions, hash_image
 from spinneret.matcher.store import ListEntry
 from spinneret.notices.outbox import OutboxResult
 from spinneret.notices.recheck import RecheckResult
-from spinneret.notices.service import NoticeService
 from spinneret.records.errors import SiteNotFound
 from spinneret.records.sites import SiteRepository
 from spinneret.records.types import NewSite
 from spinneret.runtime.context import AppContext
 from spinneret.runtime.crawling import CrawlSummary, child_env
+from spinneret.runtime.recheck import notice_service
 
 DEMO_LIST = "demo-authority"
 #: Imported after the crawl: hashes of photos the crawl saw but no list named then.
@@ -173,7 +173,7 @@ async def run_demo_loop(
         if not notices:
             await _retro_match(context, site, outcome)
             return outcome
-        service = NoticeService(context.db, context.settings)
+        service = notice_service(context.db, context.settings)
         outcome.sent = await service.send_once()
         # The owner takes down every other listed image; the recheck should notice.
         for image in site.listed[::2]:

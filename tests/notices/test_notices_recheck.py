@@ -13,8 +13,8 @@ from sqlalchemy import select
 
 from spinneret.matcher.hashing import HashOptions, hash_image
 from spinneret.notices.review import ALREADY_REMOVED
-from spinneret.notices.service import NoticeService
 from spinneret.records.models import AuditEvent, Match
+from spinneret.runtime.recheck import notice_service
 from tests.notices.conftest import image_of
 from tests.notices.smtp_server import free_port
 
@@ -60,7 +60,7 @@ async def test_removed_with_time_to_removal_then_reappeared(db, settings, clock,
     settings.notice_batch_window_s = 0
     settings.recheck_interval_s = 3600
     settings.removed_recheck_interval_s = 7 * 86400
-    service = NoticeService(db, settings, clock=clock)
+    service = notice_service(db, settings, clock=clock)
     phash = hash_image(test_site.body, HashOptions(algorithms=("phash",))).get("phash").hex
     site = make_site()
     record_match(site, test_site.url, algorithm="phash", distance=2, query_hash=phash,
@@ -103,7 +103,7 @@ async def test_removed_with_time_to_removal_then_reappeared(db, settings, clock,
 async def test_changed_content_counts_as_removed(db, settings, clock, make_site, record_match,
                                                  test_site):
     settings.notice_batch_window_s = 0
-    service = NoticeService(db, settings, clock=clock)
+    service = notice_service(db, settings, clock=clock)
     phash = hash_image(test_site.body, HashOptions(algorithms=("phash",))).get("phash").hex
     site = make_site()
     record_match(site, test_site.url, algorithm="phash", distance=2, query_hash=phash,
@@ -128,7 +128,7 @@ async def test_private_address_refused_without_permission(db, settings, clock, m
                                                           record_match, test_site):
     settings.notice_batch_window_s = 0
     settings.allow_private_networks = False
-    service = NoticeService(db, settings, clock=clock)
+    service = notice_service(db, settings, clock=clock)
     site = make_site()
     record_match(site, test_site.url, algorithm="phash", distance=2, query_hash="0" * 16)
     service.apply_policy()
@@ -149,7 +149,7 @@ def test_still_matches_compares_every_variant_the_crawl_looks_up():
     from spinneret.demo import edits
     from spinneret.demo.images import generate
     from spinneret.matcher.store import ListEntry
-    from spinneret.notices.recheck import still_matches
+    from spinneret.runtime.recheck import still_matches
 
     settings = Settings(match_dihedral=True)
     original = generate(21, (640, 480))
@@ -176,7 +176,7 @@ async def test_match_found_before_the_removal_is_not_notified_after_it(
     Once the image is removed, confirming that review (or a late auto match found before the
     removal) must not send a fresh notice; a sighting after the removal must."""
     settings.notice_batch_window_s = 0
-    service = NoticeService(db, settings, clock=clock)
+    service = notice_service(db, settings, clock=clock)
     phash = hash_image(test_site.body, HashOptions(algorithms=("phash",))).get("phash").hex
     site = make_site()
     found = clock.now()
@@ -254,7 +254,7 @@ async def test_a_bordered_image_the_crawl_matched_by_its_trimmed_variant_stays_o
     auto = [m for m in outcome.matches if m.decision == "auto"]
     assert auto and all(m.query_hash not in plain for m in auto)  # found by the trimmed hashes
 
-    service = NoticeService(db, settings, clock=clock)
+    service = notice_service(db, settings, clock=clock)
     service.apply_policy()
     checked, _ = await service.recheck_once()
     assert checked.removed == [] and len(checked.present) >= 1
@@ -275,8 +275,8 @@ def test_only_a_host_name_that_does_not_exist_closes_an_item():
 
     import aiohttp
 
-    from spinneret.config import Settings
-    from spinneret.notices.recheck import GONE, UNKNOWN, FetchResult, host_unknown, verdict
+    from spinneret.crawler.conditional import host_unknown
+    from spinneret.notices.recheck import GONE, UNKNOWN, FetchResult, verdict
 
     key = SimpleNamespace(host="gone.example", port=80, ssl=False)
     missing = aiohttp.ClientConnectorDNSError(
@@ -285,11 +285,14 @@ def test_only_a_host_name_that_does_not_exist_closes_an_item():
         key, socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution"))
     refused = aiohttp.ClientConnectorError(key, ConnectionRefusedError(111, "refused"))
     assert host_unknown(missing) and not host_unknown(flaky) and not host_unknown(refused)
-    settings = Settings()
     gone = FetchResult(status=None, error="dns", host_unknown=True)
-    assert verdict(gone, previous="open", evidence=None, settings=settings) == (
+    assert verdict(gone, previous="open", evidence=None, still_matches=_not_asked) == (
         GONE, "host name no longer resolves")
     assert verdict(FetchResult(status=None, error="dns"), previous="open", evidence=None,
-                   settings=settings) == (UNKNOWN, None)
+                   still_matches=_not_asked) == (UNKNOWN, None)
     assert verdict(FetchResult(status=410), previous="open", evidence=None,
-                   settings=settings) == (GONE, "HTTP 410")
+                   still_matches=_not_asked) == (GONE, "HTTP 410")
+
+
+def _not_asked(body, evidence) -> bool:
+    raise AssertionError("no evidence: nothing to compare")
