@@ -16,6 +16,7 @@ from spinneret.records.reports import ReportRepository, site_for_url
 from spinneret.records.sites import SiteRepository
 from spinneret.records.types import NewSite
 from spinneret.runtime.context import AppContext
+from spinneret.runtime.recheck import notice_service
 from spinneret.runtime.reports import HourlyLimit, run_report_in_process
 from spinneret.runtime.scheduling import due_sites
 from tests.sites import REQUEST_LOG, Route, build_site, html
@@ -96,7 +97,7 @@ def test_matching_report_is_noticed_emailed_then_removed(context, site, smtp):
     # One hop: the linked page and its image were never fetched.
     paths = [r.path for r in site.app[REQUEST_LOG]]
     assert "/next" not in paths and "/never.jpg" not in paths
-    notices = NoticeService(context.db, context.settings)
+    notices = notice_service(context.db, context.settings)  # with the recheck wired
     sent = asyncio.run(notices.send_once())
     assert len(sent.sent) == 1
     [message] = smtp.messages
