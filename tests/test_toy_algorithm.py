@@ -20,13 +20,13 @@ from spinneret.matcher.errors import PluginError
 from spinneret.matcher.hashing import HashOptions
 from spinneret.matcher.matching import Matcher, Thresholds
 from spinneret.matcher.store import FingerprintStore, ListEntry
-from spinneret.runtime.recheck import still_matches
 from spinneret.records.crawls import CrawlRepository
 from spinneret.records.images import ImageRecorder
 from spinneret.records.matches import MatchRepository
 from spinneret.records.sites import SiteRepository
 from spinneret.records.types import NewSite
 from spinneret.runtime.pipeline import ImageJob, ImageProcessor
+from spinneret.runtime.recheck import still_matches
 from tests.conftest import run_cli
 from tests.toy_algorithm import ScanIndex, ToyMean
 
