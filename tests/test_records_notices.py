@@ -34,7 +34,7 @@ def _notice(db: Database) -> int:
 
 def _queue_one(db: Database, notice_id: int, kind: str = "initial") -> DeliveryRecord:
     with db.session() as session:
-        assert deliveries.queue(session, notice_id, [("email", "abuse@example.org")],
+        assert deliveries.queue(session, notice_id, [("email", "abuse@example.org", "registered")],
                                 kind=kind, now=NOW, message_ids=iter([f"spn-{kind}"])) == 1
         [row] = [d for d in deliveries.of_notice(session, notice_id) if d.kind == kind]
     return row
@@ -112,7 +112,7 @@ def test_a_status_outside_the_vocabulary_is_refused_before_the_database(db: Data
     with db.session() as session, pytest.raises(ValueError, match="sentt"):
         notices.set_status(session, notice_id, "sentt", NOW)
     with db.session() as session, pytest.raises(ValueError, match="fax"):
-        deliveries.queue(session, notice_id, [("fax", "0123")], kind="initial", now=NOW,
+        deliveries.queue(session, notice_id, [("fax", "0123", "registered")], kind="initial", now=NOW,
                          message_ids=iter(["spn-fax"]))
     with db.session() as session:
         assert notices.get(session, notice_id).status == "sent"
