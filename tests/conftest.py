@@ -197,9 +197,8 @@ def smtp():
     """A real SMTP server (aiosmtpd) on loopback that keeps what it receives."""
     from tests.notices.smtp_server import SmtpServer
 
-    server = SmtpServer().start()
-    yield server
-    server.stop()
+    with SmtpServer() as server:
+        yield server
 
 
 @pytest.fixture

@@ -13,11 +13,14 @@ from __future__ import annotations
 import asyncio
 import io
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from aiohttp import web
 from PIL import Image
+
+from spinneret.demo.site import serve_on_loopback
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -101,6 +104,16 @@ async def _stream(request: web.Request, prefix: bytes, route: Route) -> web.Stre
     except (ConnectionResetError, ConnectionError, asyncio.CancelledError):
         pass  # the client hung up, as it should past its cap
     return response
+
+
+@asynccontextmanager
+async def serving(app: web.Application) -> AsyncIterator[str]:
+    """Serve `app` on a free loopback port for the block; yields its base URL (no final /)."""
+    runner, base_url = await serve_on_loopback(app)
+    try:
+        yield base_url.rstrip("/")
+    finally:
+        await runner.cleanup()
 
 
 def requested(app: web.Application, path: str) -> int:

@@ -5,8 +5,6 @@ weak entry does not decide alone."""
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 from aiohttp import web
 
@@ -25,12 +23,8 @@ from spinneret.records.sites import SiteRepository
 from spinneret.records.types import NewSite
 from spinneret.runtime.pipeline import ImageJob, ImageProcessor
 from spinneret.runtime.retro_match import RetroMatcher, RetroResults
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.sites import serving
+from tests.worker_helpers import crawled
 
 
 @pytest.fixture
@@ -46,12 +40,8 @@ async def site():
 
     app = web.Application()
     app.router.add_get("/img/{name}", image)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = _free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    yield f"http://127.0.0.1:{port}", served
-    await runner.cleanup()
+    async with serving(app) as base:
+        yield base, served
 
 
 def _pdq(data: bytes) -> str:
@@ -135,12 +125,7 @@ async def test_review_distance_match_becomes_a_review_item(db, redis_client, set
     data = encode(generate(21, (320, 240)))
     served["/img/a.png"] = data
     store = FingerprintStore(redis_client, settings.redis_key_prefix)
-    site_id = SiteRepository(db).add(NewSite(
-        base_url=f"{base}/", name="site", owner_email="owner@example.invalid")).id
-    crawl_id = CrawlRepository(db).create(site_id).id
-    processor = ImageProcessor(Matcher(Thresholds.from_settings(settings)), ImageRecorder(db),
-                               HashOptions.from_settings(settings))
-    processor.process(ImageJob(crawl_id, site_id, f"{base}/", f"{base}/img/a.png"), data)
+    crawled(db, settings, base, {"/img/a.png": data})
     limits = Thresholds.from_settings(settings).per_algorithm["pdq"]
     near = _flip_bits(_pdq(data), limits.auto + 2)  # beyond auto, within review
     assert limits.auto + 2 <= limits.review
@@ -171,12 +156,7 @@ async def test_cli_import_prints_the_retro_match_line(cli, settings, redis_clien
     served["/img/a.png"] = data
     db = Database.from_settings(settings)
     db.upgrade()
-    site_id = SiteRepository(db).add(NewSite(
-        base_url=f"{base}/", name="site", owner_email="owner@example.invalid")).id
-    crawl_id = CrawlRepository(db).create(site_id).id
-    ImageProcessor(Matcher(Thresholds.from_settings(settings)), ImageRecorder(db),
-                   HashOptions.from_settings(settings)).process(
-        ImageJob(crawl_id, site_id, f"{base}/", f"{base}/img/a.png"), data)
+    crawled(db, settings, base, {"/img/a.png": data})
     path = tmp_path / "x.csv"
     path.write_text(f"algorithm,hash,label,source_id\npdq,{_pdq(data)},a,a1\n")
     # The command runs its own event loop (the site is served by this one): in a thread.
@@ -200,12 +180,7 @@ async def test_recheck_goes_through_the_ssrf_guard(db, redis_client, settings, s
     data = encode(generate(61, (320, 240)))
     served["/img/a.png"] = data
     store = FingerprintStore(redis_client, settings.redis_key_prefix)
-    site_id = SiteRepository(db).add(NewSite(
-        base_url=f"{base}/", name="site", owner_email="owner@example.invalid")).id
-    crawl_id = CrawlRepository(db).create(site_id).id
-    ImageProcessor(Matcher(Thresholds.from_settings(settings)), ImageRecorder(db),
-                   HashOptions.from_settings(settings)).process(
-        ImageJob(crawl_id, site_id, f"{base}/", f"{base}/img/a.png"), data)
+    crawled(db, settings, base, {"/img/a.png": data})
     v1 = store.replace_list("Z", [ListEntry("pdq", _pdq(data), "a", "1")])
     guarded = settings.model_copy(update={"allow_private_networks": False})
     result = await RetroMatcher(store, db, guarded).run("Z", v1.version)
@@ -222,14 +197,7 @@ async def test_exact_entries_md5_and_sha256_are_retro_matched(db, redis_client, 
     first, second = encode(generate(71, (320, 240))), encode(generate(72, (320, 240)))
     served["/img/a.png"], served["/img/b.png"] = first, second
     store = FingerprintStore(redis_client, settings.redis_key_prefix)
-    site_id = SiteRepository(db).add(NewSite(
-        base_url=f"{base}/", name="site", owner_email="owner@example.invalid")).id
-    crawl_id = CrawlRepository(db).create(site_id).id
-    processor = ImageProcessor(Matcher(Thresholds.from_settings(settings)), ImageRecorder(db),
-                               HashOptions.from_settings(settings))
-    for name, data in (("a", first), ("b", second)):
-        processor.process(ImageJob(crawl_id, site_id, f"{base}/", f"{base}/img/{name}.png"),
-                          data)
+    crawled(db, settings, base, {"/img/a.png": first, "/img/b.png": second})
     v1 = store.replace_list("E", [
         ListEntry("md5", hashlib.md5(first).hexdigest(), "by md5", "m"),
         ListEntry("sha256", hashlib.sha256(second).hexdigest(), "by sha256", "s"),

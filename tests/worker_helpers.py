@@ -110,6 +110,28 @@ def found_image(crawl, name: str, data: bytes):
                       crawl_id=crawl.id, via="img")
 
 
+def crawled(db, settings: Settings, base: str, images: dict[str, bytes], name: str = "site"
+            ) -> tuple[int, int]:
+    """Register site `name` at `base`, and run each image (path -> bytes) of one crawl of it
+    through the crawl's pipeline (hash, match, record); returns (site id, crawl id)."""
+    from spinneret.matcher.hashing import HashOptions
+    from spinneret.matcher.matching import Matcher, Thresholds
+    from spinneret.records.crawls import CrawlRepository
+    from spinneret.records.images import ImageRecorder
+    from spinneret.records.sites import SiteRepository
+    from spinneret.records.types import NewSite
+    from spinneret.runtime.pipeline import ImageJob, ImageProcessor
+
+    site_id = SiteRepository(db).add(NewSite(
+        base_url=f"{base}/", name=name, owner_email="owner@example.invalid")).id
+    crawl_id = CrawlRepository(db).create(site_id).id
+    processor = ImageProcessor(Matcher(Thresholds.from_settings(settings)), ImageRecorder(db),
+                               HashOptions.from_settings(settings))
+    for path, data in images.items():
+        processor.process(ImageJob(crawl_id, site_id, f"{base}/", base + path), data)
+    return site_id, crawl_id
+
+
 def pipeline_context(settings: Settings, **overrides):
     """An AppContext for the Celery pipeline on `settings` (database migrated)."""
     from spinneret.runtime.context import AppContext

@@ -7,6 +7,9 @@ import getpass
 from datetime import datetime
 from typing import Any
 
+from spinneret.cli.common import OutputFormat
+from spinneret.cli.output import TableView, emit, record_fields
+
 
 def who() -> str:
     """The actor recorded in the audit log for CLI changes."""
@@ -33,3 +36,12 @@ def as_json(record: Any, *, hide: tuple[str, ...] = ()) -> dict[str, Any]:
             value = list(value)
         out[field.name] = value
     return out
+
+
+def emit_records(format: OutputFormat, records: list[Any], record_type: type, title: str,
+                 columns: tuple[str, ...], rows: list[tuple[str, ...]], *,
+                 hide: tuple[str, ...] = ()) -> None:
+    """An `ls` command's output: the records as one JSON array or CSV (every field but
+    `hide`, a header even when empty), or `rows` as the table `title`."""
+    emit(format, [as_json(r, hide=hide) for r in records], TableView(title, columns, rows),
+         json_style="array", csv_fields=record_fields(record_type, hide=hide))

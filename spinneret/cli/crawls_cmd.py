@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from spinneret.cli._records_view import as_json, when
+from spinneret.cli._records_view import as_json, emit_records, when
 from spinneret.cli.common import OutputFormat
-from spinneret.cli.output import TableView, emit, field_table, record_fields
+from spinneret.cli.output import emit, field_table
 from spinneret.records.crawls import CrawlRepository
 from spinneret.records.sites import SiteRepository
 from spinneret.records.types import CrawlRecord
@@ -38,10 +38,9 @@ def register(app: typer.Typer) -> None:
         rows = [(str(c.id), c.site_name, c.status, when(c.started_at), str(c.pages_fetched),
                  str(c.images_found), str(c.images_hashed), str(c.images_skipped),
                  _duration(c)) for c in crawls]
-        emit(format, [as_json(c) for c in crawls], TableView(
-            "Crawls", ("id", "site", "status", "started", "pages", "images", "hashed",
-                       "skipped", "duration"), rows), json_style="array",
-            csv_fields=record_fields(CrawlRecord))
+        emit_records(format, crawls, CrawlRecord, "Crawls", (
+            "id", "site", "status", "started", "pages", "images", "hashed", "skipped",
+            "duration"), rows)
 
     @group.command("show")
     def show(

@@ -27,6 +27,21 @@ def _run(change: str, *args, with_settings: bool = False, **kwargs):
         context.close()
 
 
+def _entry_switch(group: typer.Typer, command: str, enabled: bool, help: str) -> None:
+    """`lists entry-enable` / `lists entry-disable`: one command each, the same arguments."""
+    said = "enabled" if enabled else "disabled"
+
+    @group.command(command, help=help)
+    def switch_command(
+        name: str = typer.Argument(...),
+        hash: str = typer.Argument(..., help="The listed hash (hex)."),
+        algorithm: str = typer.Option(..., "--algorithm", help="The hash's algorithm."),
+    ) -> None:
+        _run("set_entry_enabled", name, hash, algorithm, enabled)
+        console.print(f"{algorithm} entry {hash.strip().lower()} of {name} {said}",
+                      markup=False)
+
+
 def register(group: typer.Typer) -> None:
     @group.command("enable")
     def enable_command(name: str = typer.Argument(...)) -> None:
@@ -40,27 +55,9 @@ def register(group: typer.Typer) -> None:
         _run("set_enabled", name, False)
         console.print(f"list {name} disabled: it matches nothing until enabled", markup=False)
 
-    @group.command("entry-disable")
-    def entry_disable_command(
-        name: str = typer.Argument(...),
-        hash: str = typer.Argument(..., help="The listed hash (hex)."),
-        algorithm: str = typer.Option(..., "--algorithm", help="The hash's algorithm."),
-    ) -> None:
-        """Switch one entry of a list off (it stays in the list, but matches nothing)."""
-        _run("set_entry_enabled", name, hash, algorithm, False)
-        console.print(f"{algorithm} entry {hash.strip().lower()} of {name} disabled",
-                      markup=False)
-
-    @group.command("entry-enable")
-    def entry_enable_command(
-        name: str = typer.Argument(...),
-        hash: str = typer.Argument(..., help="The listed hash (hex)."),
-        algorithm: str = typer.Option(..., "--algorithm", help="The hash's algorithm."),
-    ) -> None:
-        """Switch a disabled entry of a list on again."""
-        _run("set_entry_enabled", name, hash, algorithm, True)
-        console.print(f"{algorithm} entry {hash.strip().lower()} of {name} enabled",
-                      markup=False)
+    _entry_switch(group, "entry-disable", False,
+                  "Switch one entry of a list off (it stays in the list, but matches nothing).")
+    _entry_switch(group, "entry-enable", True, "Switch a disabled entry of a list on again.")
 
     @group.command("set-threshold")
     def set_threshold_command(

@@ -6,9 +6,9 @@ import asyncio
 
 import typer
 
-from spinneret.cli._records_view import as_json, when
+from spinneret.cli._records_view import as_json, emit_records, when
 from spinneret.cli.common import OutputFormat, console
-from spinneret.cli.output import TableView, emit, field_table, record_fields
+from spinneret.cli.output import emit, field_table
 from spinneret.records.models import REPORT_STATUSES
 from spinneret.records.reports import ReportRepository
 from spinneret.records.types import ReportRecord
@@ -82,10 +82,8 @@ def register(app: typer.Typer) -> None:
             context.close()
         rows = [(str(r.id), _status(r), r.url, r.site_name or "", str(r.images_found),
                  str(r.matches), r.reporter, when(r.created_at)) for r in reports]
-        emit(format, [as_json(r) for r in reports], TableView(
-            "Reports", ("id", "status", "url", "site", "images", "matches", "reporter",
-                        "reported"), rows), json_style="array",
-            csv_fields=record_fields(ReportRecord))
+        emit_records(format, reports, ReportRecord, "Reports", (
+            "id", "status", "url", "site", "images", "matches", "reporter", "reported"), rows)
 
     @group.command("show")
     def show(

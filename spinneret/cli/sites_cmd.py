@@ -6,9 +6,9 @@ from urllib.parse import urlsplit
 
 import typer
 
-from spinneret.cli._records_view import as_json, when, who
+from spinneret.cli._records_view import as_json, emit_records, when, who
 from spinneret.cli.common import OutputFormat, console, err_console
-from spinneret.cli.output import TableView, emit, field_table, record_fields
+from spinneret.cli.output import TableView, emit, field_table
 from spinneret.config import Settings
 from spinneret.config.netpolicy import NetworkPolicy
 from spinneret.records.sites import SiteRepository, add_site, parse_site_fields, remove_site
@@ -100,10 +100,9 @@ def register(app: typer.Typer) -> None:
         rows = [(s.name, s.base_url, s.owner_email, _opt(s.max_pages), _opt(s.max_depth),
                  _opt(s.rate_per_s), "ignored" if s.ignore_robots else "obeyed",
                  when(s.created_at)) for s in sites]
-        emit(format, [as_json(s, hide=("webhook_secret",)) for s in sites], TableView(
-            "Sites", ("name", "url", "owner", "max pages", "depth", "rate", "robots",
-                      "created"), rows), json_style="array",
-            csv_fields=record_fields(SiteRecord, hide=("webhook_secret",)))
+        emit_records(format, sites, SiteRecord, "Sites", (
+            "name", "url", "owner", "max pages", "depth", "rate", "robots", "created"), rows,
+            hide=("webhook_secret",))
         if not sites and format is OutputFormat.table:
             err_console.print("no sites registered yet: spinneret sites add URL --name NAME "
                               "--owner-email ADDRESS", markup=False)

@@ -6,9 +6,8 @@ import sys
 
 import typer
 
-from spinneret.cli._records_view import as_json, when, who
+from spinneret.cli._records_view import emit_records, when, who
 from spinneret.cli.common import OutputFormat, console, err_console
-from spinneret.cli.output import TableView, emit, record_fields
 from spinneret.records.models import TOKEN_ROLES
 from spinneret.records.tokens import TokenRecord, create_token, list_tokens, revoke_token
 from spinneret.runtime.context import app_context
@@ -36,9 +35,8 @@ def register(app: typer.Typer) -> None:
             tokens = list_tokens(context.db)
         rows = [(str(t.id), t.name, t.role, when(t.created_at), when(t.last_used_at),
                  when(t.revoked_at)) for t in tokens]
-        emit(format, [as_json(t) for t in tokens], TableView(
-            "API tokens", ("id", "name", "role", "created", "last used", "revoked"), rows),
-            json_style="array", csv_fields=record_fields(TokenRecord))
+        emit_records(format, tokens, TokenRecord, "API tokens", (
+            "id", "name", "role", "created", "last used", "revoked"), rows)
 
     @group.command("revoke")
     def revoke(token_id: int = typer.Argument(..., metavar="ID")) -> None:

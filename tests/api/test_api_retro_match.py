@@ -6,19 +6,14 @@ from __future__ import annotations
 
 import asyncio
 
-from aiohttp import FormData, web
+from aiohttp import FormData
 
 from spinneret.demo.edits import encode
 from spinneret.demo.images import generate
 from spinneret.matcher.hashing import HashOptions, hash_image
-from spinneret.matcher.matching import Matcher, Thresholds
-from spinneret.records.crawls import CrawlRepository
-from spinneret.records.images import ImageRecorder
 from spinneret.records.matches import MatchRepository
-from spinneret.records.sites import SiteRepository
-from spinneret.records.types import NewSite
-from spinneret.runtime.pipeline import ImageJob, ImageProcessor
-from tests.api.served import free_port
+from tests.sites import Route, build_site, serving
+from tests.worker_helpers import crawled
 
 
 async def _wait_done(api, name: str) -> dict:
@@ -34,25 +29,10 @@ async def _wait_done(api, name: str) -> dict:
 async def test_api_import_reports_retro_match_and_ui_shows_it(api, settings):
     data = encode(generate(41, (320, 240)))
     gone = encode(generate(42, (320, 240)))
-    app = web.Application()
-
-    async def served(request: web.Request) -> web.Response:
-        return web.Response(body=data, content_type="image/png")
-
-    app.router.add_get("/a.png", served)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    base = f"http://127.0.0.1:{port}"
-    try:
-        site_id = SiteRepository(api.db).add(NewSite(
-            base_url=f"{base}/", name="retro", owner_email="owner@example.invalid")).id
-        crawl_id = CrawlRepository(api.db).create(site_id).id
-        processor = ImageProcessor(Matcher(Thresholds.from_settings(settings)),
-                                   ImageRecorder(api.db), HashOptions.from_settings(settings))
-        for path, body in (("/a.png", data), ("/gone.png", gone)):  # /gone.png answers 404
-            processor.process(ImageJob(crawl_id, site_id, f"{base}/", base + path), body)
+    # /gone.png was crawled but answers 404 now.
+    async with serving(build_site({"/a.png": Route(body=data, content_type="image/png")})
+                       ) as base:
+        crawled(api.db, settings, base, {"/a.png": data, "/gone.png": gone}, name="retro")
         pdq = [hash_image(b, HashOptions(("pdq",))).get("pdq").hex for b in (data, gone)]
         csv = f"algorithm,hash,label,source_id\npdq,{pdq[0]},a,1\npdq,{pdq[1]},g,2\n"
         response = await api.client.post("/api/v1/lists/X/import", data=csv.encode(),
@@ -79,5 +59,3 @@ async def test_api_import_reports_retro_match_and_ui_shows_it(api, settings):
         assert "v2 of list X: retro-match queued" in await response.text()
         assert (await _wait_done(api, "X"))["retro_match"]["summary"] == (
             "v2 of list X matched 0 images seen before")
-    finally:
-        await runner.cleanup()

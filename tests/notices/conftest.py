@@ -31,6 +31,14 @@ def image_of(db: Database, match_id: int) -> int:
                               .where(Match.id == match_id))
 
 
+def sending_now(settings, smtp):
+    """`settings`, made to send notices at once (no batch window) to the test's SMTP server."""
+    settings.notice_batch_window_s = 0
+    settings.smtp_port = smtp.port
+    settings.smtp_timeout_s = 5
+    return settings
+
+
 @pytest.fixture
 def db(settings) -> Iterator[Database]:
     database = Database.from_settings(settings)

@@ -49,6 +49,12 @@ class LoopbackServer:
         self._server.server_close()
         self._thread.join(5)
 
+    def __enter__(self) -> LoopbackServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
     @property
     def port(self) -> int:
         return self._server.server_address[1]

@@ -89,6 +89,12 @@ class SmtpServer:
             self._controller.stop()
             self._controller = None
 
+    def __enter__(self) -> SmtpServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
     @property
     def messages(self) -> list[Received]:
         return self.handler.messages

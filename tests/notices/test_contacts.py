@@ -25,6 +25,7 @@ from spinneret.records.contacts import (
 )
 from spinneret.records.models import Delivery, Notice, Site
 from spinneret.records.sites import to_record
+from tests.notices.conftest import sending_now
 from tests.notices.contact_servers import (
     SECURITY_TXT_PATH,
     Answer,
@@ -42,17 +43,15 @@ RDAP_PATH = "/ip/127.0.0.1"
 
 @pytest.fixture
 def site_server():
-    server = LoopbackServer().start()
-    yield server
-    server.stop()
+    with LoopbackServer() as server:
+        yield server
 
 
 @pytest.fixture
 def rdap_server():
-    server = LoopbackServer().start()
-    server.routes[RDAP_PATH] = rdap_answer()
-    yield server
-    server.stop()
+    with LoopbackServer() as server:
+        server.routes[RDAP_PATH] = rdap_answer()
+        yield server
 
 
 @pytest.fixture
@@ -310,10 +309,7 @@ async def test_override_is_validated_and_cleared(db, clock):
 
 @pytest.fixture
 def service(db, lookup_settings, clock, smtp) -> NoticeService:
-    lookup_settings.notice_batch_window_s = 0
-    lookup_settings.smtp_port = smtp.port
-    lookup_settings.smtp_timeout_s = 5
-    return NoticeService(db, lookup_settings, clock=clock)
+    return NoticeService(db, sending_now(lookup_settings, smtp), clock=clock)
 
 
 def _deliveries(db) -> list[tuple[str, str, str, str]]:

@@ -26,14 +26,13 @@ from spinneret.notices.webhook import (
     verify_request,
 )
 from spinneret.records.models import Delivery
+from tests.notices.conftest import sending_now
 from tests.notices.smtp_server import SmtpServer, free_port
 
 
 @pytest.fixture
 def service(db, settings, clock, smtp) -> NoticeService:
-    settings.notice_batch_window_s = 0
-    settings.smtp_port = smtp.port
-    settings.smtp_timeout_s = 5
+    sending_now(settings, smtp)
     settings.delivery_backoff_base_s = 30
     settings.secret_key = settings.secret_key.__class__("test-secret-key")
     return NoticeService(db, settings, clock=clock)

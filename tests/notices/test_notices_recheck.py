@@ -16,7 +16,7 @@ from spinneret.notices.review import ALREADY_REMOVED
 from spinneret.records.models import AuditEvent, Match
 from spinneret.runtime.recheck import notice_service
 from tests.notices.conftest import image_of
-from tests.notices.smtp_server import free_port
+from tests.sites import serving
 
 
 def _image(seed: int) -> bytes:
@@ -46,13 +46,9 @@ async def test_site():
 
     app = web.Application()
     app.router.add_get("/img/a.png", image)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    state.url = f"http://127.0.0.1:{port}/img/a.png"
-    yield state
-    await runner.cleanup()
+    async with serving(app) as base:
+        state.url = f"{base}/img/a.png"
+        yield state
 
 
 async def test_removed_with_time_to_removal_then_reappeared(db, settings, clock, make_site,

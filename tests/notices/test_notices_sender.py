@@ -15,14 +15,12 @@ from spinneret.notices.clock import as_utc
 from spinneret.notices.readiness import deployment_warnings, sending_problems
 from spinneret.notices.service import NoticeService
 from spinneret.records.models import Delivery
+from tests.notices.conftest import sending_now
 
 
 @pytest.fixture
 def service(db, settings, clock, smtp) -> NoticeService:
-    settings.notice_batch_window_s = 0
-    settings.smtp_port = smtp.port
-    settings.smtp_timeout_s = 5
-    return NoticeService(db, settings, clock=clock)
+    return NoticeService(db, sending_now(settings, smtp), clock=clock)
 
 
 def _deliveries(db) -> list[Delivery]:
