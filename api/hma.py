@@ -387,15 +387,23 @@ async def _add_entries(request: web.Request, info: ListInfo,
     svc = services_of(request)
     store = svc.store
     async with _state(svc).add_locks.setdefault(info.name, asyncio.Lock()):
-        def rewrite() -> None:
+        def rewrite():
             current = store.get_list(info.name)
             keep = [e for e in store.entries(info.name)
                     if (e.algorithm, e.hash) not in {(n.algorithm, n.hash) for n in entries}]
-            store.replace_list(info.name, [*keep, *entries], kind=current.kind,
-                               source=current.source, category=current.category,
-                               description=current.description, by=request_actor(request))
+            return store.replace_list(info.name, [*keep, *entries], kind=current.kind,
+                                      source=current.source, category=current.category,
+                                      description=current.description,
+                                      by=request_actor(request))
 
-        await asyncio.to_thread(rewrite)
+        result = await asyncio.to_thread(rewrite)
+    if result.added:
+        # The bank grew: its new entries against every image seen before, as a list import
+        # does (runtime.retro_match); HMA's answer stays HMA's, the outcome is the list's.
+        from spinneret.runtime.retro_match import start_retro_match_async
+
+        await start_retro_match_async(svc.context, svc.db, info.name, result.version,
+                                      matcher=svc.matcher_built)
     return web.json_response({"id": _entry_id(info.name, entries[0]),
                               "signals": {e.algorithm: e.hash for e in entries}})
 

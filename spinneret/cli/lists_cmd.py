@@ -282,6 +282,11 @@ def register(app: typer.Typer) -> None:
                     f"restored list {item['name']} ({metadata['kind']}) version "
                     f"{result.version}: {result.added + result.unchanged} entries",
                     markup=False)
+                if result.added:  # what the restore brought back, against images seen before
+                    from spinneret.runtime.retro_match import start_retro_match
+
+                    console.print(start_retro_match(context, str(item["name"]),
+                                                    result.version).summary, markup=False)
 
     @group.command("delete")
     def delete_command(name: str = typer.Argument(...)) -> None:

@@ -59,3 +59,21 @@ async def test_api_import_reports_retro_match_and_ui_shows_it(api, settings):
         assert "v2 of list X: retro-match queued" in await response.text()
         assert (await _wait_done(api, "X"))["retro_match"]["summary"] == (
             "v2 of list X matched 0 images seen before")
+
+
+async def test_an_hma_bank_that_grows_is_retro_matched(api, settings):
+    """HMA's add-content grows a bank (a list): its new entry is matched against the images
+    seen before, as an import's are; HMA's own answer is unchanged."""
+    data = encode(generate(43, (320, 240)))
+    async with serving(build_site({"/b.png": Route(body=data, content_type="image/png")})
+                       ) as base:
+        crawled(api.db, settings, base, {"/b.png": data}, name="retro-hma")
+        api.store.replace_list("HMA_BANK", [], kind="block")
+        pdq = hash_image(data, HashOptions(("pdq",))).get("pdq").hex
+        response = await api.client.post("/hma/c/bank/HMA_BANK/signal", json={"pdq": pdq},
+                                          headers=api.bearer("analyst"))
+        assert response.status == 200, await response.text()
+        assert set(await response.json()) == {"id", "signals"}
+        retro = (await _wait_done(api, "HMA_BANK"))["retro_match"]
+        assert retro["summary"] == "v2 of list HMA_BANK matched 1 images seen before"
+        assert [m.image_url for m in MatchRepository(api.db).list()] == [f"{base}/b.png"]
